@@ -1,0 +1,5 @@
+"""``python -m stream_monitor``."""
+
+from stream_monitor.cli import main
+
+main()

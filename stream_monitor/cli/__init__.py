@@ -1,0 +1,44 @@
+"""The ``stream-monitor`` command line (Typer)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from stream_monitor import __version__
+from stream_monitor.cli.broker_cmd import broker_app
+from stream_monitor.cli.config_cmd import config_app
+from stream_monitor.cli.schema_cmd import schema
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="stream-monitor",
+    help="Watch ML models in production through Kafka: drift, performance and quality alerts.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(config_app, name="config")
+app.add_typer(broker_app, name="broker")
+app.command("schema")(schema)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(__version__)
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print version.")
+    ] = False,
+) -> None:
+    """stream-monitor: ML model monitoring on Kafka streams."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

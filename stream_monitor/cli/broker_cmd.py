@@ -1,0 +1,78 @@
+"""``stream-monitor broker start|stop|status``: development brokers on loopback."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from stream_monitor.broker import (
+    DEFAULT_KAFKA_VERSION,
+    running_brokers,
+    start_kafka,
+    start_tansu,
+    stop,
+)
+from stream_monitor.cli.common import err_console, reported_errors
+
+__all__ = ["broker_app"]
+
+broker_app = typer.Typer(help="Run a local broker for development and tests.", no_args_is_help=True)
+
+
+class BrokerKind(StrEnum):
+    """Which broker to run."""
+
+    kafka = "kafka"
+    tansu = "tansu"
+
+
+@broker_app.command("start")
+def start(
+    kind: Annotated[
+        BrokerKind,
+        typer.Option(help="kafka: real Apache Kafka (KRaft) from Maven jars; tansu: embedded."),
+    ] = BrokerKind.kafka,
+    port: Annotated[int, typer.Option(help="Port on 127.0.0.1.", min=1, max=65535)] = 9092,
+    kafka_version: Annotated[
+        str, typer.Option(help="Apache Kafka version (kind kafka).")
+    ] = DEFAULT_KAFKA_VERSION,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait until it answers.")] = 90.0,
+) -> None:
+    """Start a broker in the background and print its bootstrap address when it answers."""
+    with reported_errors():
+        if kind is BrokerKind.kafka:
+            err_console.print(f"starting Apache Kafka {kafka_version} on 127.0.0.1:{port} ...")
+            info = start_kafka(port, kafka_version, timeout)
+        else:
+            err_console.print(f"starting Tansu on 127.0.0.1:{port} ...")
+            info = start_tansu(port, timeout)
+    err_console.print(f"{info.kind} is ready (pid {info.pid}, log {info.log_file})")
+    typer.echo(info.bootstrap)
+
+
+@broker_app.command("stop")
+def stop_cmd(
+    port: Annotated[
+        int | None, typer.Option(help="Stop only the broker on this port (default: all).")
+    ] = None,
+) -> None:
+    """Stop brokers started with `broker start` (cleanly, then forcefully after 30 s)."""
+    targets = [b for b in running_brokers() if port is None or b.port == port]
+    if not targets:
+        err_console.print("no running broker" + (f" on port {port}" if port else ""))
+        return
+    for info in targets:
+        stop(info)
+        err_console.print(f"stopped {info.kind} on {info.bootstrap} (pid {info.pid})")
+
+
+@broker_app.command("status")
+def status() -> None:
+    """List brokers started with `broker start` that are still running."""
+    brokers = running_brokers()
+    if not brokers:
+        err_console.print("no running broker")
+    for info in brokers:
+        typer.echo(f"{info.kind}\t{info.bootstrap}\tpid {info.pid}\t{info.log_file}")

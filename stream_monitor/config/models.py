@@ -1,0 +1,190 @@
+"""Per-model monitor specs: what to watch for one ``model_id`` and when to alert.
+
+Durations are seconds (floats). Thresholds are on statistics where a higher value is worse,
+so ``critical`` must be at least ``warning``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "AlertingSpec",
+    "DriftSpec",
+    "FeatureType",
+    "ModelSpec",
+    "PerformanceSpec",
+    "QualitySpec",
+    "Task",
+    "WindowSpec",
+]
+
+Task = Literal["binary_classification", "multiclass_classification", "regression"]
+FeatureType = Literal["numeric", "categorical"]
+DriftStatistic = Literal["psi", "jensen_shannon", "ks", "wasserstein", "chi_square"]
+PerformanceMetric = Literal[
+    "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2"
+]
+Detector = Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm", "hddm_a", "hddm_w"]
+
+PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=True
+    )
+
+
+def _critical_not_below_warning(value: float, info: ValidationInfo, warning_field: str) -> float:
+    warning = info.data.get(warning_field)
+    if warning is not None and value < warning:
+        raise PydanticCustomError(
+            "critical_below_warning",
+            "must be >= {field} ({warning})",
+            {"field": warning_field, "warning": warning},
+        )
+    return value
+
+
+class WindowSpec(_Spec):
+    """How events are grouped into windows.
+
+    ``count`` closes a window every ``events`` events of the model; ``tumbling`` and
+    ``hopping`` use event time (``size`` and ``step`` in seconds) and close when the
+    watermark (largest event time seen minus ``allowed_lateness``) passes the window end.
+    """
+
+    kind: Literal["count", "tumbling", "hopping"] = Field(
+        "count", description="Window type: count, tumbling (event time) or hopping (event time)."
+    )
+    events: int = Field(1000, ge=10, le=10_000_000, description="Events per count window.")
+    size: PositiveFloat = Field(300.0, description="Event-time window length in seconds.")
+    step: PositiveFloat | None = Field(
+        None, description="Hop in seconds for hopping windows (must be < size)."
+    )
+    allowed_lateness: float = Field(
+        60.0, ge=0, allow_inf_nan=False, description="Seconds an event may arrive late."
+    )
+
+    @field_validator("step")
+    @classmethod
+    def _step_below_size(cls, value: float | None, info: ValidationInfo) -> float | None:
+        size = info.data.get("size")
+        if value is not None and size is not None and value >= size:
+            raise PydanticCustomError(
+                "step_not_below_size", "must be < size ({size})", {"size": size}
+            )
+        if value is None and info.data.get("kind") == "hopping":
+            raise PydanticCustomError(
+                "step_required", "is required when kind is hopping (set window.step)"
+            )
+        return value
+
+
+class DriftSpec(_Spec):
+    """Drift of features and of the prediction against the reference."""
+
+    statistic: DriftStatistic = Field("psi", description="Statistic compared with thresholds.")
+    warning: PositiveFloat = Field(0.1, description="Statistic value that raises a warning.")
+    critical: PositiveFloat = Field(0.25, description="Statistic value that raises a critical.")
+    min_samples: int = Field(
+        200, ge=10, description="Events a window needs before drift is tested."
+    )
+    detectors: tuple[Detector, ...] = Field(
+        ("adwin",), description="Streaming change detectors run between window closes."
+    )
+
+    @field_validator("critical")
+    @classmethod
+    def _critical(cls, value: float, info: ValidationInfo) -> float:
+        return _critical_not_below_warning(value, info, "warning")
+
+
+class PerformanceSpec(_Spec):
+    """Performance compared with the reference performance once labels arrive."""
+
+    metric: PerformanceMetric = Field("accuracy", description="Metric the rule watches.")
+    warning_drop: PositiveFloat = Field(
+        0.05, description="Drop from the reference value that raises a warning."
+    )
+    critical_drop: PositiveFloat = Field(
+        0.10, description="Drop from the reference value that raises a critical."
+    )
+    label_ttl: PositiveFloat = Field(
+        86_400.0, description="Seconds a prediction waits for its label."
+    )
+
+    @field_validator("critical_drop")
+    @classmethod
+    def _critical(cls, value: float, info: ValidationInfo) -> float:
+        return _critical_not_below_warning(value, info, "warning_drop")
+
+
+class QualitySpec(_Spec):
+    """Data-quality thresholds per window."""
+
+    missing_warning: Rate = Field(0.05, description="Missing rate of a feature that warns.")
+    missing_critical: Rate = Field(0.20, description="Missing rate of a feature that is critical.")
+    out_of_range_warning: Rate = Field(
+        0.05, description="Share of values outside the reference range that warns."
+    )
+
+    @field_validator("missing_critical")
+    @classmethod
+    def _critical(cls, value: float, info: ValidationInfo) -> float:
+        return _critical_not_below_warning(value, info, "missing_warning")
+
+
+class AlertingSpec(_Spec):
+    """Alert lifecycle: repeats, hysteresis and cooldown (event-time seconds)."""
+
+    repeat_interval: PositiveFloat = Field(
+        3600.0, description="Seconds between repeats of an alert that keeps breaching."
+    )
+    resolve_after: int = Field(
+        3, ge=1, description="Consecutive healthy windows before an alert resolves."
+    )
+    cooldown: float = Field(
+        300.0, ge=0, allow_inf_nan=False, description="Seconds after resolving before re-firing."
+    )
+
+
+class ModelSpec(_Spec):
+    """What to monitor for one model."""
+
+    task: Task = Field("binary_classification", description="Kind of model.")
+    features: dict[str, FeatureType] = Field(
+        default_factory=dict,
+        description="Feature name to type; empty means inferred during warm-up.",
+    )
+    reference: Path | None = Field(
+        None, description="Reference profile file (from `stream-monitor profile`)."
+    )
+    warmup_events: int = Field(
+        1000, ge=10, description="Events used as reference when no profile file is given."
+    )
+    window: WindowSpec = Field(default_factory=WindowSpec)
+    drift: DriftSpec = Field(default_factory=DriftSpec)
+    performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    runbook_url: str | None = Field(None, description="Link put on every alert of this model.")
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels copied onto every alert of this model."
+    )
+
+    @field_validator("reference")
+    @classmethod
+    def _reference_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise PydanticCustomError(
+                "reference_missing",
+                "does not exist; create it with `stream-monitor profile` or remove the setting",
+            )
+        return value

@@ -1,0 +1,322 @@
+"""The service settings: one frozen model, loaded from defaults < file < environment < flags.
+
+Environment variables use the prefix ``STREAM_MONITOR_`` and ``__`` for nesting, for example
+``STREAM_MONITOR_KAFKA__BOOTSTRAP_SERVERS``. ``STREAM_MONITOR_ENV`` selects a profile (``dev``
+or ``prod``) that fills the settings left unset: console logs and topic auto-creation in dev,
+JSON logs and no auto-creation in prod.
+"""
+
+from __future__ import annotations
+
+import copy
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from stream_monitor.config.models import ModelSpec
+
+__all__ = [
+    "ENV_PREFIX",
+    "KafkaSettings",
+    "LimitsSettings",
+    "LoggingSettings",
+    "MonitoringSettings",
+    "ProcessingSettings",
+    "Settings",
+    "StateSettings",
+    "TopicsSettings",
+]
+
+ENV_PREFIX = "STREAM_MONITOR_"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "dev": {"logging": {"format": "console"}, "topics": {"auto_create": True}},
+    "prod": {"logging": {"format": "json"}, "topics": {"auto_create": False}},
+}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=True
+    )
+
+
+def _custom(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
+    return PydanticCustomError(kind, message, ctx or None)
+
+
+class KafkaSettings(_Section):
+    """Connection to the Kafka cluster, including TLS and SASL."""
+
+    bootstrap_servers: str = Field(
+        "localhost:9092", description="Comma-separated host:port list of brokers."
+    )
+    group_id: str = Field(
+        "stream-monitor", min_length=1, description="Consumer group of the monitor workers."
+    )
+    client_id: str = Field("stream-monitor", min_length=1, description="Client id sent to brokers.")
+    security_protocol: SecurityProtocol = Field("PLAINTEXT", description="Kafka security protocol.")
+    sasl_mechanism: SaslMechanism | None = Field(
+        None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
+    )
+    sasl_username: str | None = Field(None, description="SASL user name.")
+    sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    ssl_cafile: Path | None = Field(None, description="CA bundle to verify brokers (PEM).")
+    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mTLS.")
+    ssl_keyfile: Path | None = Field(None, description="Client private key (PEM) for mTLS.")
+    ssl_key_password: SecretStr | None = Field(
+        None, description="Password of the client private key."
+    )
+    ssl_check_hostname: bool = Field(True, description="Verify the broker host name.")
+    request_timeout: float = Field(
+        30.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a broker response."
+    )
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        for entry in value.split(","):
+            host, sep, port = entry.strip().rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise _custom(
+                    "bad_bootstrap",
+                    "must be a comma-separated list of host:port (e.g. 127.0.0.1:9092)",
+                )
+        return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _file_exists(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise _custom("file_missing", "does not exist or is not a file")
+        return value
+
+    @field_validator("sasl_mechanism")
+    @classmethod
+    def _mechanism(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None and str(info.data.get("security_protocol", "")).startswith("SASL"):
+            raise _custom(
+                "sasl_mechanism_required",
+                "is required with security_protocol {protocol}: "
+                "set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+                protocol=info.data["security_protocol"],
+            )
+        return value
+
+    @field_validator("sasl_username")
+    @classmethod
+    def _username(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value and str(info.data.get("security_protocol", "")).startswith("SASL"):
+            raise _custom("sasl_username_required", "is required with SASL security protocols")
+        return value
+
+    @field_validator("sasl_password")
+    @classmethod
+    def _password(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if value is None and str(info.data.get("security_protocol", "")).startswith("SASL"):
+            raise _custom("sasl_password_required", "is required with SASL security protocols")
+        return value
+
+    @field_validator("ssl_keyfile")
+    @classmethod
+    def _key_with_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if (value is None) != (info.data.get("ssl_certfile") is None) and "ssl_certfile" in (
+            info.data
+        ):
+            raise _custom(
+                "client_cert_pair", "must be set together with ssl_certfile (client certificates)"
+            )
+        return value
+
+
+class TopicsSettings(_Section):
+    """Topic names and how topics are created. Internal topics derive from the group id."""
+
+    predictions: str = Field("predictions", min_length=1, description="Prediction events (input).")
+    labels: str = Field("labels", min_length=1, description="Label events (input).")
+    alerts: str = Field("alerts", min_length=1, description="Alert events (output).")
+    metrics: str = Field("", description="Window summaries (output). Default: <group_id>-metrics.")
+    dead_letters: str = Field(
+        "", description="Invalid events with error headers. Default: <group_id>-dead-letters."
+    )
+    state: str = Field("", description="Compacted checkpoint topic. Default: <group_id>-state.")
+    auto_create: bool = Field(
+        True, description="Create missing topics at startup. Profile default: dev true, prod false."
+    )
+    partitions: int = Field(6, ge=1, le=10_000, description="Partitions for created topics.")
+    replication_factor: int = Field(
+        1, ge=1, le=32, description="Replication factor for created topics."
+    )
+
+
+class ProcessingSettings(_Section):
+    """Delivery guarantees and batching of the streaming runtime."""
+
+    guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        "at_least_once", description="Processing guarantee (exactly_once needs transactions)."
+    )
+    commit_interval: float = Field(
+        1.0, gt=0, allow_inf_nan=False, description="Seconds between offset commits."
+    )
+    checkpoint_interval: float = Field(
+        10.0, gt=0, allow_inf_nan=False, description="Seconds between state checkpoints."
+    )
+    batch_max_records: int = Field(
+        2000, ge=1, le=1_000_000, description="Most records taken from Kafka per batch."
+    )
+
+
+class LimitsSettings(_Section):
+    """Limits applied to incoming events; events beyond them go to the dead-letter topic."""
+
+    max_event_bytes: int = Field(
+        65_536, ge=256, le=16_777_216, description="Largest accepted event in bytes."
+    )
+    max_features: int = Field(1_000, ge=1, description="Most features one event may carry.")
+    max_string_length: int = Field(
+        1_024, ge=8, description="Longest accepted string value (ids, categories, labels)."
+    )
+    non_finite_features: Literal["missing", "reject"] = Field(
+        "missing",
+        description="NaN/Infinity in a feature: treated as missing (and counted) or rejected.",
+    )
+
+
+class LoggingSettings(_Section):
+    """Structured logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    format: Literal["console", "json"] = Field(
+        "console", description="Renderer. Profile default: dev console, prod json."
+    )
+
+
+class MonitoringSettings(_Section):
+    """Monitoring defaults that apply to every model."""
+
+    unknown_models: Literal["monitor", "reject"] = Field(
+        "monitor",
+        description="Events of models not listed under models: monitor with defaults or reject.",
+    )
+    default: ModelSpec = Field(
+        default_factory=ModelSpec,
+        description="Spec used for models that are not listed.",
+    )
+
+
+class StateSettings(_Section):
+    """Monitor state snapshots."""
+
+    signing_key: SecretStr | None = Field(
+        None, description="HMAC key that signs snapshots; unsigned when unset."
+    )
+
+
+_FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("stream_monitor_file_data", default={})  # noqa: B039
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Settings read from the config file; sits between defaults and the environment."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return _FILE_DATA.get().get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_FILE_DATA.get())
+
+
+def _deep_setdefault(target: dict[str, Any], defaults: dict[str, Any]) -> None:
+    for key, value in defaults.items():
+        if isinstance(value, dict):
+            section = target.get(key)
+            if isinstance(section, dict):
+                _deep_setdefault(section, value)
+            elif section is None:
+                target[key] = dict(value)
+        else:
+            target.setdefault(key, value)
+
+
+class Settings(BaseSettings):
+    """Everything the service needs, validated at startup. Frozen once loaded."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="forbid",
+        hide_input_in_errors=True,
+        validate_default=True,
+    )
+
+    env: Literal["dev", "prod"] = Field("dev", description="Profile selecting defaults.")
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicsSettings = Field(default_factory=TopicsSettings)
+    processing: ProcessingSettings = Field(default_factory=ProcessingSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    logging: LoggingSettings = Field(default_factory=LoggingSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    models: dict[str, ModelSpec] = Field(
+        default_factory=dict, description="Monitor spec per model_id."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: CLI flags (init) > environment > config file > defaults.
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_profile(cls, data: Any) -> Any:
+        """Fill unset settings from the profile and derive internal topic names."""
+        if not isinstance(data, dict):
+            return data
+        data = copy.deepcopy(data)
+        profile = _PROFILES.get(str(data.get("env", "dev")), _PROFILES["dev"])
+        _deep_setdefault(data, profile)
+        group_id = "stream-monitor"
+        kafka = data.get("kafka")
+        if isinstance(kafka, dict) and isinstance(kafka.get("group_id"), str):
+            group_id = kafka["group_id"]
+        topics = data.setdefault("topics", {})
+        if isinstance(topics, dict):
+            for name in ("metrics", "dead_letters", "state"):
+                if not topics.get(name):
+                    topics[name] = f"{group_id}-{name.replace('_', '-')}"
+        return data
+
+    def model_spec(self, model_id: str) -> ModelSpec:
+        """The spec of ``model_id``: its own entry, or the default spec."""
+        return self.models.get(model_id, self.monitoring.default)
+
+
+def _set_file_data(data: dict[str, Any]) -> Any:
+    return _FILE_DATA.set(data)
+
+
+def _reset_file_data(token: Any) -> None:
+    _FILE_DATA.reset(token)

@@ -1,0 +1,103 @@
+"""Output events: alerts and window summaries. Pure data, no I/O.
+
+Alerts follow what on-call tools expect (Prometheus Alertmanager, PagerDuty Events v2): a stable
+``dedup_key`` per incident, ``status`` firing then resolved, severity, start and end, labels,
+evidence and a runbook link. Ids are derived from the input, so replays give the same ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from stream_monitor.events.schemas import _Event, _Id
+
+__all__ = [
+    "AlertEvent",
+    "AlertKind",
+    "AlertStatus",
+    "Severity",
+    "WindowSummary",
+    "alert_id_for",
+    "dedup_key_for",
+]
+
+AlertStatus = Literal["firing", "resolved"]
+Severity = Literal["info", "warning", "critical"]
+AlertKind = Literal[
+    "drift", "prediction_drift", "performance", "concept_drift", "data_quality", "pipeline"
+]
+_Stat = Annotated[float, Field(allow_inf_nan=False)] | None
+
+
+def dedup_key_for(model_id: str, rule: str, feature: str | None = None) -> str:
+    """Stable key of one incident: the same model, rule and feature always give the same key."""
+    material = "\x1f".join((model_id, rule, feature or ""))
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+def alert_id_for(dedup_key: str, status: AlertStatus, window_end: int, sequence: int = 0) -> str:
+    """Id of one alert event, derived from the input so reprocessing repeats it exactly."""
+    material = f"{dedup_key}\x1f{status}\x1f{window_end}\x1f{sequence}"
+    return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+
+class AlertEvent(_Event):
+    """A rule breached (``firing``) or recovered (``resolved``) for one model."""
+
+    alert_id: _Id = Field(description="Unique, deterministic id of this alert event.")
+    dedup_key: _Id = Field(description="Same for every event of one incident.")
+    status: AlertStatus = Field(description="firing or resolved.")
+    severity: Severity = Field(description="info, warning or critical.")
+    model_id: _Id = Field(description="Model the alert is about.")
+    model_version: str | None = Field(None, description="Model version seen in the window.")
+    kind: AlertKind = Field(description="What went wrong: drift, performance, data_quality, ...")
+    rule: _Id = Field(description="Name of the rule that fired.")
+    feature: str | None = Field(None, description="Feature concerned, if any.")
+    statistic: str = Field(description="Statistic compared with the threshold, e.g. psi.")
+    value: _Stat = Field(description="Measured value of the statistic.")
+    threshold: _Stat = Field(description="Threshold that was crossed.")
+    window_start: int = Field(description="Start of the window (epoch ms).")
+    window_end: int = Field(description="End of the window (epoch ms).")
+    sample_size: int = Field(ge=0, description="Events in the window.")
+    starts_at: int = Field(description="When the incident started (event time, epoch ms).")
+    ends_at: int | None = Field(None, description="When it resolved (epoch ms); null if firing.")
+    summary: str = Field(description="One line for humans.")
+    evidence: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Reference version, top drifting features and other supporting numbers.",
+    )
+    runbook_url: str | None = Field(None, description="What the on-call engineer should do.")
+    labels: dict[str, str] = Field(default_factory=dict, description="Routing labels.")
+
+
+class WindowSummary(_Event):
+    """What one closed window of one model measured; feeds the metrics topic and the dashboard."""
+
+    model_id: _Id = Field(description="Model the window belongs to.")
+    model_version: str | None = Field(None, description="Latest model version seen.")
+    window_kind: Literal["count", "tumbling", "hopping"] = Field(description="Window type.")
+    window_index: int = Field(ge=0, description="Sequence number of the window for this model.")
+    window_start: int = Field(description="Start (epoch ms, inclusive).")
+    window_end: int = Field(description="End (epoch ms, exclusive for time windows).")
+    revision: int = Field(0, ge=0, description="Bumped when late labels revise the window.")
+    sample_size: int = Field(ge=0, description="Events in the window.")
+    late_events: int = Field(0, ge=0, description="Events that arrived after the window closed.")
+    drift: dict[str, dict[str, _Stat]] = Field(
+        default_factory=dict, description="Feature to statistic to value."
+    )
+    prediction_drift: dict[str, _Stat] = Field(
+        default_factory=dict, description="Statistic to value for the prediction or score."
+    )
+    performance: dict[str, _Stat] = Field(
+        default_factory=dict, description="Metric to value (labelled events only)."
+    )
+    quality: dict[str, dict[str, _Stat]] = Field(
+        default_factory=dict, description="Feature to data-quality measure to value."
+    )
+    label_coverage: _Stat = Field(None, description="Share of events with a label.")
+    latency_ms: dict[str, _Stat] = Field(
+        default_factory=dict, description="Percentiles of latency_ms (p50, p95, p99)."
+    )
