@@ -29,7 +29,8 @@ DriftStatistic = Literal["psi", "jensen_shannon", "ks", "wasserstein", "chi_squa
 PerformanceMetric = Literal[
     "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2"
 ]
-Detector = Literal["adwin", "page_hinkley", "kswin", "ddm", "eddm", "hddm_a", "hddm_w"]
+Detector = Literal["adwin", "page_hinkley", "kswin"]
+ErrorDetector = Literal["ddm", "eddm", "hddm_a", "hddm_w"]
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -96,8 +97,25 @@ class DriftSpec(_Spec):
     min_samples: int = Field(
         200, ge=10, description="Events a window needs before drift is tested."
     )
+    significance: float = Field(
+        1e-4,
+        gt=0,
+        lt=1,
+        description="Family-wise significance per window: a statistic over its threshold also "
+        "needs a test p-value below significance / (features tested), Bonferroni.",
+    )
     detectors: tuple[Detector, ...] = Field(
-        ("adwin",), description="Streaming change detectors run between window closes."
+        ("adwin",),
+        description="Change detectors run on every event of each numeric feature and the score "
+        "(standardised by the reference): adwin, page_hinkley, kswin (slow).",
+    )
+    detector_delta: float = Field(
+        1e-6, gt=0, lt=1, description="ADWIN confidence delta (smaller: fewer false alarms)."
+    )
+    rebaseline_after_resolve: bool = Field(
+        False,
+        description="After a drift alert resolves, learn a new reference from the next "
+        "warmup_events events.",
     )
 
     @field_validator("critical")
@@ -129,16 +147,28 @@ class PerformanceSpec(_Spec):
 class QualitySpec(_Spec):
     """Data-quality thresholds per window."""
 
-    missing_warning: Rate = Field(0.05, description="Missing rate of a feature that warns.")
-    missing_critical: Rate = Field(0.20, description="Missing rate of a feature that is critical.")
+    missing_warning: Rate = Field(
+        0.05, description="Missing or invalid rate above the reference's that warns."
+    )
+    missing_critical: Rate = Field(
+        0.20, description="Missing or invalid rate above the reference's that is critical."
+    )
     out_of_range_warning: Rate = Field(
         0.05, description="Share of values outside the reference range that warns."
+    )
+    out_of_range_critical: Rate = Field(
+        0.20, description="Share of values outside the reference range that is critical."
     )
 
     @field_validator("missing_critical")
     @classmethod
     def _critical(cls, value: float, info: ValidationInfo) -> float:
         return _critical_not_below_warning(value, info, "missing_warning")
+
+    @field_validator("out_of_range_critical")
+    @classmethod
+    def _critical_range(cls, value: float, info: ValidationInfo) -> float:
+        return _critical_not_below_warning(value, info, "out_of_range_warning")
 
 
 class AlertingSpec(_Spec):

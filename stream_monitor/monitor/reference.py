@@ -1,0 +1,316 @@
+"""Reference profiles: what "normal" looks like for each feature and for the prediction.
+
+A profile stores, per numeric feature, percentile bin edges with the reference counts in each bin,
+quantiles, min/max, mean/std and the missing rate; per categorical feature, the most frequent
+categories with their counts, the set of known categories, and the missing rate. Profiles come from
+``stream-monitor profile`` (a JSON file) or from a model's first events (warm-up). Pure and
+deterministic: the same values give the same profile and the same ``reference_id``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import orjson
+
+from stream_monitor.errors import StreamMonitorError
+
+__all__ = [
+    "PROFILE_FORMAT",
+    "CategoricalReference",
+    "FeatureReference",
+    "NumericReference",
+    "ReferenceError",
+    "ReferenceProfile",
+    "build_feature_reference",
+    "category_of",
+    "numeric_value",
+]
+
+PROFILE_FORMAT = "stream-monitor.reference/1"
+FINE_BINS = 100  # percentile edges for KS / Wasserstein
+COARSE_BINS = 10  # decile edges for PSI / JS / chi-square
+TOP_CATEGORIES = 50
+KNOWN_CATEGORIES_CAP = 10_000
+QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+OTHER = "__other__"
+
+
+class ReferenceError(StreamMonitorError):
+    """A reference profile file is unreadable or does not match the model."""
+
+
+def numeric_value(value: Any) -> float | None:
+    """A finite float for numbers and booleans; None for anything else (missing or mismatched)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):  # bool is an int: True/False count as 1/0
+        return float(value)
+    return None
+
+
+def category_of(value: Any) -> str | None:
+    """The category string of a value: strings as they are, booleans and numbers rendered."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    return None
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float:
+    """Linear-interpolation quantile of sorted values (numpy's default method)."""
+    position = (len(ordered) - 1) * q
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+@dataclass(frozen=True)
+class NumericReference:
+    """Binned reference distribution of a numeric feature."""
+
+    edges: tuple[float, ...]
+    counts: tuple[int, ...]  # per fine bin: len(edges) + 1
+    coarse_of: tuple[int, ...]  # fine bin -> coarse bin
+    coarse_counts: tuple[int, ...]
+    quantiles: dict[str, float]
+    minimum: float
+    maximum: float
+    mean: float
+    std: float
+    missing_rate: float
+    sample_size: int
+    kind: Literal["numeric"] = "numeric"
+    widths: tuple[float, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        gaps = [b - a for a, b in zip(self.edges, self.edges[1:], strict=False)]
+        object.__setattr__(self, "widths", (*gaps, 0.0, 0.0)[: len(self.counts)])
+
+    def bin_of(self, value: float) -> int:
+        """Index of the fine bin holding ``value``."""
+        return bisect.bisect_right(self.edges, value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the profile file format)."""
+        return {
+            "type": "numeric",
+            "edges": list(self.edges),
+            "counts": list(self.counts),
+            "coarse_of": list(self.coarse_of),
+            "quantiles": self.quantiles,
+            "min": self.minimum,
+            "max": self.maximum,
+            "mean": self.mean,
+            "std": self.std,
+            "missing_rate": self.missing_rate,
+            "sample_size": self.sample_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NumericReference:
+        """Inverse of :meth:`to_dict`."""
+        counts = tuple(int(c) for c in data["counts"])
+        coarse_of = tuple(int(c) for c in data["coarse_of"])
+        return cls(
+            edges=tuple(float(e) for e in data["edges"]),
+            counts=counts,
+            coarse_of=coarse_of,
+            coarse_counts=_coarsen(counts, coarse_of),
+            quantiles={str(k): float(v) for k, v in data["quantiles"].items()},
+            minimum=float(data["min"]),
+            maximum=float(data["max"]),
+            mean=float(data["mean"]),
+            std=float(data["std"]),
+            missing_rate=float(data["missing_rate"]),
+            sample_size=int(data["sample_size"]),
+        )
+
+
+def _coarsen(counts: Sequence[int], coarse_of: Sequence[int]) -> tuple[int, ...]:
+    coarse = [0] * (max(coarse_of) + 1 if coarse_of else 1)
+    for count, target in zip(counts, coarse_of, strict=True):
+        coarse[target] += count
+    return tuple(coarse)
+
+
+@dataclass(frozen=True)
+class CategoricalReference:
+    """Reference frequencies of a categorical feature."""
+
+    categories: tuple[str, ...]  # most frequent first (ties by name)
+    counts: tuple[int, ...]  # per category, then one "other" bucket for the rarer known ones
+    known: frozenset[str]
+    missing_rate: float
+    sample_size: int
+    kind: Literal["categorical"] = "categorical"
+    index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "index", {c: i for i, c in enumerate(self.categories)})
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the profile file format)."""
+        return {
+            "type": "categorical",
+            "categories": list(self.categories),
+            "counts": list(self.counts),
+            "known": sorted(self.known),
+            "missing_rate": self.missing_rate,
+            "sample_size": self.sample_size,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CategoricalReference:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            categories=tuple(str(c) for c in data["categories"]),
+            counts=tuple(int(c) for c in data["counts"]),
+            known=frozenset(str(c) for c in data["known"]),
+            missing_rate=float(data["missing_rate"]),
+            sample_size=int(data["sample_size"]),
+        )
+
+
+FeatureReference = NumericReference | CategoricalReference
+
+
+def _numeric_reference(values: list[float], total: int) -> NumericReference | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    fine = sorted({_quantile(ordered, i / FINE_BINS) for i in range(1, FINE_BINS)})
+    deciles = {_quantile(ordered, i / COARSE_BINS) for i in range(1, COARSE_BINS)}
+    counts = [0] * (len(fine) + 1)
+    for value in ordered:
+        counts[bisect.bisect_right(fine, value)] += 1
+    # Fine bin i lies below edge fine[i]; it joins the coarse bin of the deciles below that edge.
+    coarse_edges = sorted(deciles)
+    coarse_of = [bisect.bisect_left(coarse_edges, e) for e in fine]
+    coarse_of.append(len(coarse_edges))
+    mean = math.fsum(ordered) / len(ordered)
+    variance = math.fsum((v - mean) ** 2 for v in ordered) / max(len(ordered) - 1, 1)
+    return NumericReference(
+        edges=tuple(fine),
+        counts=tuple(counts),
+        coarse_of=tuple(coarse_of),
+        coarse_counts=_coarsen(counts, coarse_of),
+        quantiles={f"p{round(q * 100):02d}": _quantile(ordered, q) for q in QUANTILES},
+        minimum=ordered[0],
+        maximum=ordered[-1],
+        mean=mean,
+        std=math.sqrt(variance),
+        missing_rate=(total - len(values)) / total,
+        sample_size=total,
+    )
+
+
+def _categorical_reference(values: list[str], total: int) -> CategoricalReference | None:
+    if not values:
+        return None
+    frequency = Counter(values)
+    ranked = sorted(frequency.items(), key=lambda item: (-item[1], item[0]))
+    top = ranked[:TOP_CATEGORIES]
+    other = sum(count for _, count in ranked[TOP_CATEGORIES:])
+    known = [name for name, _ in ranked[:KNOWN_CATEGORIES_CAP]]
+    return CategoricalReference(
+        categories=tuple(name for name, _ in top),
+        counts=(*(count for _, count in top), other),
+        known=frozenset(known),
+        missing_rate=(total - len(values)) / total,
+        sample_size=total,
+    )
+
+
+def build_feature_reference(
+    kind: Literal["numeric", "categorical"], raw_values: Iterable[Any]
+) -> FeatureReference | None:
+    """A reference from raw values (None = missing); None when no usable value was seen."""
+    raw = list(raw_values)
+    if kind == "numeric":
+        numbers = [v for v in map(numeric_value, raw) if v is not None]
+        return _numeric_reference(numbers, len(raw))
+    categories = [c for c in map(category_of, raw) if c is not None]
+    return _categorical_reference(categories, len(raw))
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """The reference of one model: per feature, and for the prediction signal."""
+
+    model_id: str
+    features: dict[str, FeatureReference]
+    prediction: FeatureReference | None
+    prediction_signal: Literal["score", "prediction"]
+    sample_size: int
+    source: str  # "warmup" or "file"
+    reference_id: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.reference_id:
+            digest = hashlib.sha256(orjson.dumps(self._content(), option=orjson.OPT_SORT_KEYS))
+            object.__setattr__(self, "reference_id", "ref-" + digest.hexdigest()[:12])
+
+    def _content(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "sample_size": self.sample_size,
+            "prediction_signal": self.prediction_signal,
+            "prediction": self.prediction.to_dict() if self.prediction else None,
+            "features": {name: ref.to_dict() for name, ref in self.features.items()},
+        }
+
+    def to_json(self) -> bytes:
+        """The profile file contents."""
+        document = {"format": PROFILE_FORMAT, "reference_id": self.reference_id, **self._content()}
+        return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def from_json(cls, data: bytes, source: str = "file") -> ReferenceProfile:
+        """Read a profile file, or raise :class:`ReferenceError` saying what is wrong."""
+        try:
+            document = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ReferenceError(f"{source}: is not JSON ({exc}); re-create it") from None
+        if not isinstance(document, dict) or document.get("format") != PROFILE_FORMAT:
+            found = document.get("format") if isinstance(document, dict) else type(document)
+            raise ReferenceError(
+                f"{source}: format {found!r} is not {PROFILE_FORMAT!r}; "
+                "re-create it with `stream-monitor profile`"
+            )
+        try:
+            features = {
+                str(name): _feature_from_dict(spec) for name, spec in document["features"].items()
+            }
+            prediction = document.get("prediction")
+            return cls(
+                model_id=str(document["model_id"]),
+                features=features,
+                prediction=_feature_from_dict(prediction) if prediction else None,
+                prediction_signal=document["prediction_signal"],
+                sample_size=int(document["sample_size"]),
+                source="file",
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ReferenceError(
+                f"{source}: field {exc} is missing or invalid; re-create the profile"
+            ) from None
+
+
+def _feature_from_dict(data: Mapping[str, Any]) -> FeatureReference:
+    if data.get("type") == "numeric":
+        return NumericReference.from_dict(data)
+    if data.get("type") == "categorical":
+        return CategoricalReference.from_dict(data)
+    raise ValueError(f"'type' ({data.get('type')!r})")

@@ -1,0 +1,79 @@
+"""``MonitorSet``: one ``ModelMonitor`` per model id, created on first sight from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.config.settings import Settings
+from stream_monitor.errors import EventValidationError
+from stream_monitor.events.schemas import PredictionEvent
+from stream_monitor.monitor.model_monitor import ModelMonitor, Output
+from stream_monitor.monitor.reference import ReferenceProfile
+
+__all__ = ["MonitorSet", "UnknownModelError"]
+
+
+class UnknownModelError(EventValidationError):
+    """An event names a model that is not configured while ``unknown_models`` is ``reject``."""
+
+    def __init__(self, model_id: str) -> None:
+        super().__init__(
+            "model_id",
+            repr(model_id),
+            "is not configured under models and monitoring.unknown_models is reject; "
+            "add the model to the config or set unknown_models: monitor",
+        )
+
+
+class MonitorSet:
+    """The monitors of every model seen (for example, all models of one partition)."""
+
+    def __init__(
+        self,
+        models: Mapping[str, ModelSpec],
+        default: ModelSpec,
+        unknown_models: str = "monitor",
+        references: Mapping[str, ReferenceProfile] | None = None,
+    ) -> None:
+        self.models = dict(models)
+        self.default = default
+        self.unknown_models = unknown_models
+        self.references = dict(references or {})
+        self.monitors: dict[str, ModelMonitor] = {}
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, references: Mapping[str, ReferenceProfile] | None = None
+    ) -> MonitorSet:
+        """Monitors as configured; ``references`` maps model ids to loaded profiles."""
+        return cls(
+            settings.models,
+            settings.monitoring.default,
+            settings.monitoring.unknown_models,
+            references,
+        )
+
+    def monitor(self, model_id: str) -> ModelMonitor:
+        """The monitor of ``model_id``, created on first use; raises for rejected models."""
+        monitor = self.monitors.get(model_id)
+        if monitor is None:
+            spec = self.models.get(model_id)
+            if spec is None:
+                if self.unknown_models == "reject":
+                    raise UnknownModelError(model_id)
+                spec = self.default
+            monitor = ModelMonitor(model_id, spec, self.references.get(model_id))
+            self.monitors[model_id] = monitor
+        return monitor
+
+    def update(self, event: PredictionEvent) -> list[Output]:
+        """Route one event to its model's monitor."""
+        return self.monitor(event.model_id).update(event)
+
+    def flush(self) -> list[Output]:
+        """Close every open window of every model (models in name order)."""
+        out: list[Output] = []
+        for model_id in sorted(self.monitors):
+            out.extend(self.monitors[model_id].flush())
+        return out

@@ -1,0 +1,195 @@
+"""Window rules: drift and data quality, with false-alarm control.
+
+A rule breaches when its statistic reaches the warning (or critical) threshold *and* the matching
+test is significant after a Bonferroni correction over everything tested in the window
+(``drift.significance / tests``), and only when the window holds at least ``drift.min_samples``
+usable values. The threshold keeps alerts to changes that matter; the significance gate keeps small
+windows from alerting on noise, whatever the number of features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from scipy.stats import binom
+
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events.alerts import AlertKind, Severity
+from stream_monitor.monitor.accumulators import Stats
+from stream_monitor.monitor.lifecycle import RuleCheck
+
+__all__ = ["DriftInput", "drift_checks", "quality_checks"]
+
+_PVALUE_OF = {
+    "psi": "chi_square_pvalue",
+    "jensen_shannon": "chi_square_pvalue",
+    "chi_square": "chi_square_pvalue",
+    "ks": "ks_pvalue",
+    "wasserstein": "ks_pvalue",
+}
+
+
+@dataclass(frozen=True)
+class DriftInput:
+    """Drift statistics of one signal (a feature or the prediction) in one window."""
+
+    name: str
+    stats: Stats
+    usable: int  # values that were counted in bins (not missing or invalid)
+
+
+def _statistic(stats: Stats, wanted: str, usable: int) -> tuple[str, float, float] | None:
+    """(statistic name, value, p-value); numeric-only statistics fall back to PSI."""
+    name = wanted if wanted in stats else "psi"
+    value = stats.get(name)
+    pvalue = stats.get(_PVALUE_OF[name])
+    if value is None or pvalue is None:
+        return None
+    if name == "chi_square":  # scale-free: Pearson chi-square per observation
+        value = value / usable
+    return name, value, pvalue
+
+
+def _severity(value: float, warning: float, critical: float) -> Severity | None:
+    if value >= critical:
+        return "critical"
+    if value >= warning:
+        return "warning"
+    return None
+
+
+def drift_checks(
+    spec: ModelSpec,
+    features: list[DriftInput],
+    prediction: DriftInput | None,
+    reference_id: str | None,
+) -> list[RuleCheck]:
+    """Drift checks for every signal with enough values, features first, then the prediction."""
+    drift = spec.drift
+    signals = [(s, "drift") for s in features] + (
+        [(prediction, "prediction_drift")] if prediction else []
+    )
+    measured: list[tuple[DriftInput, AlertKind, str, float, float]] = []
+    for signal, kind in signals:
+        if signal.usable < drift.min_samples:
+            continue
+        found = _statistic(signal.stats, drift.statistic, signal.usable)
+        if found is not None:
+            measured.append((signal, kind, *found))  # type: ignore[arg-type]
+    if not measured:
+        return []
+    alpha = drift.significance / len(measured)
+    ranked = sorted((m for m in measured if m[1] == "drift"), key=lambda m: (-m[3], m[0].name))
+    top = [{"feature": m[0].name, m[2]: m[3]} for m in ranked[:3]]
+    checks = []
+    for signal, kind, statistic, value, pvalue in measured:
+        severity = _severity(value, drift.warning, drift.critical) if pvalue < alpha else None
+        checks.append(
+            RuleCheck(
+                rule=f"{kind}.{statistic}",
+                kind=kind,
+                feature=signal.name if kind == "drift" else None,
+                statistic=statistic,
+                value=value,
+                threshold=drift.critical if severity == "critical" else drift.warning,
+                severity=severity,
+                evidence={
+                    "p_value": pvalue,
+                    "alpha": alpha,
+                    "sample_size": signal.usable,
+                    "reference_id": reference_id,
+                    "statistics": dict(signal.stats),
+                    "top_features": top,
+                },
+            )
+        )
+    return checks
+
+
+def quality_checks(
+    spec: ModelSpec,
+    *,
+    quality: Mapping[str, Stats],
+    events: int,
+    baseline_missing: Mapping[str, float],
+    range_null_rate: Mapping[str, float],
+    reference_id: str | None,
+) -> list[RuleCheck]:
+    """Missing-or-invalid and out-of-range checks per feature."""
+    if events < spec.drift.min_samples or not quality:
+        return []
+    rules = spec.quality
+    tests = len(quality) + len(range_null_rate)
+    alpha = spec.drift.significance / tests
+    checks = []
+    for name, stats in quality.items():
+        rate = sum(
+            (stats.get(k) or 0.0) for k in ("missing_rate", "non_finite_rate", "type_mismatch_rate")
+        )
+        base = baseline_missing.get(name, 0.0)
+        checks.append(
+            _rate_check(
+                rule="quality.missing",
+                feature=name,
+                statistic="missing_or_invalid_rate",
+                rate=rate,
+                events=events,
+                base=base,
+                warning=base + rules.missing_warning,
+                critical=base + rules.missing_critical,
+                alpha=alpha,
+                reference_id=reference_id,
+            )
+        )
+        if name in range_null_rate and stats.get("out_of_range_rate") is not None:
+            checks.append(
+                _rate_check(
+                    rule="quality.out_of_range",
+                    feature=name,
+                    statistic="out_of_range_rate",
+                    rate=stats["out_of_range_rate"] or 0.0,
+                    events=events,
+                    base=range_null_rate[name],
+                    warning=rules.out_of_range_warning,
+                    critical=rules.out_of_range_critical,
+                    alpha=alpha,
+                    reference_id=reference_id,
+                )
+            )
+    return checks
+
+
+def _rate_check(
+    *,
+    rule: str,
+    feature: str,
+    statistic: str,
+    rate: float,
+    events: int,
+    base: float,
+    warning: float,
+    critical: float,
+    alpha: float,
+    reference_id: str | None,
+) -> RuleCheck:
+    hits = round(rate * events)
+    # One-sided binomial test: is the rate really above what the reference leads us to expect?
+    pvalue = float(binom.sf(hits - 1, events, min(max(base, 1e-3), 1.0))) if hits else 1.0
+    severity = _severity(rate, warning, critical) if pvalue < alpha else None
+    return RuleCheck(
+        rule=rule,
+        kind="data_quality",
+        feature=feature,
+        statistic=statistic,
+        value=rate,
+        threshold=critical if severity == "critical" else warning,
+        severity=severity,
+        evidence={
+            "p_value": pvalue,
+            "alpha": alpha,
+            "expected_rate": base,
+            "sample_size": events,
+            "reference_id": reference_id,
+        },
+    )
