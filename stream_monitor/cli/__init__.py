@@ -9,6 +9,7 @@ import typer
 from stream_monitor import __version__
 from stream_monitor.cli.broker_cmd import broker_app
 from stream_monitor.cli.config_cmd import config_app
+from stream_monitor.cli.offline_cmd import backtest, profile
 from stream_monitor.cli.schema_cmd import schema
 
 __all__ = ["app", "main"]
@@ -22,6 +23,8 @@ app = typer.Typer(
 app.add_typer(config_app, name="config")
 app.add_typer(broker_app, name="broker")
 app.command("schema")(schema)
+app.command("profile")(profile)
+app.command("backtest")(backtest)
 
 
 def _version(value: bool) -> None:

@@ -48,7 +48,16 @@ class EventCodec:
 
     def decode_prediction(self, data: bytes | None) -> PredictionEvent:
         """Decode one prediction event, or raise :class:`EventValidationError`."""
+        return self._prediction(self._load(data))
+
+    def decode_any(self, data: bytes | None) -> PredictionEvent | LabelEvent:
+        """Decode a line of a mixed stream: a label when it has ``label`` but no ``prediction``."""
         raw = self._load(data)
+        if "label" in raw and "prediction" not in raw:
+            return self._validate(LabelEvent, raw)
+        return self._prediction(raw)
+
+    def _prediction(self, raw: dict[str, Any]) -> PredictionEvent:
         non_finite = self._check_features(raw)
         event = self._validate(PredictionEvent, raw)
         if non_finite:

@@ -20,7 +20,7 @@ from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.reference import (
     NumericReference,
     ReferenceProfile,
-    build_feature_reference,
+    profile_from_rows,
 )
 from stream_monitor.monitor.rules import DriftInput, drift_checks, quality_checks
 from stream_monitor.monitor.windows import CountWindows, EventTimeWindows, WindowBounds
@@ -86,14 +86,6 @@ class _Warmup:
         """Keep one event; True when enough have been seen."""
         self.rows.append((dict(event.features), event.score, event.prediction))
         return len(self.rows) >= self.size
-
-
-def infer_type(values: list[Any]) -> FeatureType:
-    """Numeric when every present value is a (non-bool) number, otherwise categorical."""
-    present = [v for v in values if v is not None]
-    if present and all(type(v) in (int, float) for v in present):
-        return "numeric"
-    return "categorical"
 
 
 class ModelMonitor:
@@ -188,33 +180,8 @@ class ModelMonitor:
 
     def _finish_warmup(self) -> None:
         assert self.warmup is not None  # noqa: S101
-        rows = self.warmup.rows
-        self.warmup = None
-        if not self.types:
-            names = sorted({name for features, _, _ in rows for name in features})
-            self.types = {n: infer_type([f.get(n) for f, _, _ in rows]) for n in names}
-        has_score = any(score is not None for _, score, _ in rows)
-        signal: Literal["score", "prediction"] = "score" if has_score else "prediction"
-        if signal == "score":
-            prediction = build_feature_reference("numeric", [s for _, s, _ in rows])
-        else:
-            kind: FeatureType = "numeric" if self.spec.task == "regression" else "categorical"
-            prediction = build_feature_reference(kind, [p for _, _, p in rows])
-        features = {}
-        for name, kind in self.types.items():
-            ref = build_feature_reference(kind, [f.get(name) for f, _, _ in rows])
-            if ref is not None:
-                features[name] = ref
-        self._use_reference(
-            ReferenceProfile(
-                model_id=self.model_id,
-                features=features,
-                prediction=prediction,
-                prediction_signal=signal,
-                sample_size=len(rows),
-                source="warmup",
-            )
-        )
+        rows, self.warmup = self.warmup.rows, None
+        self._use_reference(profile_from_rows(self.model_id, self.types, self.spec.task, rows))
 
     # -- windows --------------------------------------------------------------------------
 

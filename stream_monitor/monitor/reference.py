@@ -30,7 +30,9 @@ __all__ = [
     "ReferenceProfile",
     "build_feature_reference",
     "category_of",
+    "infer_type",
     "numeric_value",
+    "profile_from_rows",
 ]
 
 PROFILE_FORMAT = "stream-monitor.reference/1"
@@ -314,3 +316,53 @@ def _feature_from_dict(data: Mapping[str, Any]) -> FeatureReference:
     if data.get("type") == "categorical":
         return CategoricalReference.from_dict(data)
     raise ValueError(f"'type' ({data.get('type')!r})")
+
+
+Row = tuple[Mapping[str, Any], Any, Any]  # (features, score, prediction) of one event
+
+
+def infer_type(values: Iterable[Any]) -> Literal["numeric", "categorical"]:
+    """Numeric when every present value is a (non-bool) number, otherwise categorical."""
+    present = [v for v in values if v is not None]
+    if present and all(type(v) in (int, float) for v in present):
+        return "numeric"
+    return "categorical"
+
+
+def profile_from_rows(
+    model_id: str,
+    types: Mapping[str, Literal["numeric", "categorical"]],
+    task: str,
+    rows: Sequence[Row],
+    source: str = "warmup",
+) -> ReferenceProfile:
+    """A reference profile from events' values; feature types are inferred when ``types`` is empty.
+
+    The prediction signal is the score when any event carries one, else the prediction itself
+    (numeric for regression, categorical otherwise).
+    """
+    if not types:
+        names = sorted({name for features, _, _ in rows for name in features})
+        types = {name: infer_type(f.get(name) for f, _, _ in rows) for name in names}
+    has_score = any(score is not None for _, score, _ in rows)
+    signal: Literal["score", "prediction"] = "score" if has_score else "prediction"
+    if has_score:
+        prediction = build_feature_reference("numeric", [s for _, s, _ in rows])
+    else:
+        kind: Literal["numeric", "categorical"] = (
+            "numeric" if task == "regression" else "categorical"
+        )
+        prediction = build_feature_reference(kind, [p for _, _, p in rows])
+    features: dict[str, FeatureReference] = {}
+    for name, kind in types.items():
+        reference = build_feature_reference(kind, [f.get(name) for f, _, _ in rows])
+        if reference is not None:
+            features[name] = reference
+    return ReferenceProfile(
+        model_id=model_id,
+        features=features,
+        prediction=prediction,
+        prediction_signal=signal,
+        sample_size=len(rows),
+        source=source,
+    )

@@ -1,0 +1,149 @@
+"""Reading recorded data for profiles and backtests: JSONL (optionally gzipped) and CSV files.
+
+An edge module (file I/O); the statistics themselves live in the pure core.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.config.settings import Settings
+from stream_monitor.errors import EventValidationError, StreamMonitorError
+from stream_monitor.events.codec import EventCodec
+from stream_monitor.events.schemas import PredictionEvent
+from stream_monitor.monitor.reference import (
+    ReferenceError,
+    ReferenceProfile,
+    Row,
+    profile_from_rows,
+)
+
+__all__ = ["DataFileError", "load_references", "profile_file", "read_lines"]
+
+_MAX_ERRORS_SHOWN = 10
+
+
+class DataFileError(StreamMonitorError):
+    """A data file could not be read or holds no usable rows."""
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Non-empty lines of a JSONL or JSONL.gz file with their 1-based numbers."""
+    opener: Callable[..., IO[bytes]] = gzip.open if path.suffix == ".gz" else open  # type: ignore[assignment]
+    try:
+        with opener(path, "rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                stripped = line.strip()
+                if stripped:
+                    yield number, stripped
+    except OSError as exc:  # includes gzip.BadGzipFile
+        raise DataFileError(f"{path}: cannot be read ({exc}); check the path and format") from None
+    except EOFError:
+        raise DataFileError(f"{path}: ends in the middle of a gzip stream") from None
+
+
+def _rows_from_jsonl(path: Path, model_id: str, codec: EventCodec) -> tuple[list[Row], list[str]]:
+    rows: list[Row] = []
+    errors: list[str] = []
+    for number, line in read_lines(path):
+        try:
+            event = codec.decode_any(line)
+        except EventValidationError as exc:
+            errors.append(f"line {number}: {exc}")
+            continue
+        if isinstance(event, PredictionEvent) and event.model_id == model_id:
+            rows.append((event.features, event.score, event.prediction))
+    return rows, errors
+
+
+def _csv_value(text: str, numeric: bool) -> Any:
+    if text == "":
+        return None
+    if numeric:
+        try:
+            return float(text)
+        except ValueError:
+            return text  # counted as a type mismatch by the reference builder
+    return text
+
+
+def _rows_from_csv(path: Path, spec: ModelSpec) -> list[Row]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            records = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataFileError(f"{path}: cannot be read as CSV ({exc})") from None
+    if not records:
+        return []
+    columns = [c for c in records[0] if c not in ("score", "prediction")]
+
+    def looks_numeric(column: str) -> bool:
+        if column in spec.features:
+            return spec.features[column] == "numeric"
+        for record in records:
+            try:
+                if record[column] != "":
+                    float(record[column])
+            except ValueError:
+                return False
+        return True
+
+    numeric = {c: looks_numeric(c) for c in columns}
+    rows: list[Row] = []
+    for record in records:
+        features = {c: _csv_value(record[c] or "", numeric[c]) for c in columns}
+        score = _csv_value(record.get("score") or "", True)
+        prediction = _csv_value(record.get("prediction") or "", spec.task == "regression")
+        rows.append((features, score, prediction))
+    return rows
+
+
+def profile_file(
+    path: Path, model_id: str, spec: ModelSpec, codec: EventCodec | None = None
+) -> tuple[ReferenceProfile, list[str]]:
+    """Profile ``model_id`` from a JSONL(.gz) file of prediction events or a CSV of features.
+
+    Returns the profile and the problems met (invalid lines, at most ten shown).
+    """
+    errors: list[str] = []
+    if path.suffix.lower() == ".csv":
+        rows = _rows_from_csv(path, spec)
+    else:
+        rows, errors = _rows_from_jsonl(path, model_id, codec or EventCodec())
+    if not rows:
+        raise DataFileError(
+            f"{path}: no events of model {model_id!r} to profile"
+            + (f" ({len(errors)} invalid lines, first: {errors[0]})" if errors else "")
+        )
+    profile = profile_from_rows(model_id, spec.features, spec.task, rows, source="file")
+    return profile, errors[:_MAX_ERRORS_SHOWN] + (
+        [f"... and {len(errors) - _MAX_ERRORS_SHOWN} more"]
+        if len(errors) > _MAX_ERRORS_SHOWN
+        else []
+    )
+
+
+def load_references(settings: Settings) -> Mapping[str, ReferenceProfile]:
+    """The reference profiles named in the models' specs, checked against their model ids."""
+    references: dict[str, ReferenceProfile] = {}
+    for model_id, spec in settings.models.items():
+        if spec.reference is None:
+            continue
+        label = f"models.{model_id}.reference ({spec.reference})"
+        try:
+            data = spec.reference.read_bytes()
+        except OSError as exc:
+            raise ReferenceError(f"{label}: cannot be read ({exc.strerror})") from None
+        profile = ReferenceProfile.from_json(data, source=label)
+        if profile.model_id != model_id:
+            raise ReferenceError(
+                f"{label}: profiles model {profile.model_id!r}, not {model_id!r}; "
+                f"profile the right model with `stream-monitor profile DATA --model {model_id}`"
+            )
+        references[model_id] = profile
+    return references
