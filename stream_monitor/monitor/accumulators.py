@@ -28,6 +28,11 @@ __all__ = ["CategoricalAccumulator", "NumericAccumulator", "Stats"]
 Stats = dict[str, float | None]
 
 
+def _finite(stats: dict[str, float]) -> Stats:
+    """Statistics that overflowed (values near the float limit) are reported as unknown."""
+    return {name: value if math.isfinite(value) else None for name, value in stats.items()}
+
+
 class NumericAccumulator:
     """Counts of one numeric feature in one window, binned on the reference's percentiles."""
 
@@ -86,15 +91,17 @@ class NumericAccumulator:
             coarse[target] += count
         chi, chi_p = chi_square(ref.coarse_counts, coarse)
         ks, ks_p = ks_binned(ref.counts, self.bins)
-        return {
-            "psi": psi(ref.coarse_counts, coarse),
-            "jensen_shannon": jensen_shannon(ref.coarse_counts, coarse),
-            "chi_square": chi,
-            "chi_square_pvalue": chi_p,
-            "ks": ks,
-            "ks_pvalue": ks_p,
-            "wasserstein": wasserstein_binned(ref.counts, self.bins, ref.widths, ref.std),
-        }
+        return _finite(
+            {
+                "psi": psi(ref.coarse_counts, coarse),
+                "jensen_shannon": jensen_shannon(ref.coarse_counts, coarse),
+                "chi_square": chi,
+                "chi_square_pvalue": chi_p,
+                "ks": ks,
+                "ks_pvalue": ks_p,
+                "wasserstein": wasserstein_binned(ref.counts, self.bins, ref.widths, ref.std),
+            }
+        )
 
     def quality(self, events: int) -> Stats:
         """Data-quality rates over the window's events."""
@@ -176,13 +183,15 @@ class CategoricalAccumulator:
             return {}
         expected = [*ref.counts, 0]
         chi, chi_p = chi_square(expected, self.bins)
-        return {
-            "psi": psi(expected, self.bins),
-            "jensen_shannon": jensen_shannon(expected, self.bins),
-            "chi_square": chi,
-            "chi_square_pvalue": chi_p,
-            "unseen_share": self.unseen / self.n,
-        }
+        return _finite(
+            {
+                "psi": psi(expected, self.bins),
+                "jensen_shannon": jensen_shannon(expected, self.bins),
+                "chi_square": chi,
+                "chi_square_pvalue": chi_p,
+                "unseen_share": self.unseen / self.n,
+            }
+        )
 
     def quality(self, events: int) -> Stats:
         """Data-quality rates over the window's events."""

@@ -13,6 +13,7 @@ from typing import Any
 from river import drift as _drift
 
 drift: Any = _drift  # river is untyped
+_CLAMP = 1e9
 
 __all__ = ["StandardisedDetector", "make_detector"]
 
@@ -44,7 +45,8 @@ class StandardisedDetector:
     def update(self, value: float) -> bool:
         """Feed one value; True when the detector signals a change."""
         detector = self.detector
-        detector.update((value - self.mean) * self.scale)
+        # Clamped, so values near the float limit cannot poison the detector with inf/NaN.
+        detector.update(min(max((value - self.mean) * self.scale, -_CLAMP), _CLAMP))
         if detector.drift_detected:
             self.detections += 1
             return True

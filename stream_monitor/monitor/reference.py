@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ TOP_CATEGORIES = 50
 KNOWN_CATEGORIES_CAP = 10_000
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
 OTHER = "__other__"
+_FLOAT_MAX = sys.float_info.max
 
 
 class ReferenceError(StreamMonitorError):
@@ -75,7 +77,9 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
     position = (len(ordered) - 1) * q
     low = math.floor(position)
     high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    fraction = position - low
+    # Weighted form: no overflow even between -1e308 and 1e308.
+    return ordered[low] * (1 - fraction) + ordered[high] * fraction
 
 
 @dataclass(frozen=True)
@@ -97,7 +101,7 @@ class NumericReference:
     widths: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        gaps = [b - a for a, b in zip(self.edges, self.edges[1:], strict=False)]
+        gaps = [min(b - a, _FLOAT_MAX) for a, b in zip(self.edges, self.edges[1:], strict=False)]
         object.__setattr__(self, "widths", (*gaps, 0.0, 0.0)[: len(self.counts)])
 
     def bin_of(self, value: float) -> int:
@@ -201,8 +205,12 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
     coarse_edges = sorted(deciles)
     coarse_of = [bisect.bisect_left(coarse_edges, e) for e in fine]
     coarse_of.append(len(coarse_edges))
-    mean = math.fsum(ordered) / len(ordered)
-    variance = math.fsum((v - mean) ** 2 for v in ordered) / max(len(ordered) - 1, 1)
+    try:
+        mean = math.fsum(ordered) / len(ordered)
+        variance = math.fsum((v - mean) ** 2 for v in ordered) / max(len(ordered) - 1, 1)
+    except OverflowError:  # values near the float limit: keep the profile usable
+        mean, variance = _quantile(ordered, 0.5), _FLOAT_MAX
+    std = min(math.sqrt(variance), _FLOAT_MAX)
     return NumericReference(
         edges=tuple(fine),
         counts=tuple(counts),
@@ -212,7 +220,7 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
         minimum=ordered[0],
         maximum=ordered[-1],
         mean=mean,
-        std=math.sqrt(variance),
+        std=std,
         missing_rate=(total - len(values)) / total,
         sample_size=total,
     )
