@@ -7,13 +7,14 @@ TEST_PORT ?= 19092
 DEMO_PORT ?= 19192
 export STREAM_MONITOR_TEST_BOOTSTRAP ?= 127.0.0.1:$(TEST_PORT)
 
-.PHONY: help install lint format pytest test demo docs clean
+.PHONY: help install lint format pytest test demo docs bench clean
 
 help:
 	@echo "make demo    run the demo on an embedded broker"
 	@echo "make test    install, start a real Apache Kafka broker, lint and run all tests"
 	@echo "make lint    ruff + mypy"
 	@echo "make docs    regenerate docs/configuration.md"
+	@echo "make bench   run the benchmarks and record them in docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +56,10 @@ demo: $(STAMP)
 	echo "The streaming runtime (stream-monitor run) is not built yet: the demo stops here."; \
 	$(BIN)/stream-monitor broker stop --port $(DEMO_PORT); \
 	exit $$status
+
+# Benchmarks print their figures and record them in docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.detection
 
 docs: $(STAMP)
 	$(BIN)/stream-monitor config docs --out docs/configuration.md

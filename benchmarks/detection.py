@@ -1,0 +1,311 @@
+"""Detection-quality benchmark: known change points in, detection delay and false alerts out.
+
+    .venv/bin/python -m benchmarks.detection            # all scenarios, records docs/benchmarks.md
+    .venv/bin/python -m benchmarks.detection --quick    # smaller stationary control
+
+Every scenario streams 20 numeric features (plus 2 categorical where relevant) through one
+``ModelMonitor`` at default settings (count windows of 1,000 events, warm-up 1,000). An alert is a
+*true* detection when it fires on the changed signal after the change point; any other firing
+alert is a *false* alert. Delay is in events from the change point to the event that closed the
+window (or fed the detector) that raised the first true alert.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from river import datasets, naive_bayes
+
+from benchmarks.record import machine, record
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events import AlertEvent, PredictionEvent
+from stream_monitor.monitor import ModelMonitor
+
+T0 = 1_795_800_000_000
+WINDOW = 1_000
+FEATURES = 20
+
+Row = tuple[dict[str, Any], float | None, Any]  # features, score, prediction
+
+
+@dataclass
+class Scenario:
+    name: str
+    rows: Callable[[int], Iterator[Row]]  # seed -> rows
+    events: int
+    change_at: int | None  # None: stationary control
+    target: Callable[[AlertEvent], bool]  # is this alert about the change?
+    goal_windows: float | None  # detection target in windows of 1,000 events
+
+
+def gaussian_rows(
+    seed: int,
+    count: int,
+    *,
+    mean: Callable[[int, int], float] = lambda i, j: 0.0,
+    sd: Callable[[int, int], float] = lambda i, j: 1.0,
+    categorical: Callable[[int], tuple[float, ...]] = lambda i: (4, 3, 2, 1),
+    missing: Callable[[int, int], float] = lambda i, j: 0.0,
+    score_shift: Callable[[int], float] = lambda i: 0.0,
+) -> Iterator[Row]:
+    rng = random.Random(seed)
+    gauss, uniform = rng.gauss, rng.random
+    for i in range(count):
+        features: dict[str, Any] = {}
+        for j in range(FEATURES):
+            if missing(i, j) and uniform() < missing(i, j):
+                features[f"x{j}"] = None
+            else:
+                features[f"x{j}"] = gauss(mean(i, j), sd(i, j))
+        features["c0"] = rng.choices("abcd", weights=categorical(i))[0]
+        features["c1"] = rng.choices("xyz")[0]
+        score = min(1.0, max(0.0, uniform() * 0.8 + score_shift(i)))
+        yield features, score, int(score > 0.5)
+
+
+def concept_rows(seed: int, count: int, change: int) -> Iterator[Row]:
+    """Agrawal concept drift (function 0 -> 2); a GaussianNB trained on 2,000 pre-drift events
+    before deployment, then frozen, makes the predictions, as a deployed model would."""
+    stream = datasets.synth.ConceptDriftStream(
+        stream=datasets.synth.Agrawal(classification_function=0, seed=seed),
+        drift_stream=datasets.synth.Agrawal(classification_function=2, seed=seed),
+        position=change,
+        width=100,
+        seed=seed,
+    )
+    model = naive_bayes.GaussianNB()
+    for x, y in datasets.synth.Agrawal(classification_function=0, seed=seed + 1000).take(2_000):
+        model.learn_one(x, y)  # trained before deployment, then frozen
+    for x, _y in stream.take(count):
+        proba = model.predict_proba_one(x).get(1, 0.0)
+        yield dict(x), proba, int(proba > 0.5)
+
+
+def friedman_rows(seed: int, count: int, change: int) -> Iterator[Row]:
+    """FriedmanDrift (global recurring abrupt); predictions of a model fitted before the drift
+    are simulated by the pre-drift Friedman function."""
+    stream = datasets.synth.FriedmanDrift(drift_type="gra", position=(change, 10**9), seed=seed)
+    for x, _y in stream.take(count):
+        features = {f"x{k}": v for k, v in x.items()}
+        prediction = (
+            10 * math.sin(math.pi * x[0] * x[1]) + 20 * (x[2] - 0.5) ** 2 + 10 * x[3] + 5 * x[4]
+        )
+        yield features, None, prediction
+
+
+def on(feature: str | None, kinds: tuple[str, ...] | None = None) -> Callable[[AlertEvent], bool]:
+    """Alerts about ``feature`` (any kind unless ``kinds`` is given)."""
+    return lambda a: (
+        (kinds is None or a.kind in kinds) and (feature is None or a.feature == feature)
+    )
+
+
+def scenarios(stationary_events: int) -> list[Scenario]:
+    c = 5_500  # change point: the middle of window 5
+    n = 15_000
+    ramp = 2_000
+    return [
+        Scenario(
+            "abrupt mean shift 0.5 sd, 1 of 20 features",
+            lambda s: gaussian_rows(s, n, mean=lambda i, j: 0.5 if j == 0 and i >= c else 0.0),
+            n,
+            c,
+            on("x0"),
+            2,
+        ),
+        Scenario(
+            "abrupt mean shift 0.5 sd, 5 of 20 features",
+            lambda s: gaussian_rows(s, n, mean=lambda i, j: 0.5 if j < 5 and i >= c else 0.0),
+            n,
+            c,
+            lambda a: a.feature in {f"x{j}" for j in range(5)},
+            2,
+        ),
+        Scenario(
+            "abrupt variance shift sd 1 -> 1.5, 1 feature",
+            lambda s: gaussian_rows(s, n, sd=lambda i, j: 1.5 if j == 0 and i >= c else 1.0),
+            n,
+            c,
+            on("x0"),
+            2,
+        ),
+        Scenario(
+            f"gradual mean shift to 1 sd over {ramp} events, 1 feature",
+            lambda s: gaussian_rows(
+                s, n, mean=lambda i, j: min(max(i - c, 0) / ramp, 1.0) if j == 0 else 0.0
+            ),
+            n,
+            c,
+            on("x0"),
+            5,
+        ),
+        Scenario(
+            f"gradual variance shift to sd 2 over {ramp} events, 1 feature",
+            lambda s: gaussian_rows(
+                s, n, sd=lambda i, j: 1 + min(max(i - c, 0) / ramp, 1.0) if j == 0 else 1.0
+            ),
+            n,
+            c,
+            on("x0"),
+            5,
+        ),
+        Scenario(
+            "categorical frequency shift (4:3:2:1 -> 1:2:3:4)",
+            lambda s: gaussian_rows(
+                s, n, categorical=lambda i: (1, 2, 3, 4) if i >= c else (4, 3, 2, 1)
+            ),
+            n,
+            c,
+            on("c0"),
+            2,
+        ),
+        Scenario(
+            "missing-value spike (30% in one feature)",
+            lambda s: gaussian_rows(s, n, missing=lambda i, j: 0.3 if j == 3 and i >= c else 0),
+            n,
+            c,
+            on("x3", ("data_quality",)),
+            2,
+        ),
+        Scenario(
+            "prediction-score shift (+0.1)",
+            lambda s: gaussian_rows(s, n, score_shift=lambda i: 0.1 if i >= c else 0.0),
+            n,
+            c,
+            on(None, ("prediction_drift",)),
+            2,
+        ),
+        Scenario(
+            "concept drift: Agrawal f0 -> f2 (river), frozen GaussianNB",
+            lambda s: concept_rows(s, n, c),
+            n,
+            c,
+            on(None, ("prediction_drift", "drift", "performance", "concept_drift")),
+            None,
+        ),
+        Scenario(
+            "concept drift: FriedmanDrift gra (river)",
+            lambda s: friedman_rows(s, n, c),
+            n,
+            c,
+            on(None, ("prediction_drift", "drift", "performance", "concept_drift")),
+            None,
+        ),
+        Scenario(
+            f"stationary control ({stationary_events:,} events)",
+            lambda s: gaussian_rows(s, stationary_events),
+            stationary_events,
+            None,
+            lambda a: False,
+            None,
+        ),
+    ]
+
+
+@dataclass
+class Result:
+    detected: bool
+    delay: int | None
+    false_alerts: int
+    events: int
+    seconds: float
+
+
+def run(scenario: Scenario, seed: int) -> Result:
+    task = "regression" if "Friedman" in scenario.name else "binary_classification"
+    monitor = ModelMonitor("bench", ModelSpec(task=task))
+    first_true: int | None = None
+    false_alerts = 0
+    started = time.perf_counter()
+    for i, (features, score, prediction) in enumerate(scenario.rows(seed)):
+        event = PredictionEvent.model_construct(
+            event_id=str(i),
+            model_id="bench",
+            timestamp=T0 + i * 10,
+            features=features,
+            prediction=prediction,
+            score=score,
+            scores=None,
+            label=None,
+            latency_ms=None,
+            metadata=None,
+            model_version=None,
+            schema_version=1,
+        )
+        for output in monitor.update(event):
+            if not isinstance(output, AlertEvent) or output.status != "firing":
+                continue
+            after = scenario.change_at is not None and i >= scenario.change_at
+            if after and scenario.target(output):
+                if first_true is None:
+                    first_true = i
+            else:
+                false_alerts += 1
+    seconds = time.perf_counter() - started
+    delay = (
+        None
+        if first_true is None or scenario.change_at is None
+        else (first_true - scenario.change_at)
+    )
+    return Result(first_true is not None, delay, false_alerts, scenario.events, seconds)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="Runs per scenario.")
+    parser.add_argument("--stationary-events", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="200,000 stationary events.")
+    parser.add_argument("--no-record", action="store_true", help="Do not write docs/benchmarks.md.")
+    args = parser.parse_args()
+    stationary = 200_000 if args.quick else args.stationary_events
+    lines = [
+        "| Scenario | Detected | Delay (events, per seed) | Target | False alerts | Events/s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for scenario in scenarios(stationary):
+        seeds = 1 if scenario.change_at is None else args.seeds
+        results = [run(scenario, seed) for seed in range(1, seeds + 1)]
+        detected = sum(r.detected for r in results)
+        delays = ", ".join("-" if r.delay is None else f"{r.delay:,}" for r in results)
+        target = (
+            f"<= {scenario.goal_windows:g} windows ({scenario.goal_windows * WINDOW:,.0f})"
+            if scenario.goal_windows
+            else "-"
+        )
+        if scenario.change_at is None:
+            total_events = sum(r.events for r in results)
+            false_rate = sum(r.false_alerts for r in results) / total_events * 1_000_000
+            false_text = f"{sum(r.false_alerts for r in results)} ({false_rate:.2f} per 1M)"
+            detected_text = "n/a"
+            target = "<= 1 false alert per 1M"
+        else:
+            false_text = str(sum(r.false_alerts for r in results))
+            detected_text = f"{detected}/{len(results)}"
+        rate = sum(r.events for r in results) / sum(r.seconds for r in results)
+        line = (
+            f"| {scenario.name} | {detected_text} | {delays} | {target} | {false_text} "
+            f"| {rate:,.0f} |"
+        )
+        lines.append(line)
+        print(line, flush=True)
+    body = "\n".join(
+        [
+            f"Measured on: {machine()}.",
+            f"Command: `.venv/bin/python -m benchmarks.detection --seeds {args.seeds}"
+            f"{' --quick' if args.quick else ''}` (stationary control: {stationary:,} events).",
+            "",
+            *lines,
+        ]
+    )
+    if not args.no_record:
+        record("detection", body)
+
+
+if __name__ == "__main__":
+    main()
