@@ -81,7 +81,8 @@ def run_backtest(
         try:
             event = codec.decode_any(line)
             if isinstance(event, LabelEvent):
-                report.labels += 1  # joined to predictions by the performance monitor
+                emit(monitors.update_label(event))
+                report.labels += 1
                 continue
             outputs = monitors.update(event)
         except EventValidationError as exc:
@@ -92,6 +93,7 @@ def run_backtest(
         report.predictions += 1
         report.models.setdefault(event.model_id, ModelReport()).events += 1
         emit(outputs)
+    emit(monitors.revisions())
     if flush:
         emit(monitors.flush())
     return report

@@ -129,13 +129,39 @@ class PerformanceSpec(_Spec):
 
     metric: PerformanceMetric = Field("accuracy", description="Metric the rule watches.")
     warning_drop: PositiveFloat = Field(
-        0.05, description="Drop from the reference value that raises a warning."
+        0.05, description="Worsening from the reference value that raises a warning."
     )
     critical_drop: PositiveFloat = Field(
-        0.10, description="Drop from the reference value that raises a critical."
+        0.10, description="Worsening from the reference value that raises a critical."
+    )
+    min_labels: int = Field(
+        100, ge=10, description="Labelled predictions a window needs before the rule is tested."
+    )
+    reference_labels: int = Field(
+        1000,
+        ge=10,
+        description="Labelled predictions that set the reference performance "
+        "when the profile has none.",
+    )
+    positive_label: str = Field(
+        "1", description='Positive class of binary models (true, 1 and "true" all match 1).'
     )
     label_ttl: PositiveFloat = Field(
-        86_400.0, description="Seconds a prediction waits for its label."
+        86_400.0, description="Seconds (event time) a prediction waits for its label."
+    )
+    max_pending_predictions: int = Field(
+        50_000, ge=1, description="Predictions kept waiting for labels per model (oldest evicted)."
+    )
+    max_pending_labels: int = Field(
+        10_000, ge=1, description="Labels kept waiting for their prediction per model."
+    )
+    revision_windows: int = Field(
+        200, ge=0, description="Closed windows kept so that late labels can revise them."
+    )
+    detectors: tuple[ErrorDetector, ...] = Field(
+        ("hddm_a",),
+        description="Change detectors on the error stream of classifiers: ddm, eddm, hddm_a, "
+        "hddm_w.",
     )
 
     @field_validator("critical_drop")

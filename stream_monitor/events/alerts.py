@@ -109,3 +109,11 @@ class WindowSummary(_Event):
         default_factory=dict, description="Change-detector signals per feature in the window."
     )
     reference_id: str | None = Field(None, description="Reference the drift was measured against.")
+    label_delay_ms: dict[str, _Stat] = Field(
+        default_factory=dict, description="Label arrival delay after the prediction (p50..max)."
+    )
+    label_stats: dict[str, int] = Field(
+        default_factory=dict,
+        description="Model-wide label join counters: matched, matched_early, unmatched_labels, "
+        "expired_predictions, evicted_predictions, labels_too_late.",
+    )

@@ -114,15 +114,6 @@ class NumericAccumulator:
             "out_of_range_rate": self.out_of_range / events if self.reference else None,
         }
 
-    def snapshot(self) -> list[Any]:
-        """State for restore."""
-        return [self.bins, self.n, self.missing, self.non_finite, self.invalid, self.out_of_range]
-
-    def restore(self, state: list[Any]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        self.bins = list(state[0])
-        self.n, self.missing, self.non_finite, self.invalid, self.out_of_range = state[1:]
-
 
 class CategoricalAccumulator:
     """Counts of one categorical feature in one window over the reference's categories."""
@@ -203,12 +194,3 @@ class CategoricalAccumulator:
             "type_mismatch_rate": self.invalid / events,
             "unseen_rate": self.unseen / events if self.reference else None,
         }
-
-    def snapshot(self) -> list[Any]:
-        """State for restore."""
-        return [self.bins, self.n, self.missing, self.non_finite, self.invalid, self.unseen]
-
-    def restore(self, state: list[Any]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        self.bins = list(state[0])
-        self.n, self.missing, self.non_finite, self.invalid, self.unseen = state[1:]

@@ -7,7 +7,6 @@ PageHinkley about 1.3 us, KSWIN about 500 us (use KSWIN only on low-volume model
 
 from __future__ import annotations
 
-import pickle
 from typing import Any
 
 from river import drift as _drift
@@ -52,10 +51,16 @@ class StandardisedDetector:
             return True
         return False
 
-    def snapshot(self) -> bytes:
-        """State for restore (river detectors pickle deterministically)."""
-        return pickle.dumps((self.detector, self.detections), protocol=5)
 
-    def restore(self, state: bytes) -> None:
-        """Inverse of :meth:`snapshot`; only ever fed our own, verified snapshots."""
-        self.detector, self.detections = pickle.loads(state)  # noqa: S301
+def make_error_detector(name: str) -> Any:
+    """A river detector for a 0/1 error stream: ddm, eddm, hddm_a or hddm_w."""
+    binary = drift.binary
+    factories = {
+        "ddm": binary.DDM,
+        "eddm": binary.EDDM,
+        "hddm_a": binary.HDDMA,
+        "hddm_w": binary.HDDMW,
+    }
+    if name not in factories:
+        raise ValueError(f"unknown error detector {name!r}")
+    return factories[name]()

@@ -186,29 +186,6 @@ class AlertTracker:
             labels=self.labels,
         )
 
-    def snapshot(self) -> dict[str, Any]:
-        """State for restore."""
-        return {
-            "suppressed": self.suppressed,
-            "incidents": {
-                key: [
-                    i.status,
-                    i.severity,
-                    i.starts_at,
-                    i.last_sent,
-                    i.sequence,
-                    i.healthy,
-                    i.resolved_at,
-                ]
-                for key, i in sorted(self.incidents.items())
-            },
-        }
-
-    def restore(self, state: dict[str, Any]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        self.suppressed = int(state["suppressed"])
-        self.incidents = {key: _Incident(*values) for key, values in state["incidents"].items()}
-
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.4g}"

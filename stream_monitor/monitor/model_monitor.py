@@ -12,80 +12,30 @@ from typing import Any, Literal
 
 from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
-from stream_monitor.events.schemas import PredictionEvent
-from stream_monitor.monitor.accumulators import CategoricalAccumulator, NumericAccumulator
+from stream_monitor.events.schemas import LabelEvent, PredictionEvent
 from stream_monitor.monitor.detectors import StandardisedDetector
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
-from stream_monitor.monitor.quantiles import LogHistogram
+from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome
 from stream_monitor.monitor.reference import (
     NumericReference,
     ReferenceProfile,
     profile_from_rows,
 )
-from stream_monitor.monitor.rules import DriftInput, drift_checks, quality_checks
+from stream_monitor.monitor.rules import (
+    DriftInput,
+    drift_checks,
+    performance_check,
+    quality_checks,
+)
+from stream_monitor.monitor.snapshot import SnapshotError, dump_state, load_state, unpack_state
+from stream_monitor.monitor.window_state import OpenWindow, Warmup, new_accumulator
 from stream_monitor.monitor.windows import CountWindows, EventTimeWindows, WindowBounds
 
-__all__ = ["PREDICTION", "ModelMonitor", "Output"]
+__all__ = ["ERRORS", "PREDICTION", "ModelMonitor", "Output"]
 
 Output = WindowSummary | AlertEvent
-Accumulator = NumericAccumulator | CategoricalAccumulator
 PREDICTION = "<prediction>"  # detections key of the prediction signal
-
-
-def _accumulator(kind: str, reference: Any) -> Accumulator:
-    if kind == "numeric":
-        return NumericAccumulator(reference if isinstance(reference, NumericReference) else None)
-    return CategoricalAccumulator(
-        reference if reference and reference.kind == "categorical" else None
-    )
-
-
-class _Window:
-    """Accumulators of one open window."""
-
-    __slots__ = ("count", "detections", "features", "first", "lag", "last", "latency", "prediction")
-
-    def __init__(self, features: dict[str, Accumulator], prediction: Accumulator | None) -> None:
-        self.features = features
-        self.prediction = prediction
-        self.count = 0
-        self.first: int | None = None
-        self.last: int | None = None
-        self.latency = LogHistogram()
-        self.lag = LogHistogram()
-        self.detections: dict[str, int] = {}
-
-    def add(self, event: PredictionEvent, signal: Any, lag: int) -> None:
-        self.count += 1
-        t = event.timestamp
-        if self.first is None or t < self.first:
-            self.first = t
-        if self.last is None or t > self.last:
-            self.last = t
-        values = event.features
-        for name, accumulator in self.features.items():
-            accumulator.add(values.get(name))
-        for name in event.non_finite_features:
-            if name in self.features:
-                self.features[name].mark_non_finite()
-        if self.prediction is not None:
-            self.prediction.add(signal)
-        if event.latency_ms is not None:
-            self.latency.add(event.latency_ms)
-        self.lag.add(lag)
-
-
-class _Warmup:
-    """The first events of a model, kept to learn its reference (and feature types)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.rows: list[tuple[dict[str, Any], Any, Any]] = []
-
-    def add(self, event: PredictionEvent) -> bool:
-        """Keep one event; True when enough have been seen."""
-        self.rows.append((dict(event.features), event.score, event.prediction))
-        return len(self.rows) >= self.size
+ERRORS = "<errors>"  # detections key of the error stream
 
 
 class ModelMonitor:
@@ -100,7 +50,7 @@ class ModelMonitor:
         self.signal: Literal["score", "prediction"] | None = None
         self.reference: ReferenceProfile | None = None
         self.detectors: dict[str, list[StandardisedDetector]] = {}
-        self.warmup: _Warmup | None = None
+        self.warmup: Warmup | None = None
         window = spec.window
         self.windows: CountWindows | EventTimeWindows
         if window.kind == "count":
@@ -109,16 +59,17 @@ class ModelMonitor:
             size = round(window.size * 1000)
             step = round((window.step or window.size) * 1000)
             self.windows = EventTimeWindows(size, step, round(window.allowed_lateness * 1000))
-        self.open: dict[int, _Window] = {}
+        self.open: dict[int, OpenWindow] = {}
         self.late = 0
         self.max_time: int | None = None
         self.events = 0
         self.model_version: str | None = None
         self.tracker = AlertTracker(model_id, spec.alerting, spec.runbook_url, spec.labels)
+        self.outcomes = Outcomes(spec, reference.performance if reference else None)
         if reference is not None:
             self._use_reference(reference)
         else:
-            self.warmup = _Warmup(spec.warmup_events)
+            self.warmup = Warmup(spec.warmup_events)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -145,11 +96,123 @@ class ModelMonitor:
         out: list[Output] = []
         if self.detectors and keys:
             self._detect(event, signal, self.open[keys[-1]], out)
+        fired = self.outcomes.on_prediction(
+            event.event_id,
+            tuple(keys),
+            t,
+            prediction=event.prediction,
+            score=event.score,
+            scores=event.scores,
+            label=event.label,
+        )
+        if fired:
+            self._error_alerts(fired, t, out)
         if self.warmup is not None and self.warmup.add(event):
             self._finish_warmup()
         for key, bounds in self.windows.closed_windows():
             out.extend(self._close(key, bounds))
         return out
+
+    def update_label(self, label: LabelEvent) -> list[Output]:
+        """Join a label to its prediction; returns the alerts of error-stream detectors.
+
+        Late labels revise closed windows; their revised summaries come from :meth:`revisions`
+        (called after each batch of labels, and at every window close).
+        """
+        fired = self.outcomes.on_label(label.event_id, label.label, label.timestamp)
+        out: list[Output] = []
+        if fired:
+            self._error_alerts(fired, label.timestamp, out)
+        return out
+
+    def revisions(self) -> list[Output]:
+        """Revised summaries of closed windows that late labels changed, and their alerts."""
+        out: list[Output] = []
+        for _, outcome in self.outcomes.dirty():
+            if outcome.summary is None or outcome.bounds is None:  # pragma: no cover
+                continue  # only closed windows are ever dirty
+            revised = outcome.summary.model_copy(
+                update={
+                    "revision": outcome.summary.revision + 1,
+                    **self._label_fields(outcome, outcome.summary.sample_size),
+                }
+            )
+            outcome.summary = revised
+            out.append(revised)
+            check = performance_check(
+                self.spec, revised.performance, outcome.labelled, self.outcomes.reference
+            )
+            # Revisions can raise an alert, but never count as a healthy window again.
+            if check is not None and check.severity is not None:
+                alert = self.tracker.observe(
+                    check,
+                    window=outcome.bounds,
+                    sample_size=revised.sample_size,
+                    model_version=self.model_version,
+                )
+                if alert is not None:
+                    out.append(alert)
+        return out
+
+    def _label_fields(self, outcome: WindowOutcome, events: int) -> dict[str, Any]:
+        counts = dict(sorted(self.outcomes.join.counts.items()))
+        if self.outcomes.too_late:
+            counts["labels_too_late"] = self.outcomes.too_late
+        return {
+            "performance": outcome.performance.metrics() if outcome.labelled else {},
+            "label_coverage": outcome.labelled / events if events else None,
+            "label_delay_ms": outcome.delays.percentiles(),
+            "label_stats": counts,
+        }
+
+    def _error_alerts(self, fired: list[str], at: int, out: list[Output]) -> None:
+        keys = list(self.open)
+        window = self.open[keys[-1]] if keys else None
+        for name in fired:
+            if window is not None:
+                window.detections[ERRORS] = window.detections.get(ERRORS, 0) + 1
+            check = self._error_check(name, at, severity="warning")
+            start = window.first if window is not None and window.first is not None else at
+            alert = self.tracker.observe(
+                check,
+                window=WindowBounds(-1, start, at),
+                sample_size=window.count if window else 0,
+                model_version=self.model_version,
+            )
+            if alert is not None:
+                out.append(alert)
+
+    def _error_check(self, name: str, at: int, severity: Any) -> RuleCheck:
+        return RuleCheck(
+            rule=f"detector.{name}",
+            kind="concept_drift",
+            feature=None,
+            statistic=name,
+            value=None,
+            threshold=None,
+            severity=severity,
+            evidence={"event_time": at, "signal": "error rate of labelled predictions"},
+        )
+
+    def snapshot(self, key: bytes | None = None) -> bytes:
+        """Everything this monitor knows, as bytes (signed with ``key`` when given)."""
+        return dump_state(("model", self.model_id, self.__dict__), key)
+
+    def restore(self, data: bytes, key: bytes | None = None) -> None:
+        """Continue exactly where the monitor that made ``data`` stopped.
+
+        Raises :class:`SnapshotError` when the snapshot is unreadable, tampered, of another
+        model, or made under a different spec (the configuration changed: start fresh).
+        """
+        _, model_id, state = unpack_state(load_state(data, key), "model")
+        if model_id != self.model_id:
+            raise SnapshotError(f"snapshot is of model {model_id!r}, not {self.model_id!r}")
+        if state.get("spec") != self.spec:
+            raise SnapshotError(
+                f"model {model_id!r}: its configuration changed since the snapshot; "
+                "its state cannot be reused"
+            )
+        self.__dict__.update(state)
 
     def flush(self) -> list[Output]:
         """Close every open window (end of a finite stream, e.g. a backtest)."""
@@ -185,19 +248,19 @@ class ModelMonitor:
 
     # -- windows --------------------------------------------------------------------------
 
-    def _new_window(self) -> _Window:
+    def _new_window(self) -> OpenWindow:
         ref = self.reference
         features = {
-            name: _accumulator(kind, ref.features.get(name) if ref else None)
+            name: new_accumulator(kind, ref.features.get(name) if ref else None)
             for name, kind in self.types.items()
         }
         prediction = None
         if self.signal is not None and ref is not None and ref.prediction is not None:
-            prediction = _accumulator(ref.prediction.kind, ref.prediction)
-        return _Window(features, prediction)
+            prediction = new_accumulator(ref.prediction.kind, ref.prediction)
+        return OpenWindow(features, prediction)
 
     def _detect(
-        self, event: PredictionEvent, signal: Any, window: _Window, out: list[Output]
+        self, event: PredictionEvent, signal: Any, window: OpenWindow, out: list[Output]
     ) -> None:
         values = event.features
         for name, detectors in self.detectors.items():
@@ -260,8 +323,19 @@ class ModelMonitor:
             event_lag_ms=window.lag.percentiles(),
             detections=dict(sorted(window.detections.items())),
             reference_id=reference_id,
+            **self._label_fields(self.outcomes.window(key), window.count),
         )
+        outcome = self.outcomes.close(key, bounds, summary)
+        if self.max_time is not None:
+            self.outcomes.join.expire(self.max_time)
         checks = self._window_checks(window, drift, quality, prediction, reference_id)
+        performance = performance_check(
+            self.spec, summary.performance, outcome.labelled, self.outcomes.reference
+        )
+        if performance is not None:
+            checks.append(performance)
+        if not window.detections.get(ERRORS):
+            checks += [self._error_check(name, -1, None) for name, _ in self.outcomes.detectors]
         alerts = [
             alert
             for check in checks
@@ -278,12 +352,12 @@ class ModelMonitor:
                 a.status == "resolved" and a.kind in ("drift", "prediction_drift") for a in alerts
             )
         ):
-            self.warmup = _Warmup(self.spec.warmup_events)
-        return [summary, *alerts]
+            self.warmup = Warmup(self.spec.warmup_events)
+        return [summary, *alerts, *self.revisions()]
 
     def _window_checks(
         self,
-        window: _Window,
+        window: OpenWindow,
         drift: dict[str, Any],
         quality: dict[str, Any],
         prediction: dict[str, Any],

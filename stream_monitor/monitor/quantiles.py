@@ -60,12 +60,3 @@ class LogHistogram:
             "p99": self.quantile(0.99),
             "max": self.maximum,
         }
-
-    def snapshot(self) -> list[object]:
-        """State for restore."""
-        return [sorted(self.buckets.items()), self.zeros, self.count, self.maximum]
-
-    def restore(self, state: list[object]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        items, self.zeros, self.count, self.maximum = state  # type: ignore[assignment]
-        self.buckets = {int(k): int(v) for k, v in items}  # type: ignore[attr-defined]

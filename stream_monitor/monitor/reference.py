@@ -265,6 +265,7 @@ class ReferenceProfile:
     prediction_signal: Literal["score", "prediction"]
     sample_size: int
     source: str  # "warmup" or "file"
+    performance: dict[str, float | None] = field(default_factory=dict)
     reference_id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -279,6 +280,7 @@ class ReferenceProfile:
             "prediction_signal": self.prediction_signal,
             "prediction": self.prediction.to_dict() if self.prediction else None,
             "features": {name: ref.to_dict() for name, ref in self.features.items()},
+            "performance": self.performance,
         }
 
     def to_json(self) -> bytes:
@@ -311,6 +313,10 @@ class ReferenceProfile:
                 prediction_signal=document["prediction_signal"],
                 sample_size=int(document["sample_size"]),
                 source="file",
+                performance={
+                    str(k): None if v is None else float(v)
+                    for k, v in document.get("performance", {}).items()
+                },
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReferenceError(

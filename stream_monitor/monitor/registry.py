@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
-from stream_monitor.events.schemas import PredictionEvent
+from stream_monitor.events.schemas import LabelEvent, PredictionEvent
 from stream_monitor.monitor.model_monitor import ModelMonitor, Output
 from stream_monitor.monitor.reference import ReferenceProfile
+from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
 
 __all__ = ["MonitorSet", "UnknownModelError"]
 
@@ -54,22 +55,51 @@ class MonitorSet:
             references,
         )
 
+    def _spec(self, model_id: str) -> ModelSpec:
+        spec = self.models.get(model_id)
+        if spec is None:
+            if self.unknown_models == "reject":
+                raise UnknownModelError(model_id)
+            spec = self.default
+        return spec
+
     def monitor(self, model_id: str) -> ModelMonitor:
         """The monitor of ``model_id``, created on first use; raises for rejected models."""
         monitor = self.monitors.get(model_id)
         if monitor is None:
-            spec = self.models.get(model_id)
-            if spec is None:
-                if self.unknown_models == "reject":
-                    raise UnknownModelError(model_id)
-                spec = self.default
-            monitor = ModelMonitor(model_id, spec, self.references.get(model_id))
+            monitor = ModelMonitor(model_id, self._spec(model_id), self.references.get(model_id))
             self.monitors[model_id] = monitor
         return monitor
 
     def update(self, event: PredictionEvent) -> list[Output]:
         """Route one event to its model's monitor."""
         return self.monitor(event.model_id).update(event)
+
+    def update_label(self, label: LabelEvent) -> list[Output]:
+        """Route one label event to its model's monitor."""
+        return self.monitor(label.model_id).update_label(label)
+
+    def revisions(self) -> list[Output]:
+        """Revised summaries (and their alerts) of windows that late labels changed."""
+        out: list[Output] = []
+        for model_id in sorted(self.monitors):
+            out.extend(self.monitors[model_id].revisions())
+        return out
+
+    def snapshot(self, key: bytes | None = None) -> bytes:
+        """All monitors of the set (for example one partition's) as one snapshot."""
+        monitors = {m: self.monitors[m].__dict__ for m in sorted(self.monitors)}
+        return dump_state(("set", "", monitors), key)
+
+    def restore(self, data: bytes, key: bytes | None = None) -> None:
+        """Replace the monitors with those of a snapshot made by :meth:`snapshot`."""
+        _, _, states = unpack_state(load_state(data, key), "set")
+        restored: dict[str, ModelMonitor] = {}
+        for model_id, state in states.items():
+            monitor = ModelMonitor(model_id, self._spec(model_id), self.references.get(model_id))
+            monitor.restore(dump_state(("model", model_id, state), key), key)
+            restored[model_id] = monitor
+        self.monitors = restored
 
     def flush(self) -> list[Output]:
         """Close every open window of every model (models in name order)."""

@@ -18,8 +18,9 @@ from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import AlertKind, Severity
 from stream_monitor.monitor.accumulators import Stats
 from stream_monitor.monitor.lifecycle import RuleCheck
+from stream_monitor.monitor.performance import LOWER_IS_BETTER
 
-__all__ = ["DriftInput", "drift_checks", "quality_checks"]
+__all__ = ["DriftInput", "drift_checks", "performance_check", "quality_checks"]
 
 _PVALUE_OF = {
     "psi": "chi_square_pvalue",
@@ -193,3 +194,45 @@ def _rate_check(
             "reference_id": reference_id,
         },
     )
+
+
+def performance_check(
+    spec: ModelSpec,
+    metrics: Mapping[str, float | None],
+    labelled: int,
+    reference: Mapping[str, float | None],
+) -> RuleCheck | None:
+    """The performance rule for one window, or None when it cannot be tested yet."""
+    perf = spec.performance
+    metric = perf.metric
+    value, baseline = metrics.get(metric), reference.get(metric)
+    if labelled < perf.min_labels or value is None or baseline is None:
+        return None
+    worse = value - baseline if metric in LOWER_IS_BETTER else baseline - value
+    pvalue = None
+    if metric in _PROPORTIONS:
+        # One-sided binomial test of the window's rate against the reference rate.
+        hits = round(value * labelled)
+        pvalue = float(binom.cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9)))
+    significant = pvalue is None or pvalue < spec.drift.significance
+    severity = _severity(worse, perf.warning_drop, perf.critical_drop) if significant else None
+    sign = 1 if metric in LOWER_IS_BETTER else -1
+    drop = perf.critical_drop if severity == "critical" else perf.warning_drop
+    return RuleCheck(
+        rule=f"performance.{metric}",
+        kind="performance",
+        feature=None,
+        statistic=metric,
+        value=value,
+        threshold=baseline + sign * drop,
+        severity=severity,
+        evidence={
+            "reference_value": baseline,
+            "worsening": worse,
+            "labelled": labelled,
+            "p_value": pvalue,
+        },
+    )
+
+
+_PROPORTIONS = frozenset({"accuracy", "precision", "recall"})

@@ -34,7 +34,6 @@ class CountWindows:
         self.count = 0
         self.first_time: int | None = None
         self.last_time: int | None = None
-        self.late = 0  # count windows have no late events; kept for a uniform interface
 
     def open_windows(self, timestamp: int) -> list[int]:
         """Keys of the windows the event belongs to (always the current one)."""
@@ -62,21 +61,6 @@ class CountWindows:
         self.count = 0
         self.first_time = self.last_time = None
         return key, bounds
-
-    def snapshot(self) -> dict[str, int | None]:
-        """State for restore."""
-        return {
-            "index": self.index,
-            "count": self.count,
-            "first": self.first_time,
-            "last": self.last_time,
-        }
-
-    def restore(self, state: dict[str, int | None]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        self.index = int(state["index"] or 0)
-        self.count = int(state["count"] or 0)
-        self.first_time, self.last_time = state["first"], state["last"]
 
 
 class EventTimeWindows:
@@ -125,12 +109,3 @@ class EventTimeWindows:
     def _close(self, start: int) -> tuple[int, WindowBounds]:
         self.open.discard(start)
         return start, WindowBounds(start // self.step, start, start + self.size)
-
-    def snapshot(self) -> dict[str, object]:
-        """State for restore."""
-        return {"max": self.max_time, "open": sorted(self.open)}
-
-    def restore(self, state: dict[str, object]) -> None:
-        """Inverse of :meth:`snapshot`."""
-        self.max_time = state["max"]  # type: ignore[assignment]
-        self.open = set(state["open"])  # type: ignore[call-overload]

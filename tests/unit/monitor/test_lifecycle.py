@@ -87,26 +87,12 @@ def test_cooldown_suppresses_flapping() -> None:
     assert alerts[2][1].alert_id != alerts[0][1].alert_id
 
 
-def test_same_input_gives_same_ids_and_snapshot_resumes() -> None:
+def test_same_input_gives_same_ids() -> None:
     sequence: list[Severity | None] = ["warning", "warning", None, None, None, "critical"]
     first = [a.alert_id for _, a in run(tracker(), sequence)]
+    assert len(first) == 2  # fired, resolved; the critical falls in the cooldown
     assert first == [a.alert_id for _, a in run(tracker(), sequence)]
-    partial = tracker()
-    run(partial, sequence[:2])
-    resumed = tracker()
-    resumed.restore(partial.snapshot())
-    assert resumed.firing() == partial.firing()
-    later = [
-        resumed.observe(
-            check(s),
-            window=WindowBounds(i, i * MINUTE, (i + 1) * MINUTE),
-            sample_size=1000,
-            model_version="v1",
-        )
-        for i, s in enumerate(sequence)
-        if i >= 2
-    ]
-    assert [a.alert_id for a in later if a] == first[1:]
+    assert tracker().firing() == {}
 
 
 def test_healthy_checks_without_incident_do_nothing() -> None:

@@ -49,21 +49,6 @@ def test_hopping_membership() -> None:
     assert [b.index for _, b in windows.flush()] == [2, 3, 4]
 
 
-def test_snapshot_restore_round_trip() -> None:
-    windows = EventTimeWindows(size_ms=100, step_ms=100, lateness_ms=10)
-    for t in (5, 50, 130):
-        windows.open_windows(t)
-    copy = EventTimeWindows(size_ms=100, step_ms=100, lateness_ms=10)
-    copy.restore(windows.snapshot())
-    assert copy.closed_windows() == windows.closed_windows()
-    counts = CountWindows(5)
-    counts.open_windows(1)
-    counts.open_windows(2)
-    other = CountWindows(5)
-    other.restore(counts.snapshot())
-    assert other.flush() == counts.flush()
-
-
 @settings(max_examples=200)
 @given(
     st.lists(st.integers(0, 5_000), min_size=1, max_size=300),

@@ -1,0 +1,143 @@
+"""Performance per window from inline and late labels, with revisions of closed windows.
+
+The tracker keeps a performance accumulator for every open window and for the most recent
+``revision_windows`` closed ones. A label that arrives after its window closed updates that window
+and marks it for a revised summary (``revision`` + 1), on which the performance rule runs again.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events.alerts import WindowSummary
+from stream_monitor.monitor.detectors import make_error_detector
+from stream_monitor.monitor.labels import LabelJoin, Pending
+from stream_monitor.monitor.performance import Performance, make_performance
+from stream_monitor.monitor.quantiles import LogHistogram
+from stream_monitor.monitor.windows import WindowBounds
+
+__all__ = ["Outcomes", "WindowOutcome"]
+
+
+@dataclass
+class WindowOutcome:
+    """Labels and performance of one window."""
+
+    performance: Performance
+    delays: LogHistogram = field(default_factory=LogHistogram)
+    labelled: int = 0
+    summary: WindowSummary | None = None  # set once the window closed
+    bounds: WindowBounds | None = None
+    dirty: bool = False
+
+
+class Outcomes:
+    """Inline and late labels of one model: join, per-window performance, reference, detectors."""
+
+    def __init__(self, spec: ModelSpec, reference: dict[str, float | None] | None = None) -> None:
+        perf = spec.performance
+        self.task = spec.task
+        self.positive = perf.positive_label
+        self.retain = perf.revision_windows
+        self.join = LabelJoin(
+            round(perf.label_ttl * 1000), perf.max_pending_predictions, perf.max_pending_labels
+        )
+        self.windows: dict[int, WindowOutcome] = {}
+        self.closed: OrderedDict[int, WindowOutcome] = OrderedDict()
+        self.reference: dict[str, float | None] = dict(reference or {})
+        self.reference_size = perf.reference_labels
+        self.learning: Performance | None = None if reference else self._new()
+        self.detectors = [
+            (name, make_error_detector(name))
+            for name in perf.detectors
+            if spec.task != "regression"
+        ]
+        self.too_late = 0
+
+    def _new(self) -> Performance:
+        return make_performance(self.task, self.positive)
+
+    def window(self, key: int) -> WindowOutcome:
+        """The outcome of an open window, created on first use."""
+        outcome = self.windows.get(key)
+        if outcome is None:
+            outcome = self.windows[key] = WindowOutcome(self._new())
+        return outcome
+
+    def on_prediction(
+        self,
+        event_id: str,
+        keys: tuple[int, ...],
+        timestamp: int,
+        *,
+        prediction: Any,
+        score: float | None,
+        scores: Any,
+        label: Any,
+    ) -> list[str]:
+        """Register a prediction; returns the error detectors that fired (inline/early label)."""
+        pending = Pending(keys, timestamp, prediction, score, scores)
+        if label is not None:
+            return self._apply(pending, label, timestamp)
+        early = self.join.add_prediction(event_id, pending)
+        if early is None:
+            return []
+        label_value, label_time = early
+        return self._apply(pending, label_value, max(label_time, timestamp))
+
+    def on_label(self, event_id: str, label: Any, timestamp: int) -> list[str]:
+        """Match a label event; returns the error detectors that fired."""
+        pending = self.join.add_label(event_id, label, timestamp)
+        if pending is None:
+            return []
+        return self._apply(pending, label, timestamp)
+
+    def _apply(self, pending: Pending, label: Any, label_time: int) -> list[str]:
+        wrong = False
+        for key in pending.windows:
+            outcome = self.windows.get(key) or self.closed.get(key)
+            if outcome is None:
+                self.too_late += 1
+                continue
+            wrong = outcome.performance.add(
+                pending.prediction, pending.score, pending.scores, label
+            )
+            outcome.labelled += 1
+            outcome.delays.add(max(label_time - pending.timestamp, 0))
+            if outcome.summary is not None:
+                outcome.dirty = True
+        if self.learning is not None:
+            self.learning.add(pending.prediction, pending.score, pending.scores, label)
+            if _count(self.learning) >= self.reference_size:
+                self.reference = self.learning.metrics()
+                self.learning = None
+        fired: list[str] = []
+        for name, detector in self.detectors:
+            detector.update(int(wrong))
+            if detector.drift_detected:
+                fired.append(name)
+        return fired
+
+    def close(self, key: int, bounds: WindowBounds, summary: WindowSummary) -> WindowOutcome:
+        """Move an open window to the closed ones (kept for revisions); returns its outcome."""
+        outcome = self.windows.pop(key, None) or WindowOutcome(self._new())
+        outcome.summary, outcome.bounds = summary, bounds
+        if self.retain:
+            self.closed[key] = outcome
+            while len(self.closed) > self.retain:
+                self.closed.popitem(last=False)
+        return outcome
+
+    def dirty(self) -> list[tuple[int, WindowOutcome]]:
+        """Closed windows changed by late labels since their last summary (oldest first)."""
+        changed = [(key, outcome) for key, outcome in self.closed.items() if outcome.dirty]
+        for _, outcome in changed:
+            outcome.dirty = False
+        return changed
+
+
+def _count(performance: Performance) -> int:
+    return int(getattr(performance, "count", 0))

@@ -1,0 +1,241 @@
+"""Performance of a model in one window, from (prediction, score, label) triples.
+
+Counts, not samples: accuracy, precision, recall and F1 from confusion counts; ROC AUC from score
+histograms per class (100 bins, so memory is fixed); log loss as a running sum; MAE, RMSE and R2
+from running sums. Any window can be updated again when a late label arrives.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from stream_monitor.monitor.reference import category_of
+
+__all__ = [
+    "LOWER_IS_BETTER",
+    "BinaryPerformance",
+    "MulticlassPerformance",
+    "Performance",
+    "RegressionPerformance",
+    "label_key",
+    "make_performance",
+]
+
+LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss"})
+_SCORE_BINS = 100
+_MAX_CLASSES = 50
+_EPS = 1e-15
+
+
+def label_key(value: Any) -> str | None:
+    """A canonical class key: booleans, 0/1 and "true"/"false" agree with each other."""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int | float) and value in (0, 1):
+        return "1" if value == 1 else "0"
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return "1" if value.lower() == "true" else "0"
+    return category_of(value)
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return num / den if den else None
+
+
+class BinaryPerformance:
+    """Binary classification: confusion counts, score histograms, log loss."""
+
+    __slots__ = (
+        "fn",
+        "fp",
+        "log_loss_n",
+        "log_loss_sum",
+        "neg_scores",
+        "pos_scores",
+        "positive",
+        "tn",
+        "tp",
+    )
+
+    def __init__(self, positive: str) -> None:
+        self.positive = positive
+        self.tp = self.fp = self.tn = self.fn = 0
+        self.pos_scores = [0] * _SCORE_BINS
+        self.neg_scores = [0] * _SCORE_BINS
+        self.log_loss_sum = 0.0
+        self.log_loss_n = 0
+
+    @property
+    def count(self) -> int:
+        """Labelled predictions counted."""
+        return self.tp + self.fp + self.tn + self.fn
+
+    def add(self, prediction: Any, score: float | None, scores: Any, label: Any) -> bool:
+        """Count one labelled prediction; returns whether the prediction was wrong."""
+        actual = label_key(label) == self.positive
+        predicted = label_key(prediction) == self.positive
+        if predicted:
+            if actual:
+                self.tp += 1
+            else:
+                self.fp += 1
+        elif actual:
+            self.fn += 1
+        else:
+            self.tn += 1
+        if score is not None and math.isfinite(score):
+            clipped = min(max(score, 0.0), 1.0)
+            bucket = min(int(clipped * _SCORE_BINS), _SCORE_BINS - 1)
+            (self.pos_scores if actual else self.neg_scores)[bucket] += 1
+            p = min(max(clipped, _EPS), 1 - _EPS)
+            self.log_loss_sum -= math.log(p if actual else 1 - p)
+            self.log_loss_n += 1
+        return predicted != actual
+
+    def roc_auc(self) -> float | None:
+        """Area under the ROC curve from the score histograms (ties count half)."""
+        positives, negatives = sum(self.pos_scores), sum(self.neg_scores)
+        if not positives or not negatives:
+            return None
+        below = 0
+        area = 0.0
+        for pos, neg in zip(self.pos_scores, self.neg_scores, strict=True):
+            area += pos * (below + neg / 2)
+            below += neg
+        return area / (positives * negatives)
+
+    def metrics(self) -> dict[str, float | None]:
+        """Metric name to value (None where undefined)."""
+        precision = _ratio(self.tp, self.tp + self.fp)
+        recall = _ratio(self.tp, self.tp + self.fn)
+        f1 = _ratio(2 * self.tp, 2 * self.tp + self.fp + self.fn)
+        return {
+            "accuracy": _ratio(self.tp + self.tn, self.count),
+            "precision": precision,
+            "recall": recall,
+            "f1": f1,
+            "roc_auc": self.roc_auc(),
+            "log_loss": _ratio(self.log_loss_sum, self.log_loss_n),
+        }
+
+
+class MulticlassPerformance:
+    """Multiclass: per-class confusion counts (50 classes, rarer ones pooled), log loss."""
+
+    __slots__ = (
+        "correct",
+        "count",
+        "false_neg",
+        "false_pos",
+        "log_loss_n",
+        "log_loss_sum",
+        "true_pos",
+    )
+
+    def __init__(self) -> None:
+        self.count = self.correct = 0
+        self.true_pos: dict[str, int] = {}
+        self.false_pos: dict[str, int] = {}
+        self.false_neg: dict[str, int] = {}
+        self.log_loss_sum = 0.0
+        self.log_loss_n = 0
+
+    def _class(self, key: str | None) -> str:
+        key = key if key is not None else "<none>"
+        known = self.true_pos.keys() | self.false_pos.keys() | self.false_neg.keys()
+        if key in known or len(known) < _MAX_CLASSES:
+            return key
+        return "<other>"
+
+    def add(self, prediction: Any, score: float | None, scores: Any, label: Any) -> bool:
+        """Count one labelled prediction; returns whether the prediction was wrong."""
+        actual = self._class(label_key(label))
+        predicted = self._class(label_key(prediction))
+        self.count += 1
+        if predicted == actual:
+            self.correct += 1
+            self.true_pos[actual] = self.true_pos.get(actual, 0) + 1
+        else:
+            self.false_pos[predicted] = self.false_pos.get(predicted, 0) + 1
+            self.false_neg[actual] = self.false_neg.get(actual, 0) + 1
+        if isinstance(scores, dict) and scores:
+            by_key = {label_key(k): v for k, v in scores.items()}
+            p = by_key.get(label_key(label))
+            if isinstance(p, int | float) and math.isfinite(p):
+                self.log_loss_sum -= math.log(min(max(p, _EPS), 1 - _EPS))
+                self.log_loss_n += 1
+        return predicted != actual
+
+    def metrics(self) -> dict[str, float | None]:
+        """Accuracy, macro precision/recall/F1, F1 per class, log loss."""
+        classes = sorted(self.true_pos.keys() | self.false_pos.keys() | self.false_neg.keys())
+        per_class: dict[str, float | None] = {}
+        precisions, recalls, f1s = [], [], []
+        for name in classes:
+            tp = self.true_pos.get(name, 0)
+            fp, fn = self.false_pos.get(name, 0), self.false_neg.get(name, 0)
+            precision, recall = _ratio(tp, tp + fp), _ratio(tp, tp + fn)
+            f1 = _ratio(2 * tp, 2 * tp + fp + fn)
+            precisions.append(precision or 0.0)
+            recalls.append(recall or 0.0)
+            f1s.append(f1 or 0.0)
+            per_class[f"f1[{name}]"] = f1
+        result: dict[str, float | None] = {
+            "accuracy": _ratio(self.correct, self.count),
+            "precision": _ratio(sum(precisions), len(classes)),
+            "recall": _ratio(sum(recalls), len(classes)),
+            "f1": _ratio(sum(f1s), len(classes)),
+            "log_loss": _ratio(self.log_loss_sum, self.log_loss_n),
+        }
+        result.update(per_class)
+        return result
+
+
+class RegressionPerformance:
+    """Regression: running sums for MAE, RMSE and R2."""
+
+    __slots__ = ("abs_sum", "count", "sq_sum", "y_sq_sum", "y_sum")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.abs_sum = self.sq_sum = self.y_sum = self.y_sq_sum = 0.0
+
+    def add(self, prediction: Any, score: float | None, scores: Any, label: Any) -> bool:
+        """Count one labelled prediction; returns True when either value is not a number."""
+        if isinstance(prediction, bool) or isinstance(label, bool):
+            return True
+        if not isinstance(prediction, int | float) or not isinstance(label, int | float):
+            return True
+        error = float(prediction) - float(label)
+        if not math.isfinite(error):
+            return True
+        self.count += 1
+        self.abs_sum += abs(error)
+        self.sq_sum += error * error
+        self.y_sum += label
+        self.y_sq_sum += label * label
+        return False
+
+    def metrics(self) -> dict[str, float | None]:
+        """MAE, RMSE and R2 (R2 undefined when the labels do not vary)."""
+        if not self.count:
+            return {"mae": None, "rmse": None, "r2": None}
+        total = self.y_sq_sum - self.y_sum * self.y_sum / self.count
+        return {
+            "mae": self.abs_sum / self.count,
+            "rmse": math.sqrt(self.sq_sum / self.count),
+            "r2": 1 - self.sq_sum / total if total > 1e-12 else None,
+        }
+
+
+Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
+
+
+def make_performance(task: str, positive: str) -> Performance:
+    """The accumulator for a model's task."""
+    if task == "regression":
+        return RegressionPerformance()
+    if task == "multiclass_classification":
+        return MulticlassPerformance()
+    return BinaryPerformance(positive)
