@@ -376,8 +376,10 @@ class ModelMonitor:
         )
         checks = drift_checks(self.spec, inputs, predicted, reference_id)
         baseline = {n: r.missing_rate for n, r in ref.features.items()} if ref else {}
+        # Share of new values beyond a sample's min/max: 2/(n+1) on average, but the extremes
+        # of a sample are themselves random; use the 99.9% upper bound, 2 * (1 - 0.001^(1/n)).
         range_null = {
-            n: 2.0 / (r.sample_size + 1)
+            n: 2.0 * (1.0 - 0.001 ** (1.0 / max(r.sample_size, 1)))
             for n, r in (ref.features.items() if ref else ())
             if isinstance(r, NumericReference)
         }

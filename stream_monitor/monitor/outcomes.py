@@ -80,6 +80,10 @@ class Outcomes:
     ) -> list[str]:
         """Register a prediction; returns the error detectors that fired (inline/early label)."""
         pending = Pending(keys, timestamp, prediction, score, scores)
+        windows = self.windows
+        for key in keys:
+            if key not in windows:
+                windows[key] = WindowOutcome(self._new())
         if label is not None:
             return self._apply(pending, label, timestamp)
         early = self.join.add_prediction(event_id, pending)

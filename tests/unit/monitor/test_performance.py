@@ -1,0 +1,100 @@
+"""Performance metrics per window against direct computation."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from stream_monitor.monitor.performance import (
+    BinaryPerformance,
+    MulticlassPerformance,
+    RegressionPerformance,
+    label_key,
+    make_performance,
+)
+
+
+def test_label_key_unifies_binary_spellings() -> None:
+    assert {label_key(v) for v in (True, 1, 1.0, "true", "TRUE")} == {"1"}
+    assert {label_key(v) for v in (False, 0, "false")} == {"0"}
+    assert label_key("cat") == "cat"
+    assert label_key(None) is None
+
+
+def test_binary_counts_and_metrics() -> None:
+    perf = BinaryPerformance("1")
+    pairs = [(1, 1), (1, 0), (0, 0), (0, 1), (1, 1), (0, 0), (True, "true")]
+    wrong = [perf.add(p, None, None, y) for p, y in pairs]
+    assert wrong == [False, True, False, True, False, False, False]
+    assert (perf.tp, perf.fp, perf.tn, perf.fn) == (3, 1, 2, 1)
+    metrics = perf.metrics()
+    assert metrics["accuracy"] == pytest.approx(5 / 7)
+    assert metrics["precision"] == pytest.approx(3 / 4)
+    assert metrics["recall"] == pytest.approx(3 / 4)
+    assert metrics["f1"] == pytest.approx(3 / 4)
+    assert metrics["roc_auc"] is None  # no scores
+    assert metrics["log_loss"] is None
+
+
+def test_roc_auc_and_log_loss_from_scores() -> None:
+    rng = random.Random(2)
+    perf = BinaryPerformance("1")
+    rows = []
+    for _ in range(4000):
+        y = int(rng.random() < 0.3)
+        score = min(max(rng.gauss(0.65 if y else 0.4, 0.15), 0.0), 1.0)
+        rows.append((score, y))
+        perf.add(int(score > 0.5), score, None, y)
+    positives = [s for s, y in rows if y]
+    negatives = [s for s, y in rows if not y]
+    exact = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives) / (
+        len(positives) * len(negatives)
+    )
+    assert perf.roc_auc() == pytest.approx(exact, abs=0.005)  # 100 score bins
+    expected_loss = -sum(
+        math.log(min(max(s, 1e-15), 1 - 1e-15)) if y else math.log(min(max(1 - s, 1e-15), 1))
+        for s, y in rows
+    ) / len(rows)
+    assert perf.metrics()["log_loss"] == pytest.approx(expected_loss, rel=1e-9)
+
+
+def test_multiclass_macro_and_per_class() -> None:
+    perf = make_performance("multiclass_classification", "1")
+    assert isinstance(perf, MulticlassPerformance)
+    data = [("a", "a"), ("a", "b"), ("b", "b"), ("c", "c"), ("c", "a")]
+    for prediction, label in data:
+        perf.add(prediction, None, {"a": 0.5, "b": 0.3, "c": 0.2}, label)
+    metrics = perf.metrics()
+    assert metrics["accuracy"] == pytest.approx(3 / 5)
+    # per class: a: tp1 fp1 fn1 -> f1 .5; b: tp1 fp0 fn1 -> 2/3; c: tp1 fp0 fn1 -> 2/3
+    assert metrics["f1[a]"] == pytest.approx(0.5)
+    assert metrics["f1[b]"] == pytest.approx(2 / 3)
+    assert metrics["f1"] == pytest.approx((0.5 + 2 / 3 + 2 / 3) / 3)
+    assert metrics["log_loss"] == pytest.approx(
+        -(math.log(0.5) + math.log(0.3) + math.log(0.3) + math.log(0.2) + math.log(0.5)) / 5
+    )
+
+
+def test_multiclass_pools_rare_classes() -> None:
+    perf = MulticlassPerformance()
+    for i in range(80):
+        perf.add(f"c{i}", None, None, f"c{i}")
+    assert len([k for k in perf.metrics() if k.startswith("f1[")]) == 51  # 50 + <other>
+
+
+def test_regression_metrics_and_bad_values() -> None:
+    perf = RegressionPerformance()
+    for prediction, label in [(1.0, 2.0), (3.0, 3.0), (5.0, 2.0)]:
+        assert perf.add(prediction, None, None, label) is False
+    assert perf.add("x", None, None, 1.0) is True
+    assert perf.add(True, None, None, 1.0) is True
+    assert perf.add(float("inf"), None, None, 1.0) is True
+    metrics = perf.metrics()
+    assert metrics["mae"] == pytest.approx(4 / 3)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(10 / 3))
+    labels = [2.0, 3.0, 2.0]
+    mean = sum(labels) / 3
+    assert metrics["r2"] == pytest.approx(1 - 10 / sum((y - mean) ** 2 for y in labels))
+    assert RegressionPerformance().metrics() == {"mae": None, "rmse": None, "r2": None}
