@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,6 +17,7 @@ from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError, StreamMonitorError
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.events.schemas import PredictionEvent
+from stream_monitor.monitor.performance import make_performance
 from stream_monitor.monitor.reference import (
     ReferenceError,
     ReferenceProfile,
@@ -47,8 +49,12 @@ def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
         raise DataFileError(f"{path}: ends in the middle of a gzip stream") from None
 
 
-def _rows_from_jsonl(path: Path, model_id: str, codec: EventCodec) -> tuple[list[Row], list[str]]:
-    rows: list[Row] = []
+def _read_jsonl(
+    path: Path, model_id: str, codec: EventCodec
+) -> tuple[list[PredictionEvent], dict[str, Any], list[str]]:
+    """The model's predictions, the labels of the file by event id, and the invalid lines."""
+    predictions: list[PredictionEvent] = []
+    labels: dict[str, Any] = {}
     errors: list[str] = []
     for number, line in read_lines(path):
         try:
@@ -56,9 +62,27 @@ def _rows_from_jsonl(path: Path, model_id: str, codec: EventCodec) -> tuple[list
         except EventValidationError as exc:
             errors.append(f"line {number}: {exc}")
             continue
-        if isinstance(event, PredictionEvent) and event.model_id == model_id:
-            rows.append((event.features, event.score, event.prediction))
-    return rows, errors
+        if event.model_id != model_id:
+            continue
+        if isinstance(event, PredictionEvent):
+            predictions.append(event)
+        else:
+            labels[event.event_id] = event.label
+    return predictions, labels, errors
+
+
+def _performance(
+    spec: ModelSpec, predictions: list[PredictionEvent], labels: Mapping[str, Any]
+) -> dict[str, float | None]:
+    """Reference performance of the labelled predictions (inline or label lines)."""
+    performance = make_performance(spec.task, spec.performance.positive_label)
+    labelled = 0
+    for event in predictions:
+        truth = event.label if event.label is not None else labels.get(event.event_id)
+        if truth is not None:
+            performance.add(event.prediction, event.score, event.scores, truth)
+            labelled += 1
+    return performance.metrics() if labelled else {}
 
 
 def _csv_value(text: str, numeric: bool) -> Any:
@@ -111,16 +135,23 @@ def profile_file(
     Returns the profile and the problems met (invalid lines, at most ten shown).
     """
     errors: list[str] = []
+    performance: dict[str, float | None] = {}
     if path.suffix.lower() == ".csv":
         rows = _rows_from_csv(path, spec)
     else:
-        rows, errors = _rows_from_jsonl(path, model_id, codec or EventCodec())
+        predictions, labels, errors = _read_jsonl(path, model_id, codec or EventCodec())
+        rows = [(e.features, e.score, e.prediction) for e in predictions]
+        performance = _performance(spec, predictions, labels)
     if not rows:
         raise DataFileError(
             f"{path}: no events of model {model_id!r} to profile"
             + (f" ({len(errors)} invalid lines, first: {errors[0]})" if errors else "")
         )
-    profile = profile_from_rows(model_id, spec.features, spec.task, rows, source="file")
+    profile = replace(
+        profile_from_rows(model_id, spec.features, spec.task, rows, source="file"),
+        performance=performance,
+        reference_id="",  # recomputed over the content, performance included
+    )
     return profile, errors[:_MAX_ERRORS_SHOWN] + (
         [f"... and {len(errors) - _MAX_ERRORS_SHOWN} more"]
         if len(errors) > _MAX_ERRORS_SHOWN

@@ -56,6 +56,9 @@ def test_profile_then_backtest_with_the_profile(tmp_path: Path) -> None:
     assert profile.sample_size == 3_000
     assert set(profile.features) == {"x0", "x1", "x2", "c0"}
     assert profile.reference_id in result.output
+    # Every tenth event has a label line (1): accuracy of the predictions against them.
+    assert profile.performance["accuracy"] is not None
+    assert 0.0 < profile.performance["accuracy"] < 1.0
 
     config = tmp_path / "monitor.yaml"
     config.write_text(

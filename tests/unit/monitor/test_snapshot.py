@@ -35,11 +35,15 @@ def mixed_stream() -> list[PredictionEvent | LabelEvent]:
     items: list[PredictionEvent | LabelEvent] = []
     waiting: list[PredictionEvent] = []
     events = list(stream(2_400, step_ms=250, shift=lambda i: 1.0 if i > 1_200 else 0.0))
-    for i, event in enumerate(events):
+    for i, original in enumerate(events):
         model = "a" if i % 3 else "b"
-        event = event.model_copy(update={"model_id": model, "event_id": f"{model}{i}"})
-        if i == 900:
-            event = event.model_copy(update={"timestamp": event.timestamp - 80_000})
+        event = original.model_copy(
+            update={
+                "model_id": model,
+                "event_id": f"{model}{i}",
+                "timestamp": original.timestamp - (80_000 if i == 900 else 0),  # one late event
+            }
+        )
         items.append(event)
         waiting.append(event)
         if i % 7 == 0 and waiting:
@@ -145,7 +149,7 @@ def test_unsigned_snapshot_corruption_and_policy() -> None:
     corrupted = data[:-3] + b"xyz"
     with pytest.raises(SnapshotError, match="is corrupted"):
         ModelMonitor("m", SPEC).restore(corrupted)
-    with pytest.raises(SnapshotError, match="not signed but state.signing_key is configured"):
+    with pytest.raises(SnapshotError, match=r"not signed but state\.signing_key is configured"):
         ModelMonitor("m", SPEC).restore(data, KEY)
 
 
@@ -169,7 +173,7 @@ def test_foreign_classes_are_never_unpickled() -> None:
 
 def test_snapshot_of_another_model_or_spec_is_refused() -> None:
     data = ModelMonitor("m", SPEC).snapshot()
-    with pytest.raises(SnapshotError, match="snapshot is of model 'm', not 'other'"):
+    with pytest.raises(SnapshotError, match=r"snapshot is of model 'm', not 'other'"):
         ModelMonitor("other", SPEC).restore(data)
     changed = SPEC.model_copy(update={"warmup_events": 301})
     with pytest.raises(SnapshotError, match="configuration changed since the snapshot"):
