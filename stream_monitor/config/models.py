@@ -112,6 +112,14 @@ class DriftSpec(_Spec):
     detector_delta: float = Field(
         1e-6, gt=0, lt=1, description="ADWIN confidence delta (smaller: fewer false alarms)."
     )
+    detector_block: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Values averaged into one detector update: cuts detector cost by the block "
+        "size, but slows detection (ADWIN's bound has a term that does not shrink with the "
+        "variance of block means).",
+    )
     rebaseline_after_resolve: bool = Field(
         False,
         description="After a drift alert resolves, learn a new reference from the next "
@@ -162,6 +170,13 @@ class PerformanceSpec(_Spec):
         ("hddm_a",),
         description="Change detectors on the error stream of classifiers: ddm, eddm, hddm_a, "
         "hddm_w.",
+    )
+    detector_block: int = Field(
+        1,
+        ge=1,
+        le=1000,
+        description="Labelled predictions whose error rate is one detector update (keep 1 with "
+        "eddm, which needs single errors).",
     )
 
     @field_validator("critical_drop")

@@ -109,7 +109,8 @@ class PredictionEvent(_Event):
     @property
     def non_finite_features(self) -> tuple[str, ...]:
         """Features that arrived as NaN or Infinity and are treated as missing."""
-        return self._non_finite
+        private = self.__pydantic_private__  # direct: avoids pydantic's slow __getattr__
+        return private["_non_finite"] if private else ()
 
 
 class LabelEvent(_Event):

@@ -19,7 +19,7 @@ from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome
 from stream_monitor.monitor.reference import (
     NumericReference,
     ReferenceProfile,
-    profile_from_rows,
+    profile_from_columns,
 )
 from stream_monitor.monitor.rules import (
     DriftInput,
@@ -69,7 +69,7 @@ class ModelMonitor:
         if reference is not None:
             self._use_reference(reference)
         else:
-            self.warmup = Warmup(spec.warmup_events)
+            self.warmup = Warmup(spec.warmup_events, self._categorical())
 
     # -- events ---------------------------------------------------------------------------
 
@@ -237,14 +237,28 @@ class ModelMonitor:
         for name, ref in signals:
             if isinstance(ref, NumericReference) and drift.detectors:
                 self.detectors[name] = [
-                    StandardisedDetector(d, drift.detector_delta, ref.mean, ref.std)
+                    StandardisedDetector(
+                        d, drift.detector_delta, ref.mean, ref.std, drift.detector_block
+                    )
                     for d in drift.detectors
                 ]
 
+    def _categorical(self) -> frozenset[str]:
+        return frozenset(name for name, kind in self.types.items() if kind == "categorical")
+
     def _finish_warmup(self) -> None:
         assert self.warmup is not None  # noqa: S101
-        rows, self.warmup = self.warmup.rows, None
-        self._use_reference(profile_from_rows(self.model_id, self.types, self.spec.task, rows))
+        warm, self.warmup = self.warmup, None
+        self._use_reference(
+            profile_from_columns(
+                self.model_id,
+                self.types,
+                self.spec.task,
+                warm.columns,
+                scores=warm.scores,
+                predictions=warm.predictions,
+            )
+        )
 
     # -- windows --------------------------------------------------------------------------
 
@@ -352,7 +366,7 @@ class ModelMonitor:
                 a.status == "resolved" and a.kind in ("drift", "prediction_drift") for a in alerts
             )
         ):
-            self.warmup = Warmup(self.spec.warmup_events)
+            self.warmup = Warmup(self.spec.warmup_events, self._categorical())
         return [summary, *alerts, *self.revisions()]
 
     def _window_checks(

@@ -13,7 +13,7 @@ from typing import Any
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
-from stream_monitor.monitor.detectors import make_error_detector
+from stream_monitor.monitor.detectors import BlockErrorDetector
 from stream_monitor.monitor.labels import LabelJoin, Pending
 from stream_monitor.monitor.performance import Performance, make_performance
 from stream_monitor.monitor.quantiles import LogHistogram
@@ -51,7 +51,7 @@ class Outcomes:
         self.reference_size = perf.reference_labels
         self.learning: Performance | None = None if reference else self._new()
         self.detectors = [
-            (name, make_error_detector(name))
+            (name, BlockErrorDetector(name, perf.detector_block))
             for name in perf.detectors
             if spec.task != "regression"
         ]
@@ -120,8 +120,7 @@ class Outcomes:
                 self.learning = None
         fired: list[str] = []
         for name, detector in self.detectors:
-            detector.update(int(wrong))
-            if detector.drift_detected:
+            if detector.update(wrong):
                 fired.append(name)
         return fired
 

@@ -33,6 +33,7 @@ __all__ = [
     "category_of",
     "infer_type",
     "numeric_value",
+    "profile_from_columns",
     "profile_from_rows",
 ]
 
@@ -67,8 +68,10 @@ def category_of(value: Any) -> str | None:
         return value
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else None
     return None
 
 
@@ -335,9 +338,13 @@ def _feature_from_dict(data: Mapping[str, Any]) -> FeatureReference:
 Row = tuple[Mapping[str, Any], Any, Any]  # (features, score, prediction) of one event
 
 
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
 def infer_type(values: Iterable[Any]) -> Literal["numeric", "categorical"]:
     """Numeric when every present value is a (non-bool) number, otherwise categorical."""
-    present = [v for v in values if v is not None]
+    present = [v for v in values if v is not None and not _is_nan(v)]  # NaN marks missing too
     if present and all(type(v) in (int, float) for v in present):
         return "numeric"
     return "categorical"
@@ -350,26 +357,50 @@ def profile_from_rows(
     rows: Sequence[Row],
     source: str = "warmup",
 ) -> ReferenceProfile:
-    """A reference profile from events' values; feature types are inferred when ``types`` is empty.
+    """A reference profile from events' ``(features, score, prediction)`` rows."""
+    names = types or sorted({name for features, _, _ in rows for name in features})
+    columns = {name: [features.get(name) for features, _, _ in rows] for name in names}
+    return profile_from_columns(
+        model_id,
+        types,
+        task,
+        columns,
+        scores=[s for _, s, _ in rows],
+        predictions=[p for _, _, p in rows],
+        source=source,
+    )
 
-    The prediction signal is the score when any event carries one, else the prediction itself
-    (numeric for regression, categorical otherwise).
+
+def profile_from_columns(
+    model_id: str,
+    types: Mapping[str, Literal["numeric", "categorical"]],
+    task: str,
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    scores: Sequence[float | None],
+    predictions: Sequence[Any],
+    source: str = "warmup",
+) -> ReferenceProfile:
+    """A reference profile from value columns (None or NaN = missing).
+
+    Feature types are inferred when ``types`` is empty. The prediction signal is the score when
+    any event carries one, else the prediction itself (numeric for regression, categorical
+    otherwise).
     """
     if not types:
-        names = sorted({name for features, _, _ in rows for name in features})
-        types = {name: infer_type(f.get(name) for f, _, _ in rows) for name in names}
-    has_score = any(score is not None for _, score, _ in rows)
-    signal: Literal["score", "prediction"] = "score" if has_score else "prediction"
-    if has_score:
-        prediction = build_feature_reference("numeric", [s for _, s, _ in rows])
+        types = {name: infer_type(columns[name]) for name in sorted(columns)}
+    present_scores = [s for s in scores if s is not None and not _is_nan(s)]
+    signal: Literal["score", "prediction"] = "score" if present_scores else "prediction"
+    if present_scores:
+        prediction = build_feature_reference("numeric", scores)
     else:
         kind: Literal["numeric", "categorical"] = (
             "numeric" if task == "regression" else "categorical"
         )
-        prediction = build_feature_reference(kind, [p for _, _, p in rows])
+        prediction = build_feature_reference(kind, predictions)
     features: dict[str, FeatureReference] = {}
     for name, kind in types.items():
-        reference = build_feature_reference(kind, [f.get(name) for f, _, _ in rows])
+        reference = build_feature_reference(kind, columns.get(name, [None] * len(predictions)))
         if reference is not None:
             features[name] = reference
     return ReferenceProfile(
@@ -377,6 +408,6 @@ def profile_from_rows(
         features=features,
         prediction=prediction,
         prediction_signal=signal,
-        sample_size=len(rows),
+        sample_size=len(predictions),
         source=source,
     )

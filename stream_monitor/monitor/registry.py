@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
@@ -74,6 +74,15 @@ class MonitorSet:
     def update(self, event: PredictionEvent) -> list[Output]:
         """Route one event to its model's monitor."""
         return self.monitor(event.model_id).update(event)
+
+    def update_batch(self, events: Sequence[PredictionEvent]) -> list[Output]:
+        """Feed events in order (one partition's batch); outputs in the order they arose."""
+        out: list[Output] = []
+        monitors = self.monitors
+        for event in events:
+            monitor = monitors.get(event.model_id) or self.monitor(event.model_id)
+            out.extend(monitor.update(event))
+        return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:
         """Route one label event to its model's monitor."""

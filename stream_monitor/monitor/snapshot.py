@@ -65,6 +65,8 @@ _ALLOWED = {
     ("numpy.core.multiarray", "scalar"),
     ("numpy._core.multiarray", "scalar"),
     ("random", "Random"),
+    ("array", "array"),
+    ("array", "_array_reconstructor"),
     ("functools", "partial"),
 }
 

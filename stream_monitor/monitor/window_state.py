@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from array import array
 from typing import Any
 
 from stream_monitor.events.schemas import PredictionEvent
@@ -10,6 +12,8 @@ from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.reference import NumericReference
 
 __all__ = ["Accumulator", "OpenWindow", "Warmup", "new_accumulator"]
+
+_NAN = math.nan
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 
@@ -60,13 +64,44 @@ class OpenWindow:
 
 
 class Warmup:
-    """The first events of a model, kept to learn its reference (and feature types)."""
+    """The first events of a model, kept column by column to learn its reference.
 
-    def __init__(self, size: int) -> None:
+    Numbers are kept in ``array('d')`` columns (8 bytes a value; NaN marks a missing value);
+    a column turns into a plain list the first time it meets a string or boolean.
+    """
+
+    def __init__(self, size: int, categorical: frozenset[str] = frozenset()) -> None:
         self.size = size
-        self.rows: list[tuple[dict[str, Any], Any, Any]] = []
+        self.count = 0
+        # Declared categorical features keep their values exactly (1 stays 1, not 1.0).
+        self.columns: dict[str, array[float] | list[Any]] = {name: [] for name in categorical}
+        self.scores: array[float] = array("d")
+        self.predictions: list[Any] = []
 
     def add(self, event: PredictionEvent) -> bool:
         """Keep one event; True when enough have been seen."""
-        self.rows.append((dict(event.features), event.score, event.prediction))
-        return len(self.rows) >= self.size
+        columns = self.columns
+        count = self.count
+        for name, value in event.features.items():
+            column = columns.get(name)
+            if column is None:
+                column = columns[name] = array("d", [_NAN]) * count  # absent so far
+            kind = type(value)
+            if type(column) is array:
+                if kind is float or kind is int:
+                    column.append(value)  # type: ignore[arg-type]
+                    continue
+                if value is None:
+                    column.append(_NAN)
+                    continue
+                column = columns[name] = [None if math.isnan(x) else x for x in column]
+            column.append(value)  # type: ignore[arg-type]
+        self.count = count = count + 1
+        if len(columns) != len(event.features):
+            for column in columns.values():
+                if len(column) < count:
+                    column.append(_NAN if type(column) is array else None)  # type: ignore[arg-type]
+        score = event.score
+        self.scores.append(_NAN if score is None else score)
+        self.predictions.append(event.prediction)
+        return count >= self.size

@@ -1,0 +1,134 @@
+"""Speed budget of the in-memory core: decode + validate + every monitor update, one core.
+
+    .venv/bin/python -m benchmarks.core_speed      # records docs/benchmarks.md
+
+Reference workload (benchmarks/workload.py): 20 models, 10 numeric + 2 categorical features,
+binary classification with a score and a label on every event, count windows of 1,000 events,
+default drift, quality and performance rules, about 400-byte JSON events. The first 40,000 events
+(the models' warm-up) are not timed. A pyinstrument profile of the timed part says where the
+time goes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from pyinstrument import Profiler
+
+from benchmarks.record import machine, record
+from benchmarks.workload import reference_events
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events import EventCodec, PredictionEvent
+from stream_monitor.monitor import MonitorSet
+
+BATCH = 1_000
+WARMUP = 40_000
+
+
+def timed(events: list[bytes]) -> dict[str, float]:
+    codec = EventCodec()
+    monitors = MonitorSet({}, ModelSpec(), "monitor")
+    for i in range(0, WARMUP, BATCH):
+        monitors.update_batch(
+            [
+                e
+                for e in codec.decode_predictions(events[i : i + BATCH])
+                if isinstance(e, PredictionEvent)
+            ]
+        )
+    measured = events[WARMUP:]
+    decode_seconds = update_seconds = 0.0
+    clock = time.perf_counter
+    for i in range(0, len(measured), BATCH):
+        started = clock()
+        batch = [
+            e
+            for e in codec.decode_predictions(measured[i : i + BATCH])
+            if isinstance(e, PredictionEvent)
+        ]
+        decoded = clock()
+        monitors.update_batch(batch)
+        decode_seconds += decoded - started
+        update_seconds += clock() - decoded
+    n = len(measured)
+    return {
+        "events": n,
+        "decode_us": decode_seconds / n * 1e6,
+        "update_us": update_seconds / n * 1e6,
+        "total_rate": n / (decode_seconds + update_seconds),
+    }
+
+
+def profile(events: list[bytes]) -> str:
+    codec = EventCodec()
+    monitors = MonitorSet({}, ModelSpec(), "monitor")
+    for i in range(0, WARMUP, BATCH):
+        monitors.update_batch(
+            [
+                e
+                for e in codec.decode_predictions(events[i : i + BATCH])
+                if isinstance(e, PredictionEvent)
+            ]
+        )
+    profiler = Profiler(interval=0.001)
+    profiler.start()
+    for i in range(WARMUP, len(events), BATCH):
+        monitors.update_batch(
+            [
+                e
+                for e in codec.decode_predictions(events[i : i + BATCH])
+                if isinstance(e, PredictionEvent)
+            ]
+        )
+    profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    lines = [line for line in text.splitlines() if "|-" in line or "`-" in line]
+    return "\n".join(lines[:28])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    events = reference_events(args.events)
+    size = sum(map(len, events)) / len(events)
+    result = timed(events)
+    table = "\n".join(
+        [
+            "| Stage | Per event | Rate |",
+            "| --- | --- | --- |",
+            f"| decode + validate (orjson, pydantic) | {result['decode_us']:.1f} us "
+            f"| {1e6 / result['decode_us']:,.0f} events/s |",
+            f"| every monitor update (20 models) | {result['update_us']:.1f} us "
+            f"| {1e6 / result['update_us']:,.0f} events/s |",
+            f"| **total** | {result['decode_us'] + result['update_us']:.1f} us "
+            f"| **{result['total_rate']:,.0f} events/s** (target 150,000) |",
+        ]
+    )
+    print(table)
+    tree = profile(events)
+    print(tree)
+    body = "\n".join(
+        [
+            f"Measured on: {machine()}.",
+            f"Command: `.venv/bin/python -m benchmarks.core_speed --events {args.events}` "
+            f"({result['events']:,.0f} timed events of {size:.0f} bytes on average, batches of "
+            f"{BATCH:,}).",
+            "",
+            table,
+            "",
+            "Where the time goes (pyinstrument, seconds of the profiled run):",
+            "",
+            "```",
+            tree,
+            "```",
+        ]
+    )
+    if not args.no_record:
+        record("core-speed", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""Bounded memory: RSS does not grow with events seen, and many models fit in little memory.
+
+    .venv/bin/python -m benchmarks.memory            # records docs/benchmarks.md
+
+1. One model (10 numeric + 2 categorical features, score, inline labels): RSS after 1,000,000
+   and after 10,000,000 events; the target is growth under 10%.
+2. 1,000 models x 20 numeric features, each past its warm-up (2,000 events each): RSS of the
+   process holding them; the target is 200 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+
+import psutil
+
+from benchmarks.record import machine, record
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events import PredictionEvent
+from stream_monitor.monitor import ModelMonitor, MonitorSet
+
+T0 = 1_795_800_000_000
+
+
+def rss_mb() -> float:
+    gc.collect()
+    return float(psutil.Process().memory_info().rss) / 2**20
+
+
+def event(i: int, model: str, features: dict[str, object], rng: random.Random) -> PredictionEvent:
+    score = rng.random()
+    return PredictionEvent.model_construct(
+        event_id=f"e{i}",
+        model_id=model,
+        timestamp=T0 + i,
+        features=features,
+        prediction=int(score > 0.5),
+        score=score,
+        scores=None,
+        label=int(rng.random() < 0.4),
+        latency_ms=rng.expovariate(0.3),
+        metadata=None,
+        model_version=None,
+        schema_version=1,
+    )
+
+
+def one_model(total: int, checkpoint: int) -> tuple[float, float, float]:
+    rng = random.Random(1)
+    monitor = ModelMonitor("m", ModelSpec())
+    start = rss_mb()
+    at_checkpoint = 0.0
+    for i in range(total):
+        features: dict[str, object] = {f"n{j}": rng.gauss(0, 1) for j in range(10)}
+        features["c0"] = rng.choice("abcdef")
+        features["c1"] = rng.choice("xyz")
+        monitor.update(event(i, "m", features, rng))
+        if i + 1 == checkpoint:
+            at_checkpoint = rss_mb()
+    return start, at_checkpoint, rss_mb()
+
+
+def many_models(models: int, per_model: int) -> tuple[float, float]:
+    rng = random.Random(2)
+    start = rss_mb()
+    monitors = MonitorSet({}, ModelSpec(), "monitor")
+    for round_ in range(per_model):
+        for m in range(models):
+            features = {f"n{j}": rng.gauss(0, 1) for j in range(20)}
+            monitors.update(event(round_ * models + m, f"model-{m:04d}", features, rng))
+    return start, rss_mb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=10_000_000)
+    parser.add_argument("--checkpoint", type=int, default=1_000_000)
+    parser.add_argument("--models", type=int, default=1_000)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+    base, after = many_models(args.models, 2_000)
+    many = (
+        f"| {args.models:,} models x 20 features, after 2,000 events each | "
+        f"{after:,.0f} MB (process; {after - base:,.0f} MB for the monitors) | 200 MB |"
+    )
+    print(many, flush=True)
+    _, first, last = one_model(args.events, args.checkpoint)
+    growth = (last - first) / first * 100
+    single = (
+        f"| one model: RSS after {args.checkpoint:,} -> {args.events:,} events | "
+        f"{first:,.1f} MB -> {last:,.1f} MB ({growth:+.1f}%) | within 10% |"
+    )
+    print(single, flush=True)
+    body = "\n".join(
+        [
+            f"Measured on: {machine()}.",
+            f"Command: `.venv/bin/python -m benchmarks.memory --events {args.events} "
+            f"--models {args.models}`.",
+            "",
+            "| Measure | Result | Target |",
+            "| --- | --- | --- |",
+            single,
+            many,
+        ]
+    )
+    if not args.no_record:
+        record("memory", body)
+
+
+if __name__ == "__main__":
+    main()
