@@ -11,6 +11,7 @@ from stream_monitor.cli.broker_cmd import broker_app
 from stream_monitor.cli.config_cmd import config_app
 from stream_monitor.cli.offline_cmd import backtest, profile
 from stream_monitor.cli.schema_cmd import schema
+from stream_monitor.cli.stream_cmd import run, simulate_cmd, tail
 
 __all__ = ["app", "main"]
 
@@ -25,6 +26,9 @@ app.add_typer(broker_app, name="broker")
 app.command("schema")(schema)
 app.command("profile")(profile)
 app.command("backtest")(backtest)
+app.command("run")(run)
+app.command("simulate")(simulate_cmd)
+app.command("tail")(tail)
 
 
 def _version(value: bool) -> None:

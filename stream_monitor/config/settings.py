@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from stream_monitor.config.models import ModelSpec
+from stream_monitor.config.sinks import KafkaSinkSpec, LogSinkSpec, SinkSpec
 
 __all__ = [
     "ENV_PREFIX",
@@ -253,6 +254,10 @@ def _deep_setdefault(target: dict[str, Any], defaults: dict[str, Any]) -> None:
             target.setdefault(key, value)
 
 
+def _default_sinks() -> list[SinkSpec]:
+    return [KafkaSinkSpec(), LogSinkSpec()]
+
+
 class Settings(BaseSettings):
     """Everything the service needs, validated at startup. Frozen once loaded."""
 
@@ -275,6 +280,10 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     models: dict[str, ModelSpec] = Field(
         default_factory=dict, description="Monitor spec per model_id."
+    )
+    sinks: list[SinkSpec] = Field(
+        default_factory=_default_sinks,
+        description="Where alerts go (types: kafka, log, file, webhook), each with filters.",
     )
 
     @classmethod

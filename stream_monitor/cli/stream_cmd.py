@@ -1,0 +1,152 @@
+"""``stream-monitor run``, ``simulate`` and ``tail``: the streaming commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import orjson
+import typer
+from aiokafka import AIOKafkaConsumer
+from rich.console import Console
+
+from stream_monitor.cli.common import (
+    BootstrapOption,
+    ConfigOption,
+    SetOption,
+    err_console,
+    load_from_flags,
+    reported_errors,
+)
+from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.logs import configure_logging
+from stream_monitor.profiling import load_references
+from stream_monitor.runtime.topics import ensure_topics
+from stream_monitor.runtime.worker import Worker
+from stream_monitor.simulator import Scenario, simulate
+
+__all__ = ["run", "simulate_cmd", "tail"]
+
+
+def run(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+) -> None:
+    """Run a monitor worker: consume predictions and labels, publish alerts (Ctrl-C stops)."""
+    with reported_errors():
+        settings = load_from_flags(config, sets, bootstrap_servers)
+        configure_logging(settings.logging)
+        references = dict(load_references(settings))
+        worker = Worker(settings, references)
+
+        async def main() -> None:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, worker.stop)
+            await worker.run()
+
+        asyncio.run(main())
+
+
+def simulate_cmd(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    models: Annotated[int, typer.Option(min=1, help="Number of models.")] = 3,
+    events: Annotated[int, typer.Option(min=1, help="Predictions to send.")] = 20_000,
+    rate: Annotated[float, typer.Option(help="Events per second (0: as fast as possible).")] = 0,
+    scenario: Annotated[
+        str, typer.Option(help="none, covariate, concept, missing or label_delay.")
+    ] = "covariate",
+    drift_at: Annotated[int, typer.Option(help="Event count where the scenario starts.")] = 10_000,
+    drift_until: Annotated[int | None, typer.Option(help="Event count where it ends.")] = None,
+    label_delay: Annotated[int, typer.Option(help="Labels follow after this many events.")] = 200,
+    seed: Annotated[int, typer.Option(help="Seed: same arguments, same stream.")] = 1,
+) -> None:
+    """Act as model servers: send predictions and delayed labels, with drift part-way."""
+    if scenario not in ("none", "covariate", "concept", "missing", "label_delay"):
+        err_console.print(f"unknown scenario {scenario!r}", markup=False)
+        raise typer.Exit(2)
+    with reported_errors():
+        settings = load_from_flags(config, sets, bootstrap_servers)
+
+        async def main() -> int:
+            await ensure_topics(settings)
+            chosen: Scenario = scenario  # type: ignore[assignment]
+            return await simulate(
+                settings,
+                models=models,
+                events=events,
+                rate=rate,
+                scenario=chosen,
+                drift_at=drift_at,
+                drift_until=drift_until,
+                label_delay=label_delay,
+                seed=seed,
+            )
+
+        sent = asyncio.run(main())
+    err_console.print(f"sent {sent} predictions to {settings.topics.predictions}")
+
+
+_COLOURS = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+
+
+def tail(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    severity: Annotated[str | None, typer.Option(help="Only this severity.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only this model id.")] = None,
+    status: Annotated[str | None, typer.Option(help="firing or resolved.")] = None,
+    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest alert.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON alert per line.")] = False,
+    limit: Annotated[int | None, typer.Option(help="Stop after this many alerts.")] = None,
+) -> None:
+    """Follow the alerts topic: live, coloured by severity, with filters."""
+    console = Console(highlight=False, soft_wrap=True)
+    with reported_errors():
+        settings = load_from_flags(config, sets, bootstrap_servers)
+
+        async def main() -> None:
+            consumer = AIOKafkaConsumer(
+                settings.topics.alerts,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest" if from_beginning else "latest",
+                **client_kwargs(settings.kafka),
+            )
+            await consumer.start()
+            shown = 0
+            try:
+                async for record in consumer:
+                    alert = orjson.loads(record.value)
+                    if (
+                        (severity and alert.get("severity") != severity)
+                        or (model and alert.get("model_id") != model)
+                        or (status and alert.get("status") != status)
+                    ):
+                        continue
+                    if as_json:
+                        typer.echo(record.value.decode())
+                    else:
+                        colour = (
+                            "green"
+                            if alert["status"] == "resolved"
+                            else _COLOURS.get(alert["severity"], "white")
+                        )
+                        console.print(
+                            f"[{colour}]{alert['status'].upper():8} {alert['severity']:8}[/] "
+                            f"{alert['summary']}",
+                            markup=True,
+                        )
+                    shown += 1
+                    if limit is not None and shown >= limit:
+                        return
+            finally:
+                await consumer.stop()
+
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())

@@ -1,0 +1,57 @@
+"""Topics the runtime needs: created when configured to be, else checked, with clear errors."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from stream_monitor.config.settings import Settings
+from stream_monitor.errors import StreamMonitorError
+from stream_monitor.kafka.connection import client_kwargs
+
+__all__ = ["TopicError", "ensure_topics"]
+
+
+class TopicError(StreamMonitorError):
+    """A topic the monitor needs is missing and auto-creation is off."""
+
+
+async def ensure_topics(settings: Settings) -> dict[str, int]:
+    """Create missing topics (``topics.auto_create``) or fail; returns partitions per topic."""
+    topics = settings.topics
+    wanted = {
+        topics.predictions: {},
+        topics.labels: {},
+        topics.alerts: {},
+        topics.metrics: {},
+        topics.dead_letters: {},
+        topics.state: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+    }
+    admin = AIOKafkaAdminClient(**client_kwargs(settings.kafka))
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in wanted if name not in existing]
+        if missing and not topics.auto_create:
+            raise TopicError(
+                f"topics {', '.join(sorted(missing))} do not exist on "
+                f"{settings.kafka.bootstrap_servers}; create them or set topics.auto_create: true"
+            )
+        if missing:
+            requests = [
+                NewTopic(
+                    name,
+                    topics.partitions,
+                    topics.replication_factor,
+                    topic_configs=wanted[name] or None,
+                )
+                for name in missing
+            ]
+            with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
+                await admin.create_topics(requests)
+        described = await admin.describe_topics(list(wanted))
+        return {t["topic"]: len(t["partitions"]) for t in described}
+    finally:
+        await admin.close()
