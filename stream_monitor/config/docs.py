@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -60,13 +60,29 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _rows(model: type[BaseModel], path: list[str], env: list[str]) -> list[str]:
+def _union_members(annotation: Any) -> list[type[BaseModel]]:
+    """The models of an (Annotated) union, e.g. the sink specs."""
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+
+
+def _rows(
+    model: type[BaseModel], path: list[str], env: list[str], variable: str | None = None
+) -> list[str]:
+    """Table rows of ``model``'s settings; ``variable`` overrides the environment column."""
     rows: list[str] = []
     for name, field in model.model_fields.items():
         sub = _submodel(field.annotation)
         here, env_here = [*path, name], [*env, name.upper()]
         if sub is not None:
-            rows.extend(_rows(sub, here, env_here))
+            rows.extend(_rows(sub, here, env_here, variable))
+            continue
+        if get_origin(field.annotation) is list:
+            for member in _union_members(get_args(field.annotation)[0]):
+                kind = member.model_fields["type"].default
+                whole = f"{ENV_PREFIX}{'__'.join(env_here)} (JSON list)"
+                rows.extend(_rows(member, [*path, f"{name}[type={kind}]"], env_here, whole))
             continue
         if get_origin(field.annotation) is dict:
             value_type = get_args(field.annotation)[1]
@@ -78,10 +94,10 @@ def _rows(model: type[BaseModel], path: list[str], env: list[str]) -> list[str]:
         description = (field.description or "").replace("|", "\\|")
         if "SecretStr" in str(field.annotation):
             description += " (secret)"
-        variable = ENV_PREFIX + "__".join(env_here)
+        env_name = variable or ENV_PREFIX + "__".join(env_here)
         rows.append(
             f"| `{'.'.join(here)}` | {_type_name(field.annotation)} | {_default(field)} "
-            f"| `{variable}` | {description} |"
+            f"| `{env_name}` | {description} |"
         )
     return rows
 
