@@ -60,8 +60,11 @@ def configure_logging(settings: LoggingSettings, stream: TextIO | None = None) -
 
 
 def get_logger(name: str) -> Any:
-    """A structlog logger carrying ``logger=name``."""
-    return structlog.get_logger().bind(logger=name)
+    """A structlog logger carrying ``component=name``.
+
+    Lazy: safe to create at import time, it follows :func:`configure_logging` when used.
+    """
+    return structlog.get_logger(component=name)
 
 
 @contextmanager

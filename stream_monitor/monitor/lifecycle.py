@@ -39,6 +39,7 @@ class RuleCheck:
     threshold: float | None
     severity: Severity | None
     evidence: dict[str, Any] = field(default_factory=dict)
+    higher_is_better: bool = False  # performance metrics such as accuracy
 
 
 @dataclass
@@ -152,15 +153,17 @@ class AlertTracker:
     ) -> AlertEvent:
         status: AlertStatus = "firing" if incident.status == "firing" else "resolved"
         subject = check.feature or "prediction"
+        if check.value is None:  # a change detector: no statistic to quote
+            measured = f"{check.statistic} detected a change"
+        else:
+            word = "<=" if check.kind == "performance" and check.higher_is_better else ">="
+            measured = f"{check.statistic} {_fmt(check.value)} {word} {_fmt(check.threshold)}"
         if status == "firing":
-            summary = (
-                f"{self.model_id}: {check.rule} on {subject} is {check.severity}: "
-                f"{check.statistic} {_fmt(check.value)} >= {_fmt(check.threshold)}"
-            )
+            summary = f"{self.model_id}: {check.rule} on {subject} is {check.severity}: {measured}"
         else:
             summary = (
                 f"{self.model_id}: {check.rule} on {subject} resolved after "
-                f"{self.resolve_after} healthy window(s) ({check.statistic} {_fmt(check.value)})"
+                f"{self.resolve_after} healthy window(s)"
             )
         return AlertEvent(
             alert_id=alert_id_for(key, status, window.end, incident.sequence),

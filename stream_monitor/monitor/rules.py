@@ -232,6 +232,7 @@ def performance_check(
             "labelled": labelled,
             "p_value": pvalue,
         },
+        higher_is_better=metric not in LOWER_IS_BETTER,
     )
 
 

@@ -26,7 +26,7 @@ def test_json_lines_carry_batch_context() -> None:
         "fraud",
     )
     assert first["level"] == "info"
-    assert first["logger"] == "agent"
+    assert first["component"] == "agent"
     assert "timestamp" in first
     assert "topic" not in second
 
