@@ -17,6 +17,8 @@ from stream_monitor.kafka.connection import client_kwargs
 
 __all__ = ["Checkpoint", "read_checkpoint"]
 
+_MAX_IDLE_POLLS = 10  # a partition that yields nothing for 10 s is as read as it gets
+
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -48,12 +50,17 @@ async def read_checkpoint(settings: Settings, partition: int) -> Checkpoint | No
         tp = TopicPartition(settings.topics.state, partition)
         consumer.assign([tp])
         end = (await consumer.end_offsets([tp]))[tp]
-        await consumer.seek_to_beginning(tp)
+        # An explicit seek: seek_to_beginning() on a fresh assignment was observed to land at
+        # the end instead.
+        consumer.seek(tp, (await consumer.beginning_offsets([tp]))[tp])
         latest: bytes | None = None
         key = str(partition).encode()
-        while await consumer.position(tp) < end:
+        idle = 0
+        while await consumer.position(tp) < end and idle < _MAX_IDLE_POLLS:
             batches = await consumer.getmany(tp, timeout_ms=1000)
-            for record in batches.get(tp, []):
+            records = batches.get(tp, [])
+            idle = 0 if records else idle + 1
+            for record in records:
                 if record.key == key:
                     latest = record.value  # a tombstone (None) clears it
         return Checkpoint.decode(partition, latest) if latest else None

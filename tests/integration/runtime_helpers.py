@@ -1,0 +1,100 @@
+"""Helpers for runtime tests: isolated settings, a worker in the background, topic readers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from stream_monitor.config import Settings, load_settings
+from stream_monitor.runtime.worker import Worker
+
+
+def isolated_settings(bootstrap: str, **overrides: Any) -> Settings:
+    """Settings whose topics and group belong to this test only."""
+    tag = uuid.uuid4().hex[:10]
+    data: dict[str, Any] = {
+        "kafka": {"bootstrap_servers": bootstrap, "group_id": f"g-{tag}"},
+        "topics": {
+            "predictions": f"pred-{tag}",
+            "labels": f"lab-{tag}",
+            "alerts": f"alerts-{tag}",
+            "partitions": 2,
+        },
+        "processing": {"checkpoint_interval": 1.0, "batch_max_records": 500},
+        "logging": {"level": "WARNING"},
+        "monitoring": {
+            "default": {
+                "warmup_events": 300,
+                "window": {"kind": "count", "events": 300},
+                "performance": {"reference_labels": 200, "min_labels": 100},
+            }
+        },
+        "sinks": [{"type": "kafka"}],
+    }
+    for key, value in overrides.items():
+        data[key] = {**data.get(key, {}), **value} if isinstance(value, dict) else value
+    return load_settings(None, data)
+
+
+async def produce(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send(topic, value, key=key, headers=headers)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def read_all(bootstrap: str, topic: str, idle: float = 2.0) -> list[Any]:
+    """Every record of ``topic`` (reads until nothing new arrives for ``idle`` seconds)."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        quiet = 0.0
+        while quiet < idle:
+            batches = await consumer.getmany(timeout_ms=500)
+            got = [r for rs in batches.values() for r in rs]
+            records += got
+            quiet = 0.0 if got else quiet + 0.5
+    finally:
+        await consumer.stop()
+    return sorted(records, key=lambda r: (r.partition, r.offset))
+
+
+async def run_worker_until(
+    worker: Worker, done: Callable[[], bool] | Callable[[], Awaitable[bool]], timeout: float = 60
+) -> None:
+    """Run ``worker`` until ``done()`` holds, then stop it gracefully."""
+    task = asyncio.create_task(worker.run())
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                if task.done():
+                    task.result()
+                result = done()
+                if isinstance(result, Awaitable):
+                    result = await result
+                if result:
+                    break
+                await asyncio.sleep(0.2)
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
