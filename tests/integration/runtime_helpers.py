@@ -80,7 +80,9 @@ async def read_all(bootstrap: str, topic: str, idle: float = 2.0) -> list[Any]:
 
 
 async def run_worker_until(
-    worker: Worker, done: Callable[[], bool] | Callable[[], Awaitable[bool]], timeout: float = 60
+    worker: Worker,
+    done: Callable[[], bool] | Callable[[], Awaitable[bool]],
+    timeout: float = 60,  # noqa: ASYNC109 - a test helper's overall budget
 ) -> None:
     """Run ``worker`` until ``done()`` holds, then stop it gracefully."""
     task = asyncio.create_task(worker.run())

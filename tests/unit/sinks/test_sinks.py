@@ -8,7 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import structlog
@@ -46,9 +46,9 @@ def alert(
 class Recorder(BaseHTTPRequestHandler):
     """A webhook endpoint whose behaviour the test scripts: fail, hang, or accept."""
 
-    plan: list[str] = []
-    received: list[dict[str, Any]] = []
-    auth: list[str | None] = []
+    plan: ClassVar[list[str]] = []
+    received: ClassVar[list[dict[str, Any]]] = []
+    auth: ClassVar[list[str | None]] = []
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers["content-length"]))
