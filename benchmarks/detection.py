@@ -31,7 +31,7 @@ T0 = 1_795_800_000_000
 WINDOW = 1_000
 FEATURES = 20
 
-Row = tuple[dict[str, Any], float | None, Any]  # features, score, prediction
+Row = tuple[dict[str, Any], float | None, Any, Any]  # features, score, prediction, label
 
 
 @dataclass
@@ -66,7 +66,7 @@ def gaussian_rows(
         features["c0"] = rng.choices("abcd", weights=categorical(i))[0]
         features["c1"] = rng.choices("xyz")[0]
         score = min(1.0, max(0.0, uniform() * 0.8 + score_shift(i)))
-        yield features, score, int(score > 0.5)
+        yield features, score, int(score > 0.5), None
 
 
 def concept_rows(seed: int, count: int, change: int) -> Iterator[Row]:
@@ -82,21 +82,21 @@ def concept_rows(seed: int, count: int, change: int) -> Iterator[Row]:
     model = naive_bayes.GaussianNB()
     for x, y in datasets.synth.Agrawal(classification_function=0, seed=seed + 1000).take(2_000):
         model.learn_one(x, y)  # trained before deployment, then frozen
-    for x, _y in stream.take(count):
+    for x, y in stream.take(count):
         proba = model.predict_proba_one(x).get(1, 0.0)
-        yield dict(x), proba, int(proba > 0.5)
+        yield dict(x), proba, int(proba > 0.5), y  # the label comes with the event
 
 
 def friedman_rows(seed: int, count: int, change: int) -> Iterator[Row]:
     """FriedmanDrift (global recurring abrupt); predictions of a model fitted before the drift
     are simulated by the pre-drift Friedman function."""
     stream = datasets.synth.FriedmanDrift(drift_type="gra", position=(change, 10**9), seed=seed)
-    for x, _y in stream.take(count):
+    for x, y in stream.take(count):
         features = {f"x{k}": v for k, v in x.items()}
         prediction = (
             10 * math.sin(math.pi * x[0] * x[1]) + 20 * (x[2] - 0.5) ** 2 + 10 * x[3] + 5 * x[4]
         )
-        yield features, None, prediction
+        yield features, None, prediction, y
 
 
 def on(feature: str | None, kinds: tuple[str, ...] | None = None) -> Callable[[AlertEvent], bool]:
@@ -182,7 +182,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             2,
         ),
         Scenario(
-            "concept drift: Agrawal f0 -> f2 (river), frozen GaussianNB",
+            "concept drift: Agrawal f0 -> f2 (river), frozen GaussianNB, labels inline",
             lambda s: concept_rows(s, n, c),
             n,
             c,
@@ -190,7 +190,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             None,
         ),
         Scenario(
-            "concept drift: FriedmanDrift gra (river)",
+            "concept drift: FriedmanDrift gra (river), labels inline",
             lambda s: friedman_rows(s, n, c),
             n,
             c,
@@ -218,12 +218,20 @@ class Result:
 
 
 def run(scenario: Scenario, seed: int) -> Result:
-    task = "regression" if "Friedman" in scenario.name else "binary_classification"
-    monitor = ModelMonitor("bench", ModelSpec(task=task))
+    if "Friedman" in scenario.name:  # MAE of the pre-drift function is about 0.8
+        spec = ModelSpec.model_validate(
+            {
+                "task": "regression",
+                "performance": {"metric": "mae", "warning_drop": 1.0, "critical_drop": 2.0},
+            }
+        )
+    else:
+        spec = ModelSpec()
+    monitor = ModelMonitor("bench", spec)
     first_true: int | None = None
     false_alerts = 0
     started = time.perf_counter()
-    for i, (features, score, prediction) in enumerate(scenario.rows(seed)):
+    for i, (features, score, prediction, label) in enumerate(scenario.rows(seed)):
         event = PredictionEvent.model_construct(
             event_id=str(i),
             model_id="bench",
@@ -232,7 +240,7 @@ def run(scenario: Scenario, seed: int) -> Result:
             prediction=prediction,
             score=score,
             scores=None,
-            label=None,
+            label=label,
             latency_ms=None,
             metadata=None,
             model_version=None,
