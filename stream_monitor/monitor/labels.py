@@ -29,6 +29,7 @@ class LabelJoin:
     """Bounded stores of predictions waiting for labels and labels waiting for predictions."""
 
     def __init__(self, ttl_ms: int, max_predictions: int, max_labels: int) -> None:
+        self.dropped: list[Pending] = []  # evicted or expired unlabelled; the owner drains it
         self.ttl = ttl_ms
         self.max_predictions = max_predictions
         self.max_labels = max_labels
@@ -45,8 +46,9 @@ class LabelJoin:
         self.predictions[event_id] = pending
         self.predictions.move_to_end(event_id)
         if len(self.predictions) > self.max_predictions:
-            self.predictions.popitem(last=False)
+            _, dropped = self.predictions.popitem(last=False)
             self.counts["evicted_predictions"] += 1
+            self.dropped.append(dropped)
         return None
 
     def add_label(self, event_id: str, label: Any, timestamp: int) -> Pending | None:
@@ -71,6 +73,7 @@ class LabelJoin:
                 break
             del self.predictions[event_id]
             self.counts["expired_predictions"] += 1
+            self.dropped.append(pending)
         while self.labels:
             event_id, (_, timestamp) = next(iter(self.labels.items()))
             if timestamp >= horizon:

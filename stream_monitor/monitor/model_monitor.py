@@ -341,7 +341,7 @@ class ModelMonitor:
         )
         outcome = self.outcomes.close(key, bounds, summary)
         if self.max_time is not None:
-            self.outcomes.join.expire(self.max_time)
+            self.outcomes.expire(self.max_time)
         checks = self._window_checks(window, drift, quality, prediction, reference_id)
         performance = performance_check(
             self.spec, summary.performance, outcome.labelled, self.outcomes.reference

@@ -29,6 +29,7 @@ class WindowOutcome:
     performance: Performance
     delays: LogHistogram = field(default_factory=LogHistogram)
     labelled: int = 0
+    pending: int = 0  # predictions of this window still waiting for their label
     summary: WindowSummary | None = None  # set once the window closed
     bounds: WindowBounds | None = None
     dirty: bool = False
@@ -43,7 +44,9 @@ class Outcomes:
         self.positive = perf.positive_label
         self.retain = perf.revision_windows
         self.join = LabelJoin(
-            round(perf.label_ttl * 1000), perf.max_pending_predictions, perf.max_pending_labels
+            round(perf.label_ttl * 1000),
+            perf.max_pending_predictions,
+            perf.max_pending_labels,
         )
         self.windows: dict[int, WindowOutcome] = {}
         self.closed: OrderedDict[int, WindowOutcome] = OrderedDict()
@@ -88,6 +91,9 @@ class Outcomes:
             return self._apply(pending, label, timestamp)
         early = self.join.add_prediction(event_id, pending)
         if early is None:
+            for key in keys:
+                windows[key].pending += 1
+            self._drain()
             return []
         label_value, label_time = early
         return self._apply(pending, label_value, max(label_time, timestamp))
@@ -97,7 +103,24 @@ class Outcomes:
         pending = self.join.add_label(event_id, label, timestamp)
         if pending is None:
             return []
+        self._unpend(pending)
         return self._apply(pending, label, timestamp)
+
+    def expire(self, now: int) -> None:
+        """Forget predictions and labels older than the label TTL at event time ``now``."""
+        self.join.expire(now)
+        self._drain()
+
+    def _drain(self) -> None:
+        for pending in self.join.dropped:
+            self._unpend(pending)
+        self.join.dropped.clear()
+
+    def _unpend(self, pending: Pending) -> None:
+        for key in pending.windows:
+            outcome = self.windows.get(key) or self.closed.get(key)
+            if outcome is not None:
+                outcome.pending -= 1
 
     def _apply(self, pending: Pending, label: Any, label_time: int) -> list[str]:
         wrong = False
@@ -128,7 +151,7 @@ class Outcomes:
         """Move an open window to the closed ones (kept for revisions); returns its outcome."""
         outcome = self.windows.pop(key, None) or WindowOutcome(self._new())
         outcome.summary, outcome.bounds = summary, bounds
-        if self.retain:
+        if self.retain and outcome.pending:  # only windows that late labels can still change
             self.closed[key] = outcome
             while len(self.closed) > self.retain:
                 self.closed.popitem(last=False)
@@ -137,8 +160,10 @@ class Outcomes:
     def dirty(self) -> list[tuple[int, WindowOutcome]]:
         """Closed windows changed by late labels since their last summary (oldest first)."""
         changed = [(key, outcome) for key, outcome in self.closed.items() if outcome.dirty]
-        for _, outcome in changed:
+        for key, outcome in changed:
             outcome.dirty = False
+            if not outcome.pending:  # every label is in: no further revision possible
+                del self.closed[key]
         return changed
 
 

@@ -13,6 +13,7 @@ import bisect
 import hashlib
 import math
 import sys
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -89,10 +90,10 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 class NumericReference:
     """Binned reference distribution of a numeric feature."""
 
-    edges: tuple[float, ...]
-    counts: tuple[int, ...]  # per fine bin: len(edges) + 1
-    coarse_of: tuple[int, ...]  # fine bin -> coarse bin
-    coarse_counts: tuple[int, ...]
+    edges: tuple[float, ...]  # a tuple: bisect on it is fastest
+    counts: Sequence[int]  # per fine bin: len(edges) + 1 (compact arrays, 8 bytes a count)
+    coarse_of: Sequence[int]  # fine bin -> coarse bin
+    coarse_counts: Sequence[int]
     quantiles: dict[str, float]
     minimum: float
     maximum: float
@@ -101,11 +102,12 @@ class NumericReference:
     missing_rate: float
     sample_size: int
     kind: Literal["numeric"] = "numeric"
-    widths: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+    @property
+    def widths(self) -> list[float]:
+        """Gap after each fine bin's upper edge (for Wasserstein); computed when needed."""
         gaps = [min(b - a, _FLOAT_MAX) for a, b in zip(self.edges, self.edges[1:], strict=False)]
-        object.__setattr__(self, "widths", (*gaps, 0.0, 0.0)[: len(self.counts)])
+        return [*gaps, 0.0, 0.0][: len(self.counts)]
 
     def bin_of(self, value: float) -> int:
         """Index of the fine bin holding ``value``."""
@@ -130,8 +132,8 @@ class NumericReference:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> NumericReference:
         """Inverse of :meth:`to_dict`."""
-        counts = tuple(int(c) for c in data["counts"])
-        coarse_of = tuple(int(c) for c in data["coarse_of"])
+        counts = array("q", (int(c) for c in data["counts"]))
+        coarse_of = array("q", (int(c) for c in data["coarse_of"]))
         return cls(
             edges=tuple(float(e) for e in data["edges"]),
             counts=counts,
@@ -147,11 +149,11 @@ class NumericReference:
         )
 
 
-def _coarsen(counts: Sequence[int], coarse_of: Sequence[int]) -> tuple[int, ...]:
-    coarse = [0] * (max(coarse_of) + 1 if coarse_of else 1)
+def _coarsen(counts: Sequence[int], coarse_of: Sequence[int]) -> array[int]:
+    coarse = array("q", [0]) * (max(coarse_of) + 1 if coarse_of else 1)
     for count, target in zip(counts, coarse_of, strict=True):
         coarse[target] += count
-    return tuple(coarse)
+    return coarse
 
 
 @dataclass(frozen=True)
@@ -216,8 +218,8 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
     std = min(math.sqrt(variance), _FLOAT_MAX)
     return NumericReference(
         edges=tuple(fine),
-        counts=tuple(counts),
-        coarse_of=tuple(coarse_of),
+        counts=array("q", counts),
+        coarse_of=array("q", coarse_of),
         coarse_counts=_coarsen(counts, coarse_of),
         quantiles={f"p{round(q * 100):02d}": _quantile(ordered, q) for q in QUANTILES},
         minimum=ordered[0],

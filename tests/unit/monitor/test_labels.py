@@ -31,6 +31,7 @@ def test_join_matches_waits_and_counts() -> None:
     assert join.predictions == {}
     assert list(join.labels) == ["y"]
     join.expire(now=10_000)
+    assert len(join.dropped) == 3  # b evicted, c and d expired: their windows are told
     assert dict(join.counts) == {
         "matched": 1,
         "matched_early": 1,
