@@ -163,6 +163,12 @@ class PerformanceSpec(_Spec):
     max_pending_labels: int = Field(
         10_000, ge=1, description="Labels kept waiting for their prediction per model."
     )
+    rolling_window: int = Field(
+        1000,
+        ge=10,
+        description="Labelled predictions in the rolling view (rolling_accuracy, or rolling_mae "
+        "for regression) reported with every window.",
+    )
     revision_windows: int = Field(
         200, ge=0, description="Closed windows kept so that late labels can revise them."
     )

@@ -15,7 +15,7 @@ from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.schemas import LabelEvent, PredictionEvent
 from stream_monitor.monitor.detectors import StandardisedDetector
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
-from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome
+from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
 from stream_monitor.monitor.reference import (
     NumericReference,
     ReferenceProfile,
@@ -159,7 +159,10 @@ class ModelMonitor:
         if self.outcomes.too_late:
             counts["labels_too_late"] = self.outcomes.too_late
         return {
-            "performance": outcome.performance.metrics() if outcome.labelled else {},
+            "performance": {
+                **(outcome.performance.metrics() if outcome.labelled else {}),
+                **rolling_value(self.outcomes),
+            },
             "label_coverage": outcome.labelled / events if events else None,
             "label_delay_ms": outcome.delays.percentiles(),
             "label_stats": counts,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import AlertEvent, LabelEvent, PredictionEvent, WindowSummary
 from stream_monitor.monitor import ModelMonitor, MonitorSet
@@ -121,6 +123,8 @@ def test_inline_labels_and_error_stream_detector() -> None:
     summary = next(o for o in outputs if isinstance(o, WindowSummary) and o.window_index == 2)
     assert summary.label_coverage == 1.0
     assert summary.label_delay_ms["max"] == 0.0
+    # The rolling view (river) covers the last 1,000 labelled predictions: windows 1 and 2.
+    assert summary.performance["rolling_accuracy"] == pytest.approx(0.95, abs=0.03)
 
 
 def test_labels_for_forgotten_windows_are_counted() -> None:
