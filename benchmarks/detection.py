@@ -66,7 +66,9 @@ def gaussian_rows(
         features["c0"] = rng.choices("abcd", weights=categorical(i))[0]
         features["c1"] = rng.choices("xyz")[0]
         score = min(1.0, max(0.0, uniform() * 0.8 + score_shift(i)))
-        yield features, score, int(score > 0.5), None
+        # Labels on every event, independent of the score: a stationary error stream, so the
+        # performance rules and the error-stream detector are part of the false-alarm count.
+        yield features, score, int(score > 0.5), int(uniform() < 0.3)
 
 
 def concept_rows(seed: int, count: int, change: int) -> Iterator[Row]:
@@ -178,7 +180,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             lambda s: gaussian_rows(s, n, score_shift=lambda i: 0.1 if i >= c else 0.0),
             n,
             c,
-            on(None, ("prediction_drift",)),
+            on(None, ("prediction_drift", "performance", "concept_drift")),
             2,
         ),
         Scenario(
