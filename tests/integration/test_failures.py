@@ -1,0 +1,202 @@
+"""Failures against the real broker: kill -9 and restart, a worker joining and leaving."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import orjson
+import pytest
+
+from stream_monitor.broker import running_brokers
+from stream_monitor.config import Settings
+from stream_monitor.runtime.worker import Worker
+
+from .runtime_helpers import isolated_settings, produce, read_all, run_worker_until
+
+T0 = 1_795_800_000_000
+MODELS = 4
+EVENTS = 4_000
+
+
+def stream() -> list[tuple[bytes, bytes]]:
+    """Four models; the amount of two of them shifts half way."""
+    out = []
+    for i in range(EVENTS):
+        rng = random.Random(i)
+        model = f"model-{i % MODELS}"
+        shift = 15 if i >= EVENTS // 2 and i % MODELS < 2 else 0
+        event = {
+            "event_id": f"e{i}",
+            "model_id": model,
+            "timestamp": T0 + i * 100,
+            "features": {"amount": rng.gauss(50 + shift, 10), "country": rng.choice("ABC")},
+            "prediction": int(rng.random() < 0.3),
+            "score": rng.random(),
+        }
+        out.append((model.encode(), orjson.dumps(event)))
+    return out
+
+
+async def reference_run(bootstrap: str) -> tuple[set[bytes], set[str]]:
+    """Summaries and alert ids of one uninterrupted worker."""
+    settings = isolated_settings(bootstrap)
+    worker = Worker(settings)
+    feeder = asyncio.create_task(_feed_when_ready(worker, settings, stream()))
+    await run_worker_until(worker, lambda: worker.stats.consumed >= EVENTS)
+    await feeder
+    return await outputs(bootstrap, settings)
+
+
+async def _feed_when_ready(
+    worker: Worker, settings: Settings, events: list[tuple[bytes, bytes]]
+) -> None:
+    await asyncio.wait_for(worker.ready.wait(), 60)
+    await produce(settings.kafka.bootstrap_servers, settings.topics.predictions, events)
+
+
+async def outputs(bootstrap: str, settings: Settings) -> tuple[set[bytes], set[str]]:
+    summaries = {r.value for r in await read_all(bootstrap, settings.topics.metrics)}
+    alerts = {
+        orjson.loads(r.value)["alert_id"] for r in await read_all(bootstrap, settings.topics.alerts)
+    }
+    return summaries, alerts
+
+
+def environment(settings: Settings) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
+    env.update(
+        {
+            "STREAM_MONITOR_SINKS": '[{"type": "kafka"}]',
+            "STREAM_MONITOR_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "STREAM_MONITOR_KAFKA__GROUP_ID": settings.kafka.group_id,
+            "STREAM_MONITOR_TOPICS__PREDICTIONS": settings.topics.predictions,
+            "STREAM_MONITOR_TOPICS__LABELS": settings.topics.labels,
+            "STREAM_MONITOR_TOPICS__ALERTS": settings.topics.alerts,
+            "STREAM_MONITOR_TOPICS__PARTITIONS": "2",
+            "STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL": "0.5",
+            "STREAM_MONITOR_PROCESSING__BATCH_MAX_RECORDS": "200",
+            "STREAM_MONITOR_MONITORING__DEFAULT": orjson.dumps(
+                {
+                    "warmup_events": 300,
+                    "window": {"kind": "count", "events": 300},
+                }
+            ).decode(),
+            "STREAM_MONITOR_LOGGING__FORMAT": "json",
+        }
+    )
+    return env
+
+
+async def wait_for_summaries(
+    bootstrap: str, settings: Settings, count: int, budget: float = 90
+) -> None:
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        if len(await read_all(bootstrap, settings.topics.metrics, idle=0.5)) >= count:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"fewer than {count} summaries after {budget} s")
+
+
+async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str) -> None:
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    assert expected_alerts
+    settings = isolated_settings(kafka_bootstrap)
+    env = environment(settings)
+    first = subprocess.Popen(  # noqa: ASYNC220 - a real process to kill -9
+        [sys.executable, "-m", "stream_monitor", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await asyncio.sleep(3)
+        await produce(kafka_bootstrap, settings.topics.predictions, stream())
+        await wait_for_summaries(kafka_bootstrap, settings, 5)  # mid-stream
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = subprocess.Popen(  # noqa: ASYNC220 - the restarted worker
+        [sys.executable, "-m", "stream_monitor", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries))
+        await asyncio.sleep(2)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(20)
+    summaries, alerts = await outputs(kafka_bootstrap, settings)
+    # Replays after the last checkpoint repeat outputs byte for byte: as sets they are equal.
+    assert summaries == expected_summaries
+    assert alerts == expected_alerts  # no alert id missing, none invented
+
+
+async def test_a_second_worker_joins_and_leaves(kafka_bootstrap: str) -> None:
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    settings = isolated_settings(
+        kafka_bootstrap, processing={"batch_max_records": 100, "checkpoint_interval": 0.5}
+    )
+    events = stream()
+    one, two = Worker(settings), Worker(settings)
+    task_one = asyncio.create_task(one.run())
+    await asyncio.wait_for(one.ready.wait(), 60)
+    await produce(kafka_bootstrap, settings.topics.predictions, events[: EVENTS // 3])
+    task_two = asyncio.create_task(two.run())  # joins: partitions move to it
+    await asyncio.sleep(4)
+    await produce(
+        kafka_bootstrap, settings.topics.predictions, events[EVENTS // 3 : 2 * EVENTS // 3]
+    )
+    await asyncio.sleep(4)
+    two.stop()  # leaves: its partitions come back, with their checkpoints
+    await asyncio.wait_for(task_two, 30)
+    await produce(kafka_bootstrap, settings.topics.predictions, events[2 * EVENTS // 3 :])
+    await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries))
+    await asyncio.sleep(2)
+    one.stop()
+    await asyncio.wait_for(task_one, 30)
+    assert two.stats.consumed > 0  # the second worker really took partitions
+    summaries, alerts = await outputs(kafka_bootstrap, settings)
+    assert summaries == expected_summaries
+    assert alerts == expected_alerts
+
+
+async def test_broker_unavailable_for_10_seconds_then_back(kafka_bootstrap: str) -> None:
+    """The broker freezes (SIGSTOP) for 10 s mid-stream: the worker recovers by itself."""
+    port = int(kafka_bootstrap.rsplit(":", 1)[1])
+    ours = [b for b in running_brokers() if b.port == port]
+    if not ours:
+        pytest.skip("the test broker was not started by `stream-monitor broker start`")
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    settings = isolated_settings(
+        kafka_bootstrap, processing={"batch_max_records": 100, "checkpoint_interval": 0.5}
+    )
+    worker = Worker(settings)
+    task = asyncio.create_task(worker.run())
+    await asyncio.wait_for(worker.ready.wait(), 60)
+    await produce(kafka_bootstrap, settings.topics.predictions, stream())
+    await wait_for_summaries(kafka_bootstrap, settings, 3)
+    os.killpg(ours[0].pid, signal.SIGSTOP)
+    try:
+        await asyncio.sleep(10)
+    finally:
+        os.killpg(ours[0].pid, signal.SIGCONT)
+    await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries), budget=120)
+    await asyncio.sleep(2)
+    worker.stop()
+    await asyncio.wait_for(task, 60)
+    assert not task.exception()
+    summaries, alerts = await outputs(kafka_bootstrap, settings)
+    assert summaries == expected_summaries
+    assert alerts == expected_alerts
