@@ -82,7 +82,7 @@ def _performance(
         if truth is not None:
             performance.add(event.prediction, event.score, event.scores, truth)
             labelled += 1
-    return performance.metrics() if labelled else {}
+    return {**performance.metrics(), "labelled": float(labelled)} if labelled else {}
 
 
 def _csv_value(text: str, numeric: bool) -> Any:

@@ -160,7 +160,7 @@ class Outcomes:
         if self.learning is not None:
             self.learning.add(pending.prediction, pending.score, pending.scores, label)
             if _count(self.learning) >= self.reference_size:
-                self.reference = self.learning.metrics()
+                self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
                 self.learning = None
         fired: list[str] = []
         for name, detector in self.detectors:

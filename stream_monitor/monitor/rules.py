@@ -9,10 +9,11 @@ windows from alerting on noise, whatever the number of features.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scipy.stats import binom
+from scipy.stats import binom, norm
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import AlertKind, Severity
@@ -211,9 +212,16 @@ def performance_check(
     worse = value - baseline if metric in LOWER_IS_BETTER else baseline - value
     pvalue = None
     if metric in _PROPORTIONS:
-        # One-sided binomial test of the window's rate against the reference rate.
-        hits = round(value * labelled)
-        pvalue = float(binom.cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9)))
+        reference_n = reference.get("labelled")
+        if reference_n:
+            # One-sided two-proportion z-test: the reference is an estimate too.
+            pooled = (baseline * reference_n + value * labelled) / (reference_n + labelled)
+            spread = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / reference_n + 1 / labelled))
+            pvalue = float(norm.sf((baseline - value) / spread))
+        else:
+            # One-sided binomial test of the window's rate against a known reference rate.
+            hits = round(value * labelled)
+            pvalue = float(binom.cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9)))
     significant = pvalue is None or pvalue < spec.drift.significance
     severity = _severity(worse, perf.warning_drop, perf.critical_drop) if significant else None
     sign = 1 if metric in LOWER_IS_BETTER else -1
