@@ -19,6 +19,7 @@ from rich.console import Console
 
 from stream_monitor.broker import start_tansu, stop
 from stream_monitor.cli.common import err_console, reported_errors
+from stream_monitor.cli.stream_cmd import alert_line
 from stream_monitor.config import Settings, load_settings
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import configure_logging
@@ -27,8 +28,6 @@ from stream_monitor.runtime.worker import Worker
 from stream_monitor.simulator import simulate
 
 __all__ = ["demo"]
-
-_COLOURS = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
 async def _show_alerts(settings: Settings, console: Console) -> None:
@@ -41,13 +40,7 @@ async def _show_alerts(settings: Settings, console: Console) -> None:
     await consumer.start()
     try:
         async for record in consumer:
-            alert = orjson.loads(record.value)
-            colour = "green" if alert["status"] == "resolved" else _COLOURS[alert["severity"]]
-            console.print(
-                f"[{colour}]{alert['status'].upper():8} {alert['severity']:8}[/] "
-                f"{alert['summary']}",
-                markup=True,
-            )
+            console.print(alert_line(orjson.loads(record.value)), markup=True)
     finally:
         await consumer.stop()
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import orjson
 import typer
 from aiokafka import AIOKafkaConsumer
 from rich.console import Console
+from rich.markup import escape
 
 from stream_monitor.cli.common import (
     BootstrapOption,
@@ -27,7 +28,7 @@ from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
 from stream_monitor.simulator import Scenario, simulate
 
-__all__ = ["run", "simulate_cmd", "tail"]
+__all__ = ["alert_line", "run", "simulate_cmd", "tail"]
 
 
 def run(
@@ -95,6 +96,16 @@ def simulate_cmd(
 _COLOURS = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 
 
+def alert_line(alert: dict[str, Any]) -> str:
+    """One alert as a rich-markup line, coloured by severity (green once resolved).
+
+    The summary comes from events (model ids, feature names): it is escaped, never markup.
+    """
+    status, severity = str(alert.get("status", "?")), str(alert.get("severity", "?"))
+    colour = "green" if status == "resolved" else _COLOURS.get(severity, "white")
+    return f"[{colour}]{status.upper():8} {severity:8}[/] {escape(str(alert.get('summary', '')))}"
+
+
 def tail(
     config: ConfigOption = None,
     sets: SetOption = None,
@@ -132,16 +143,7 @@ def tail(
                     if as_json:
                         typer.echo(record.value.decode())
                     else:
-                        colour = (
-                            "green"
-                            if alert["status"] == "resolved"
-                            else _COLOURS.get(alert["severity"], "white")
-                        )
-                        console.print(
-                            f"[{colour}]{alert['status'].upper():8} {alert['severity']:8}[/] "
-                            f"{alert['summary']}",
-                            markup=True,
-                        )
+                        console.print(alert_line(alert), markup=True)
                     shown += 1
                     if limit is not None and shown >= limit:
                         return

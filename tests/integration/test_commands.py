@@ -145,3 +145,17 @@ def test_tail_filters_and_json(kafka_bootstrap: str) -> None:
     result = runner.invoke(app, [*base, "--severity", "warning", "--limit", "1"])
     assert "FIRING   warning  churn warning firing" in result.stdout
     assert asyncio.run(read_all(kafka_bootstrap, settings.topics.alerts))
+
+
+def test_alert_lines_escape_event_text() -> None:
+    from stream_monitor.cli.stream_cmd import alert_line
+
+    line = alert_line(
+        {
+            "status": "firing",
+            "severity": "critical",
+            "summary": "[bold]<script>x</script>[/bold] model",
+        }
+    )
+    assert line.startswith("[bold red]FIRING   critical[/] ")
+    assert "\\[bold]<script>" in line  # shown as text, not interpreted as markup
