@@ -12,21 +12,20 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-from river import metrics as _river_metrics
-from river import utils as _river_utils
-
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.monitor.detectors import BlockErrorDetector
 from stream_monitor.monitor.labels import LabelJoin, Pending
-from stream_monitor.monitor.performance import Performance, label_key, make_performance
+from stream_monitor.monitor.performance import (
+    Performance,
+    RollingMean,
+    label_key,
+    make_performance,
+)
 from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.windows import WindowBounds
 
 __all__ = ["Outcomes", "WindowOutcome", "rolling_value"]
-
-river_metrics: Any = _river_metrics  # river is untyped
-river_utils: Any = _river_utils
 
 
 @dataclass
@@ -66,13 +65,10 @@ class Outcomes:
             if spec.task != "regression"
         ]
         self.too_late = 0
-        # A river rolling metric over the latest labelled predictions, whatever their window.
+        # The rolling view over the latest labelled predictions, whatever their window.
         regression = spec.task == "regression"
         self.rolling_name = "rolling_mae" if regression else "rolling_accuracy"
-        self.rolling = river_utils.Rolling(
-            river_metrics.MAE if regression else river_metrics.Accuracy,
-            window_size=perf.rolling_window,
-        )
+        self.rolling = RollingMean(perf.rolling_window)
 
     def _new(self) -> Performance:
         return make_performance(self.task, self.positive)
@@ -150,13 +146,10 @@ class Outcomes:
             outcome.delays.add(max(label_time - pending.timestamp, 0))
             if outcome.summary is not None:
                 outcome.dirty = True
-        truth, guess = (
-            (label, pending.prediction)
-            if self.task == "regression"
-            else (label_key(label), label_key(pending.prediction))
-        )
-        if self.task != "regression" or (_is_number(truth) and _is_number(guess)):
-            self.rolling.update(truth, guess)
+        if self.task != "regression":
+            self.rolling.update(float(label_key(label) == label_key(pending.prediction)))
+        elif _is_number(label) and _is_number(pending.prediction):
+            self.rolling.update(abs(float(pending.prediction) - float(label)))
         if self.learning is not None:
             self.learning.add(pending.prediction, pending.score, pending.scores, label)
             if _count(self.learning) >= self.reference_size:
@@ -194,10 +187,8 @@ def _is_number(value: Any) -> bool:
 
 def rolling_value(outcomes: Outcomes) -> dict[str, float | None]:
     """The rolling view, once it has seen a labelled prediction."""
-    if not outcomes.rolling.window:
-        return {}
     value = outcomes.rolling.get()
-    return {outcomes.rolling_name: float(value)} if math.isfinite(value) else {}
+    return {} if value is None or not math.isfinite(value) else {outcomes.rolling_name: value}
 
 
 def _count(performance: Performance) -> int:

@@ -8,6 +8,7 @@ from running sums. Any window can be updated again when a late label arrives.
 from __future__ import annotations
 
 import math
+from array import array
 from typing import Any
 
 from stream_monitor.monitor.reference import category_of
@@ -18,6 +19,7 @@ __all__ = [
     "MulticlassPerformance",
     "Performance",
     "RegressionPerformance",
+    "RollingMean",
     "label_key",
     "make_performance",
 ]
@@ -230,6 +232,39 @@ class RegressionPerformance:
 
 
 Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
+
+
+class RollingMean:
+    """Mean of the latest ``size`` values, in a fixed ring buffer (8 bytes a value).
+
+    The rolling view of performance: 1/0 hits give a rolling accuracy, absolute errors a rolling
+    MAE. The running total is recomputed exactly each time the ring wraps, so rounding never
+    accumulates.
+    """
+
+    __slots__ = ("count", "position", "size", "total", "values")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.values = array("d", bytes(8 * size))
+        self.position = 0
+        self.count = 0
+        self.total = 0.0
+
+    def update(self, value: float) -> None:
+        """Add one value, dropping the oldest once the window is full."""
+        position = self.position
+        self.total += value - self.values[position]
+        self.values[position] = value
+        self.position = (position + 1) % self.size
+        if self.count < self.size:
+            self.count += 1
+        if self.position == 0:
+            self.total = math.fsum(self.values)
+
+    def get(self) -> float | None:
+        """The mean, or None before the first value."""
+        return self.total / self.count if self.count else None
 
 
 def make_performance(task: str, positive: str) -> Performance:

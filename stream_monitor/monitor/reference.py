@@ -90,7 +90,7 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 class NumericReference:
     """Binned reference distribution of a numeric feature."""
 
-    edges: tuple[float, ...]  # a tuple: bisect on it is fastest
+    edges: Sequence[float]  # compact array; bisect reads it directly
     counts: Sequence[int]  # per fine bin: len(edges) + 1 (compact arrays, 8 bytes a count)
     coarse_of: Sequence[int]  # fine bin -> coarse bin
     coarse_counts: Sequence[int]
@@ -135,7 +135,7 @@ class NumericReference:
         counts = array("q", (int(c) for c in data["counts"]))
         coarse_of = array("q", (int(c) for c in data["coarse_of"]))
         return cls(
-            edges=tuple(float(e) for e in data["edges"]),
+            edges=array("d", (float(e) for e in data["edges"])),
             counts=counts,
             coarse_of=coarse_of,
             coarse_counts=_coarsen(counts, coarse_of),
@@ -217,7 +217,7 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
         mean, variance = _quantile(ordered, 0.5), _FLOAT_MAX
     std = min(math.sqrt(variance), _FLOAT_MAX)
     return NumericReference(
-        edges=tuple(fine),
+        edges=array("d", fine),
         counts=array("q", counts),
         coarse_of=array("q", coarse_of),
         coarse_counts=_coarsen(counts, coarse_of),

@@ -98,3 +98,18 @@ def test_regression_metrics_and_bad_values() -> None:
     mean = sum(labels) / 3
     assert metrics["r2"] == pytest.approx(1 - 10 / sum((y - mean) ** 2 for y in labels))
     assert RegressionPerformance().metrics() == {"mae": None, "rmse": None, "r2": None}
+
+
+def test_rolling_mean_keeps_the_latest_values_exactly() -> None:
+    from stream_monitor.monitor.performance import RollingMean
+
+    rolling = RollingMean(3)
+    assert rolling.get() is None
+    for value in (1.0, 0.0, 1.0):
+        rolling.update(value)
+    assert rolling.get() == pytest.approx(2 / 3)
+    rolling.update(0.0)  # drops the first 1.0
+    assert rolling.get() == pytest.approx(1 / 3)
+    for _ in range(10_000):
+        rolling.update(0.1)
+    assert rolling.get() == 0.1 or rolling.get() == pytest.approx(0.1, abs=1e-15)
