@@ -28,7 +28,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from stream_monitor import __version__
 from stream_monitor.config.settings import Settings
-from stream_monitor.errors import EventValidationError
+from stream_monitor.errors import EventValidationError, StreamMonitorError
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.kafka.connection import client_kwargs
@@ -112,8 +112,9 @@ class Worker:
         """Consume until :meth:`stop`; always checkpoints, commits and closes on the way out."""
         settings = self.settings
         if settings.processing.guarantee == "exactly_once":
-            raise NotImplementedError(
-                "processing.guarantee exactly_once is not available yet; use at_least_once"
+            raise StreamMonitorError(
+                "processing.guarantee: exactly_once is not available in this version; "
+                "use at_least_once (alerts keep their ids on replay, so consumers can deduplicate)"
             )
         await ensure_topics(settings)
         kafka = client_kwargs(settings.kafka)

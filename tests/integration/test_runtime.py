@@ -193,3 +193,17 @@ async def test_restart_resumes_from_the_checkpoint_without_double_counting(
     ]
     assert expected_alerts
     assert sorted(set(alerts)) == sorted(set(expected_alerts))
+
+
+async def test_missing_topics_without_auto_create_is_a_clear_error(kafka_bootstrap: str) -> None:
+    import pytest
+
+    from stream_monitor.runtime.topics import TopicError, ensure_topics
+
+    settings = isolated_settings(kafka_bootstrap, topics={"auto_create": False})
+    with pytest.raises(
+        TopicError,
+        match="do not exist on .*; create them or set "
+        r"topics\.auto_create: true",
+    ):
+        await ensure_topics(settings)
