@@ -33,21 +33,31 @@ def _finite(stats: dict[str, float]) -> Stats:
     return {name: value if math.isfinite(value) else None for name, value in stats.items()}
 
 
-class NumericAccumulator:
+class _FeatureCounts:
+    """Counters every feature accumulator keeps: usable, missing, non-finite, mismatched."""
+
+    __slots__ = ("invalid", "missing", "n", "non_finite")
+
+    def __init__(self) -> None:
+        self.n = self.missing = self.non_finite = self.invalid = 0
+
+    def mark_non_finite(self) -> None:
+        """Re-file one missing value as non-finite (the codec turned NaN/Infinity into None)."""
+        self.missing -= 1
+        self.non_finite += 1
+
+    def _rates(self, events: int) -> Stats:
+        return {
+            "missing_rate": self.missing / events,
+            "non_finite_rate": self.non_finite / events,
+            "type_mismatch_rate": self.invalid / events,
+        }
+
+
+class NumericAccumulator(_FeatureCounts):
     """Counts of one numeric feature in one window, binned on the reference's percentiles."""
 
-    __slots__ = (
-        "bins",
-        "edges",
-        "invalid",
-        "maximum",
-        "minimum",
-        "missing",
-        "n",
-        "non_finite",
-        "out_of_range",
-        "reference",
-    )
+    __slots__ = ("bins", "edges", "maximum", "minimum", "out_of_range", "reference")
 
     def __init__(self, reference: NumericReference | None) -> None:
         self.reference = reference
@@ -55,7 +65,8 @@ class NumericAccumulator:
         self.bins = [0] * len(reference.counts) if reference else []
         self.minimum = reference.minimum if reference else -math.inf
         self.maximum = reference.maximum if reference else math.inf
-        self.n = self.missing = self.non_finite = self.invalid = self.out_of_range = 0
+        super().__init__()
+        self.out_of_range = 0
 
     def add(self, value: Any) -> None:
         """Count one value (None means missing)."""
@@ -75,11 +86,6 @@ class NumericAccumulator:
             self.bins[bisect.bisect_right(self.edges, value)] += 1
             if value < self.minimum or value > self.maximum:
                 self.out_of_range += 1
-
-    def mark_non_finite(self) -> None:
-        """Re-file one missing value as non-finite (the codec turned NaN/Infinity into None)."""
-        self.missing -= 1
-        self.non_finite += 1
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""
@@ -108,27 +114,15 @@ class NumericAccumulator:
         if events == 0:
             return {}
         return {
-            "missing_rate": self.missing / events,
-            "non_finite_rate": self.non_finite / events,
-            "type_mismatch_rate": self.invalid / events,
+            **self._rates(events),
             "out_of_range_rate": self.out_of_range / events if self.reference else None,
         }
 
 
-class CategoricalAccumulator:
+class CategoricalAccumulator(_FeatureCounts):
     """Counts of one categorical feature in one window over the reference's categories."""
 
-    __slots__ = (
-        "bins",
-        "index",
-        "invalid",
-        "known",
-        "missing",
-        "n",
-        "non_finite",
-        "reference",
-        "unseen",
-    )
+    __slots__ = ("bins", "index", "known", "reference", "unseen")
 
     def __init__(self, reference: CategoricalReference | None) -> None:
         self.reference = reference
@@ -136,7 +130,8 @@ class CategoricalAccumulator:
         self.known = reference.known if reference else frozenset()
         # top categories, then "other known", then "never seen in the reference"
         self.bins = [0] * (len(reference.counts) + 1) if reference else []
-        self.n = self.missing = self.non_finite = self.invalid = self.unseen = 0
+        super().__init__()
+        self.unseen = 0
 
     def add(self, value: Any) -> None:
         """Count one value (None means missing)."""
@@ -162,11 +157,6 @@ class CategoricalAccumulator:
                 self.unseen += 1
         self.bins[position] += 1
 
-    def mark_non_finite(self) -> None:
-        """Re-file one missing value as non-finite (the codec turned NaN/Infinity into None)."""
-        self.missing -= 1
-        self.non_finite += 1
-
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""
         ref = self.reference
@@ -189,8 +179,6 @@ class CategoricalAccumulator:
         if events == 0:
             return {}
         return {
-            "missing_rate": self.missing / events,
-            "non_finite_rate": self.non_finite / events,
-            "type_mismatch_rate": self.invalid / events,
+            **self._rates(events),
             "unseen_rate": self.unseen / events if self.reference else None,
         }
