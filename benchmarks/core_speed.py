@@ -26,27 +26,28 @@ BATCH = 1_000
 WARMUP = 40_000
 
 
-def timed(events: list[bytes]) -> dict[str, float]:
+def decoded_batch(codec: EventCodec, batch: list[bytes]) -> list[PredictionEvent]:
+    """The valid events of a batch (the workload has no invalid ones)."""
+    return [e for e in codec.decode_predictions(batch) if isinstance(e, PredictionEvent)]
+
+
+def warmed_up(events: list[bytes]) -> tuple[EventCodec, MonitorSet]:
+    """A codec and monitors past the models' warm-up (the first WARMUP events, not timed)."""
     codec = EventCodec()
     monitors = MonitorSet({}, ModelSpec(), "monitor")
     for i in range(0, WARMUP, BATCH):
-        monitors.update_batch(
-            [
-                e
-                for e in codec.decode_predictions(events[i : i + BATCH])
-                if isinstance(e, PredictionEvent)
-            ]
-        )
+        monitors.update_batch(decoded_batch(codec, events[i : i + BATCH]))
+    return codec, monitors
+
+
+def timed(events: list[bytes]) -> dict[str, float]:
+    codec, monitors = warmed_up(events)
     measured = events[WARMUP:]
     decode_seconds = update_seconds = 0.0
     clock = time.perf_counter
     for i in range(0, len(measured), BATCH):
         started = clock()
-        batch = [
-            e
-            for e in codec.decode_predictions(measured[i : i + BATCH])
-            if isinstance(e, PredictionEvent)
-        ]
+        batch = decoded_batch(codec, measured[i : i + BATCH])
         decoded = clock()
         monitors.update_batch(batch)
         decode_seconds += decoded - started
@@ -61,26 +62,11 @@ def timed(events: list[bytes]) -> dict[str, float]:
 
 
 def profile(events: list[bytes]) -> str:
-    codec = EventCodec()
-    monitors = MonitorSet({}, ModelSpec(), "monitor")
-    for i in range(0, WARMUP, BATCH):
-        monitors.update_batch(
-            [
-                e
-                for e in codec.decode_predictions(events[i : i + BATCH])
-                if isinstance(e, PredictionEvent)
-            ]
-        )
+    codec, monitors = warmed_up(events)
     profiler = Profiler(interval=0.001)
     profiler.start()
     for i in range(WARMUP, len(events), BATCH):
-        monitors.update_batch(
-            [
-                e
-                for e in codec.decode_predictions(events[i : i + BATCH])
-                if isinstance(e, PredictionEvent)
-            ]
-        )
+        monitors.update_batch(decoded_batch(codec, events[i : i + BATCH]))
     profiler.stop()
     text = profiler.output_text(unicode=False, color=False, show_all=False)
     lines = [line for line in text.splitlines() if "|-" in line or "`-" in line]
