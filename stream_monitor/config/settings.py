@@ -170,13 +170,21 @@ class ProcessingSettings(_Section):
     """Delivery guarantees and batching of the streaming runtime."""
 
     guarantee: Literal["at_least_once", "exactly_once"] = Field(
-        "at_least_once", description="Processing guarantee (exactly_once needs transactions)."
+        "at_least_once",
+        description="Processing guarantee; exactly_once needs a broker with Kafka transactions.",
     )
     commit_interval: float = Field(
-        1.0, gt=0, allow_inf_nan=False, description="Seconds between offset commits."
+        1.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="exactly_once: seconds between the transactions of a partition "
+        "(each carries its checkpoint). at_least_once commits after every batch.",
     )
     checkpoint_interval: float = Field(
-        10.0, gt=0, allow_inf_nan=False, description="Seconds between state checkpoints."
+        10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="at_least_once: seconds between state checkpoints.",
     )
     batch_max_records: int = Field(
         2000, ge=1, le=1_000_000, description="Most records taken from Kafka per batch."

@@ -10,6 +10,20 @@ revoked or the worker stops, each partition's monitors are written to the compac
 with the offsets they reflect; on assignment they are restored and consumption resumes right
 after those offsets, so state is never ahead of offsets.
 
+Under ``processing.guarantee: exactly_once`` each input partition has its own transactional
+producer (transactional id ``<group_id>.<predictions topic>.<partition>``). Everything a partition
+emits (summaries, Kafka-sink alerts, dead letters) goes into that partition's open transaction;
+every ``processing.commit_interval`` seconds, and on revocation and shutdown, the transaction gets
+the partition's checkpoint and its input offsets (``send_offsets_to_transaction``) and commits, so
+outputs, state and offsets move together or not at all. Zombies are fenced by the transactional
+id: the worker that takes a partition over starts a producer with the same id, which bumps the
+epoch and aborts the zombie's open transaction; the zombie's next send or commit fails with
+``ProducerFenced`` and it drops the partition. A failed transaction is aborted and the partition
+rolled back to its last committed checkpoint and offsets. Sinks outside Kafka (log, file,
+webhook) cannot take part in a Kafka transaction: they get each alert through the bus as it is
+made, and a partition commits only after they have delivered it, so for them delivery is
+at-least-once (an alert of a rolled-back transaction comes again, with the same id).
+
 CPU work runs on the event loop in bounded batches (``processing.batch_max_records``) with a
 yield between partitions, so heartbeats (a background task) keep flowing.
 """
@@ -18,17 +32,18 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.errors import CommitFailedError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
 from aiokafka.structs import OffsetAndMetadata
 
 from stream_monitor import __version__
 from stream_monitor.config.settings import Settings
-from stream_monitor.errors import EventValidationError, StreamMonitorError
+from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.kafka.connection import client_kwargs
@@ -39,6 +54,7 @@ from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
 from stream_monitor.runtime.topics import ensure_topics
+from stream_monitor.runtime.transactions import require_transactions
 from stream_monitor.sinks.base import Sink
 from stream_monitor.sinks.bus import AlertBus
 from stream_monitor.sinks.factory import build_sinks
@@ -46,6 +62,10 @@ from stream_monitor.sinks.factory import build_sinks
 __all__ = ["Worker", "WorkerStats"]
 
 log = get_logger("stream_monitor.worker")
+
+# Backpressure: pause fetching when a sink queue is this full, resume when it drains below.
+PAUSE_AT = 0.5
+RESUME_AT = 0.1
 
 
 @dataclass
@@ -59,13 +79,45 @@ class WorkerStats:
     summaries: int = 0
     checkpoints: int = 0
     restored: int = 0
+    transactions: int = 0
+    rollbacks: int = 0
+    pauses: int = 0
+    resumes: int = 0
 
 
 @dataclass
 class _Partition:
     monitors: MonitorSet
     offsets: dict[str, int] = field(default_factory=dict)
+    committed: dict[str, int] = field(default_factory=dict)
     checkpointed_at: float = field(default_factory=time.monotonic)
+    committed_at: float = field(default_factory=time.monotonic)
+    # after each batch: the alert bus's mark and the offsets; offsets are committed only once
+    # the alerts published before them have left the sink queues
+    marks: deque[tuple[tuple[int, ...], dict[str, int]]] = field(default_factory=deque)
+    # exactly-once only: the partition's transactional producer
+    producer: AIOKafkaProducer | None = None
+    in_transaction: bool = False
+    # deliveries of the summaries and dead letters sent since the last commit
+    sent: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    def delivery_error(self) -> KafkaError | None:
+        """The first failed delivery among those sent since the last commit, if any."""
+        sent, self.sent = self.sent, []
+        error = None
+        for future in sent:
+            if not future.done():  # only after a failure: its outcome no longer matters
+                future.add_done_callback(_retrieve)
+                continue
+            exc = None if future.cancelled() else future.exception()
+            if error is None and isinstance(exc, KafkaError):
+                error = exc
+        return error
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -98,9 +150,13 @@ class Worker:
         self.ready = asyncio.Event()
         key = settings.state.signing_key
         self.key = key.get_secret_value().encode() if key else None
+        self.exactly_once = settings.processing.guarantee == "exactly_once"
+        self.kafka = client_kwargs(settings.kafka)
         self.consumer: AIOKafkaConsumer | None = None
         self.producer: AIOKafkaProducer | None = None
         self.bus: AlertBus | None = None
+        self.transactional_sinks: list[Sink] = []
+        self.paused = False
 
     def stop(self) -> None:
         """Ask the worker to finish its batch, checkpoint, commit and leave the group."""
@@ -111,13 +167,10 @@ class Worker:
     async def run(self) -> None:
         """Consume until :meth:`stop`; always checkpoints, commits and closes on the way out."""
         settings = self.settings
-        if settings.processing.guarantee == "exactly_once":
-            raise StreamMonitorError(
-                "processing.guarantee: exactly_once is not available in this version; "
-                "use at_least_once (alerts keep their ids on replay, so consumers can deduplicate)"
-            )
         await ensure_topics(settings)
-        kafka = client_kwargs(settings.kafka)
+        if self.exactly_once:
+            await require_transactions(settings)
+        kafka = self.kafka
         self.producer = AIOKafkaProducer(acks="all", linger_ms=5, **kafka)
         self.consumer = AIOKafkaConsumer(
             group_id=settings.kafka.group_id,
@@ -125,11 +178,18 @@ class Worker:
             auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_poll_interval_ms=300_000,
+            isolation_level="read_committed" if self.exactly_once else "read_uncommitted",
             **kafka,
         )
         await self.producer.start()
-        sinks = build_sinks(settings.sinks, self.producer, settings.topics.alerts)
-        self.bus = AlertBus([*sinks, *self.extra_sinks])
+        sinks = [
+            *build_sinks(settings.sinks, self.producer, settings.topics.alerts),
+            *self.extra_sinks,
+        ]
+        if self.exactly_once:  # Kafka sinks write inside the partitions' transactions
+            self.transactional_sinks = [sink for sink in sinks if sink.transactional]
+            sinks = [sink for sink in sinks if not sink.transactional]
+        self.bus = AlertBus(sinks)
         await self.bus.start()
         await self.consumer.start()
         self.consumer.subscribe(
@@ -150,6 +210,7 @@ class Worker:
         assert self.consumer is not None  # noqa: S101
         processing = self.settings.processing
         while not self.stopping.is_set():
+            self._backpressure()
             try:
                 batches = await self.consumer.getmany(
                     timeout_ms=200, max_records=processing.batch_max_records
@@ -158,11 +219,14 @@ class Worker:
                 log.warning("fetch failed, retrying", error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
-            if not batches:
-                continue
             for tp, records in batches.items():
                 if tp.partition in self.partitions:
-                    await self._process(tp, records)
+                    try:
+                        await self._process(tp, records)
+                    except KafkaError as exc:
+                        if not self.exactly_once:
+                            raise
+                        await self._recover(tp.partition, exc)
                 elif tp in self.consumer.assignment():
                     # Fetched while its assignment (state restore) is still running: never
                     # drop records; read them again once the partition is ready.
@@ -171,13 +235,37 @@ class Worker:
             await self._commit()
             await self._maybe_checkpoint()
 
+    def _backpressure(self) -> None:
+        """Pause our partitions while a sink is backed up; resume once it has drained.
+
+        Polling goes on while paused (``getmany`` returns nothing for paused partitions), so the
+        worker stays in the group however long a sink is slow.
+        """
+        assert self.consumer is not None  # noqa: S101
+        assert self.bus is not None  # noqa: S101
+        load = self.bus.load()
+        ours = [tp for tp in self.consumer.assignment() if tp.partition in self.partitions]
+        if not self.paused and load >= PAUSE_AT:
+            self.paused = True
+            self.stats.pauses += 1
+            log.warning("a sink is backed up, pausing consumption", queue_load=round(load, 2))
+        elif self.paused and load <= RESUME_AT:
+            self.paused = False
+            self.stats.resumes += 1
+            self.consumer.resume(*ours)
+            log.info("sinks caught up, resuming consumption")
+        if self.paused:  # again each time: a rebalance may have brought new partitions
+            self.consumer.pause(*ours)
+
     async def _shutdown(self) -> None:
         try:
             if self.consumer is not None and self.partitions:
                 await self._flush_outputs()
                 await self._checkpoint(list(self.partitions))
-                await self._commit()
+                await self._commit(force=True)
         finally:
+            for partition in self.partitions.values():
+                await _stop_quietly(partition.producer)
             if self.consumer is not None:
                 await self.consumer.stop()  # leaves the group
             if self.bus is not None:
@@ -195,36 +283,104 @@ class Worker:
             return
         await self._flush_outputs()
         await self._checkpoint(numbers)
-        await self._commit(numbers)
+        await self._commit(numbers, force=True)
         for number in numbers:
-            self.partitions.pop(number, None)
+            partition = self.partitions.pop(number, None)
+            if partition is not None:
+                await _stop_quietly(partition.producer)
         log.info("partitions revoked", partitions=numbers)
 
     async def partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek right after its offsets."""
-        assert self.consumer is not None  # noqa: S101
-        topics = self.settings.topics
         for number in sorted({tp.partition for tp in assigned} - set(self.partitions)):
-            partition = _Partition(self._monitor_set())
-            checkpoint = await read_checkpoint(self.settings, number)
-            if checkpoint is not None:
-                try:
-                    partition.monitors.restore(checkpoint.snapshot, self.key)
-                except SnapshotError as exc:
-                    log.warning(
-                        "checkpoint not usable, starting fresh", partition=number, error=str(exc)
-                    )
-                else:
-                    partition.offsets = dict(checkpoint.offsets)
-                    self.stats.restored += 1
-                    for topic in (topics.predictions, topics.labels):
-                        if topic in checkpoint.offsets:
-                            self.consumer.seek(
-                                TopicPartition(topic, number), checkpoint.offsets[topic]
-                            )
-            self.partitions[number] = partition
+            await self._take(number)
         self.ready.set()
         log.info("partitions assigned", partitions=sorted(self.partitions))
+
+    async def _take(self, number: int, *, rewind: bool = False) -> None:
+        """Own partition ``number``: fence its previous owner, restore its state, seek.
+
+        ``rewind`` (after a rolled-back transaction) also seeks when there is no checkpoint,
+        back to the committed offsets or to the beginning.
+        """
+        assert self.consumer is not None  # noqa: S101
+        topics = self.settings.topics
+        partition = _Partition(self._monitor_set())
+        if self.exactly_once:
+            # Same transactional id as any previous owner: starting it bumps the epoch, fences
+            # that owner and aborts its open transaction before we read the checkpoint.
+            partition.producer = AIOKafkaProducer(
+                transactional_id=self._transactional_id(number), acks="all", **self.kafka
+            )
+            await partition.producer.start()
+        checkpoint = await read_checkpoint(self.settings, number)
+        if checkpoint is not None:
+            try:
+                partition.monitors.restore(checkpoint.snapshot, self.key)
+            except SnapshotError as exc:
+                log.warning(
+                    "checkpoint not usable, starting fresh", partition=number, error=str(exc)
+                )
+                checkpoint = None
+        inputs = [TopicPartition(topic, number) for topic in (topics.predictions, topics.labels)]
+        if checkpoint is not None:
+            partition.offsets = dict(checkpoint.offsets)
+            partition.committed = dict(checkpoint.offsets)
+            self.stats.restored += 1
+            for tp in inputs:
+                if tp.topic in checkpoint.offsets:
+                    self.consumer.seek(tp, checkpoint.offsets[tp.topic])
+        elif rewind:
+            starts = await self.consumer.beginning_offsets(inputs)
+            for tp in inputs:
+                committed = await self.consumer.committed(tp)
+                self.consumer.seek(tp, starts[tp] if committed is None else committed)
+        self.partitions[number] = partition
+
+    def _transactional_id(self, number: int) -> str:
+        return f"{self.settings.kafka.group_id}.{self.settings.topics.predictions}.{number}"
+
+    async def _recover(self, number: int, error: KafkaError) -> None:
+        """A transaction of partition ``number`` failed: drop it, or roll it back and go on."""
+        assert self.consumer is not None  # noqa: S101
+        partition = self.partitions.pop(number, None)
+        if partition is None:
+            return
+        partition.delivery_error()  # collect what the failure left behind
+        await _stop_quietly(partition.producer)
+        topics = self.settings.topics
+        if isinstance(error, ProducerFenced):
+            # Another worker owns this partition now; stop reading it until the rebalance
+            # that takes it away reaches us.
+            log.warning("partition fenced by its new owner, dropping it", partition=number)
+            owned = self.consumer.assignment()
+            self.consumer.pause(
+                *(
+                    tp
+                    for tp in (
+                        TopicPartition(topics.predictions, number),
+                        TopicPartition(topics.labels, number),
+                    )
+                    if tp in owned
+                )
+            )
+            return
+        self.stats.rollbacks += 1
+        log.warning(
+            "transaction failed, rolling the partition back to its last commit",
+            partition=number,
+            error=f"{type(error).__name__}: {error}",
+        )
+        delay = 0.5
+        while not self.stopping.is_set():
+            try:
+                await self._take(number, rewind=True)
+            except KafkaError as exc:
+                log.warning("cannot take the partition back yet", partition=number, error=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+            else:
+                return
 
     def _monitor_set(self) -> MonitorSet:
         return MonitorSet.from_settings(self.settings, self.references)
@@ -232,6 +388,7 @@ class Worker:
     # -- processing -----------------------------------------------------------------------
 
     async def _process(self, tp: TopicPartition, records: list[Any]) -> None:
+        assert self.bus is not None  # noqa: S101
         partition = self.partitions[tp.partition]
         monitors = partition.monitors
         is_labels = tp.topic == self.settings.topics.labels
@@ -245,33 +402,55 @@ class Worker:
                     else:
                         outputs += monitors.update(self.codec.decode_prediction(record.value))
                 except EventValidationError as exc:
-                    await self._dead_letter(record, exc)
+                    await self._dead_letter(tp.partition, record, exc)
                 else:
                     self.stats.processed += 1
             if is_labels:
                 outputs += monitors.revisions()
             partition.offsets[tp.topic] = records[-1].offset + 1
-            await self._publish(outputs)
+            await self._publish(tp.partition, outputs)
+            partition.marks.append((self.bus.mark(), dict(partition.offsets)))
 
-    async def _publish(self, outputs: list[Output]) -> None:
-        assert self.producer is not None  # noqa: S101
+    async def _producer_for(self, number: int) -> AIOKafkaProducer:
+        """Where partition ``number``'s outputs go: its open transaction, or the shared producer."""
+        partition = self.partitions[number]
+        if partition.producer is None:
+            assert self.producer is not None  # noqa: S101
+            return self.producer
+        if not partition.in_transaction:
+            await partition.producer.begin_transaction()
+            partition.in_transaction = True
+        return partition.producer
+
+    async def _publish(self, number: int, outputs: list[Output]) -> None:
         assert self.bus is not None  # noqa: S101
+        if not outputs:
+            return
+        producer = await self._producer_for(number)
         metrics = self.settings.topics.metrics
         for output in outputs:
             if isinstance(output, AlertEvent):
                 self.stats.alerts += 1
+                if self.exactly_once:
+                    for sink in self.transactional_sinks:
+                        if sink.accepts(output):
+                            self.partitions[number].sent.append(
+                                await sink.send_with(producer, output)  # type: ignore[attr-defined]
+                            )
                 await self.bus.publish(output)
             else:
                 self.stats.summaries += 1
-                await self.producer.send(
-                    metrics,
-                    encode_event(output),
-                    key=output.model_id.encode(),
-                    headers=[("revision", str(output.revision).encode())],
+                self.partitions[number].sent.append(
+                    await producer.send(
+                        metrics,
+                        encode_event(output),
+                        key=output.model_id.encode(),
+                        headers=[("revision", str(output.revision).encode())],
+                    )
                 )
 
-    async def _dead_letter(self, record: Any, error: EventValidationError) -> None:
-        assert self.producer is not None  # noqa: S101
+    async def _dead_letter(self, number: int, record: Any, error: EventValidationError) -> None:
+        producer = await self._producer_for(number)
         self.stats.dead_lettered += 1
         headers = [
             *(record.headers or ()),
@@ -284,39 +463,116 @@ class Worker:
             ("source.offset", str(record.offset).encode()),
             ("service.version", __version__.encode()),
         ]
-        await self.producer.send(
-            self.settings.topics.dead_letters, record.value, key=record.key, headers=headers
+        self.partitions[number].sent.append(
+            await producer.send(
+                self.settings.topics.dead_letters, record.value, key=record.key, headers=headers
+            )
         )
         log.warning(
             "event dead-lettered", field=error.field, reason=error.reason, offset=record.offset
         )
 
-    async def _flush_outputs(self) -> None:
+    async def _flush_outputs(self, *, drain: bool = True) -> None:
+        """Wait for the producer's sends; ``drain`` also waits for every sink queue to empty."""
         assert self.producer is not None  # noqa: S101
         assert self.bus is not None  # noqa: S101
-        await self.bus.flush()
+        if drain:
+            await self.bus.flush()
+        else:
+            await self.bus.settle()
         await self.producer.flush()
 
-    async def _commit(self, numbers: list[int] | None = None) -> None:
-        """Flush every output, then commit the offsets of partitions still owned."""
+    async def _commit(self, numbers: list[int] | None = None, *, force: bool = False) -> None:
+        """Commit what the partitions processed and delivered since their last commit.
+
+        Offsets are committed only once the alerts published before them have been delivered
+        (or recorded as failed) by every sink, so a slow sink never loses an alert to a crash;
+        meanwhile the loop goes on polling (with partitions paused, see :meth:`_backpressure`).
+        ``force`` (revocation, shutdown) first waits for every sink queue to drain.
+
+        At-least-once: commit the offsets through the consumer. Exactly-once: commit each
+        partition's transaction (with its checkpoint and offsets) once
+        ``processing.commit_interval`` has passed.
+        """
         assert self.consumer is not None  # noqa: S101
-        await self._flush_outputs()
+        assert self.bus is not None  # noqa: S101
+        chosen = sorted(self.partitions if numbers is None else set(numbers) & set(self.partitions))
+        if force:
+            await self.bus.flush()
+        targets: dict[int, tuple[int, dict[str, int]]] = {}
+        for number in chosen:
+            marks = self.partitions[number].marks
+            reached = 0
+            while reached < len(marks) and self.bus.reached(marks[reached][0]):
+                reached += 1
+            if reached:
+                targets[number] = (reached, marks[reached - 1][1])
+        if self.exactly_once:
+            # A transaction holds every output of its partition: all or nothing.
+            ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
+            await self._commit_transactions(ready, force=force)
+            return
+        await self._flush_outputs(drain=False)
+        for number in list(targets):
+            error = self.partitions[number].delivery_error()
+            if error is not None:  # an output was lost: replay from the last checkpoint
+                del targets[number]
+                await self._recover(number, error)
         owned = self.consumer.assignment()
         offsets = {
             TopicPartition(topic, number): OffsetAndMetadata(offset, "")
-            for number, partition in self.partitions.items()
-            if numbers is None or number in numbers
-            for topic, offset in partition.offsets.items()
+            for number, (_, target) in targets.items()
+            if target != self.partitions[number].committed
+            for topic, offset in target.items()
             if TopicPartition(topic, number) in owned
         }
-        if not offsets:
-            return
-        try:
-            await self.consumer.commit(offsets)
-        except CommitFailedError as exc:  # a rebalance is under way: the events are replayed
-            log.warning("commit failed during a rebalance", error=str(exc))
+        if offsets:
+            try:
+                await self.consumer.commit(offsets)
+            except CommitFailedError as exc:  # a rebalance is under way: events are replayed
+                log.warning("commit failed during a rebalance", error=str(exc))
+                return
+        for number, (reached, target) in targets.items():
+            partition = self.partitions[number]
+            partition.committed = target
+            for _ in range(reached):
+                partition.marks.popleft()
+
+    async def _commit_transactions(self, numbers: list[int], *, force: bool) -> None:
+        assert self.bus is not None  # noqa: S101
+        interval = self.settings.processing.commit_interval
+        now = time.monotonic()
+        for number in numbers:
+            partition = self.partitions[number]
+            if not force and now - partition.committed_at < interval:
+                continue
+            try:
+                producer = await self._producer_for(number)
+                await self._send_checkpoint(producer, number, partition)
+                await producer.send_offsets_to_transaction(
+                    {
+                        TopicPartition(topic, number): offset
+                        for topic, offset in partition.offsets.items()
+                    },
+                    self.settings.kafka.group_id,
+                )
+                await producer.commit_transaction()
+            except KafkaError as exc:
+                await self._recover(number, exc)
+                continue
+            partition.sent.clear()  # the commit succeeded, so every send in it did
+            partition.marks.clear()
+            partition.in_transaction = False
+            partition.committed = dict(partition.offsets)
+            partition.committed_at = time.monotonic()
+            self.stats.transactions += 1
 
     async def _maybe_checkpoint(self) -> None:
+        assert self.bus is not None  # noqa: S101
+        if self.exactly_once:
+            return  # every transaction carries its partition's checkpoint
+        if not self.bus.reached(self.bus.mark()):
+            return  # a checkpoint must not get ahead of alerts still waiting in a sink queue
         interval = self.settings.processing.checkpoint_interval
         now = time.monotonic()
         due = [n for n, p in self.partitions.items() if now - p.checkpointed_at >= interval]
@@ -324,20 +580,39 @@ class Worker:
             await self._checkpoint(due)
 
     async def _checkpoint(self, numbers: list[int]) -> None:
+        """At-least-once: write the partitions' checkpoints and wait for them."""
         assert self.producer is not None  # noqa: S101
+        if self.exactly_once:
+            return
         for number in numbers:
             partition = self.partitions.get(number)
             if partition is None or not partition.offsets:
                 continue
-            checkpoint = Checkpoint(
-                number, dict(partition.offsets), partition.monitors.snapshot(self.key)
-            )
-            await self.producer.send(
-                self.settings.topics.state,
-                checkpoint.encode(),
-                key=str(number).encode(),
-                partition=number,
-            )
-            partition.checkpointed_at = time.monotonic()
-            self.stats.checkpoints += 1
+            await self._send_checkpoint(self.producer, number, partition)
         await self.producer.flush()
+
+    async def _send_checkpoint(
+        self, producer: AIOKafkaProducer, number: int, partition: _Partition
+    ) -> None:
+        checkpoint = Checkpoint(
+            number, dict(partition.offsets), partition.monitors.snapshot(self.key)
+        )
+        sent = await producer.send(
+            self.settings.topics.state,
+            checkpoint.encode(),
+            key=str(number).encode(),
+            partition=number,
+        )
+        partition.sent.append(sent)
+        partition.checkpointed_at = time.monotonic()
+        self.stats.checkpoints += 1
+
+
+async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:
+    """Close a partition's producer; a broker error while closing changes nothing."""
+    if producer is None:
+        return
+    try:
+        await producer.stop()
+    except KafkaError as exc:
+        log.warning("producer did not close cleanly", error=str(exc))

@@ -20,6 +20,9 @@ class SinkError(Exception):
 class Sink(ABC):
     """An alert destination. ``publish`` raises on failure; the bus retries and counts."""
 
+    #: True when the sink writes to Kafka and can join the runtime's transactions.
+    transactional = False
+
     def __init__(self, spec: SinkSpec) -> None:
         self.spec = spec
         self.name: str = spec.name or spec.type

@@ -3,7 +3,8 @@
 A slow or failing sink never blocks the others: each sink drains its own bounded queue, retries
 with exponential backoff and jitter, and after the last retry records the alert as failed
 (logged at error with the alert, counted), never silently dropped. When a sink's queue is full,
-``publish`` waits: the consumer stops fetching until the sink catches up (backpressure).
+``publish`` waits, and the worker pauses its partitions while any queue is half full or more
+(see :meth:`load`), so a slow sink holds back consumption instead of growing memory.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ class _Subscription:
     backoff: float
     task: asyncio.Task[None] | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    accepted: int = 0  # alerts queued so far
+    finished: int = 0  # alerts delivered or recorded as failed so far (queues are FIFO)
 
 
 class AlertBus:
@@ -59,6 +62,26 @@ class AlertBus:
         for sub in self.subscriptions:
             if sub.sink.accepts(alert):
                 await sub.queue.put(alert)
+                sub.accepted += 1
+
+    def mark(self) -> tuple[int, ...]:
+        """A position in every sink's stream of alerts: what has been published up to now."""
+        return tuple(sub.accepted for sub in self.subscriptions)
+
+    def reached(self, mark: tuple[int, ...]) -> bool:
+        """True once every alert published before ``mark`` is delivered or recorded as failed."""
+        return all(sub.finished >= n for sub, n in zip(self.subscriptions, mark, strict=True))
+
+    async def settle(self) -> None:
+        """Make finished deliveries durable (``Sink.flush``) without waiting for the queues."""
+        for sub in self.subscriptions:
+            await sub.sink.flush()
+
+    def load(self) -> float:
+        """How full the fullest sink queue is, from 0.0 (all empty) to 1.0 (one is full)."""
+        return max(
+            (sub.queue.qsize() / sub.queue.maxsize for sub in self.subscriptions), default=0.0
+        )
 
     async def flush(self) -> None:
         """Wait until every queued alert is delivered or recorded as failed; flush sinks."""
@@ -85,6 +108,7 @@ class AlertBus:
             try:
                 await self._deliver_one(sub, alert)
             finally:
+                sub.finished += 1
                 sub.queue.task_done()
 
     async def _deliver_one(self, sub: _Subscription, alert: AlertEvent) -> None:

@@ -13,7 +13,14 @@ __all__ = ["KafkaSink"]
 
 
 class KafkaSink(Sink):
-    """Produces alerts with the runtime's producer (so they join its transactions)."""
+    """Produces alerts with the runtime's producer.
+
+    Under exactly-once the worker does not route Kafka sinks through the bus: it calls
+    :meth:`send_with` with the transactional producer of the alert's input partition, so the
+    alert commits (or aborts) together with that partition's summaries, checkpoint and offsets.
+    """
+
+    transactional = True
 
     def __init__(self, spec: KafkaSinkSpec, producer: Any, topic: str) -> None:
         super().__init__(spec)
@@ -23,6 +30,10 @@ class KafkaSink(Sink):
 
     async def publish(self, alert: AlertEvent) -> None:
         """Send one alert (delivery is awaited in :meth:`flush`)."""
+        self.pending.append(await self.send_with(self.producer, alert))
+
+    async def send_with(self, producer: Any, alert: AlertEvent) -> Any:
+        """Send one alert with ``producer``; returns the delivery future."""
         headers = [
             ("alert_id", alert.alert_id.encode()),
             ("status", alert.status.encode()),
@@ -31,10 +42,9 @@ class KafkaSink(Sink):
             ("kind", alert.kind.encode()),
             ("content-type", b"application/json"),
         ]
-        future = await self.producer.send(
+        return await producer.send(
             self.topic, encode_event(alert), key=alert.dedup_key.encode(), headers=headers
         )
-        self.pending.append(future)
 
     async def flush(self) -> None:
         """Wait until every sent alert is acknowledged by the broker."""

@@ -56,14 +56,33 @@ async def produce(
         await producer.stop()
 
 
-async def read_all(bootstrap: str, topic: str, idle: float = 2.0) -> list[Any]:
-    """Every record of ``topic`` (reads until nothing new arrives for ``idle`` seconds)."""
+async def trickle(
+    bootstrap: str,
+    topic: str,
+    records: list[tuple[bytes | None, bytes | None]],
+    chunk: int = 200,
+    pause: float = 0.25,
+) -> None:
+    """Produce ``records`` a chunk at a time, so that a worker is mid-stream for a while."""
+    for start in range(0, len(records), chunk):
+        await produce(bootstrap, topic, records[start : start + chunk])
+        await asyncio.sleep(pause)
+
+
+async def read_all(
+    bootstrap: str, topic: str, idle: float = 2.0, *, committed: bool = False
+) -> list[Any]:
+    """Every record of ``topic`` (reads until nothing new arrives for ``idle`` seconds).
+
+    ``committed`` reads with ``isolation_level=read_committed`` (what exactly-once consumers see).
+    """
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
+        isolation_level="read_committed" if committed else "read_uncommitted",
     )
     await consumer.start()
     records: list[Any] = []

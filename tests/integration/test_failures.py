@@ -15,9 +15,12 @@ import pytest
 
 from stream_monitor.broker import running_brokers
 from stream_monitor.config import Settings
+from stream_monitor.config.sinks import LogSinkSpec
+from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.runtime.worker import Worker
+from stream_monitor.sinks import ListSink
 
-from .runtime_helpers import isolated_settings, produce, read_all, run_worker_until
+from .runtime_helpers import isolated_settings, produce, read_all, run_worker_until, trickle
 
 T0 = 1_795_800_000_000
 MODELS = 4
@@ -117,8 +120,11 @@ async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str
     )
     try:
         await asyncio.sleep(3)
-        await produce(kafka_bootstrap, settings.topics.predictions, stream())
-        await wait_for_summaries(kafka_bootstrap, settings, 5)  # mid-stream
+        feeder = asyncio.create_task(
+            trickle(kafka_bootstrap, settings.topics.predictions, stream())
+        )
+        await wait_for_summaries(kafka_bootstrap, settings, 4)  # mid-stream: about a third
+        assert not feeder.done(), "the stream ended before the kill: not mid-stream"
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
@@ -132,6 +138,7 @@ async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str
         stderr=subprocess.DEVNULL,
     )
     try:
+        await feeder
         await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries))
         await asyncio.sleep(2)
     finally:
@@ -200,3 +207,33 @@ async def test_broker_unavailable_for_10_seconds_then_back(kafka_bootstrap: str)
     summaries, alerts = await outputs(kafka_bootstrap, settings)
     assert summaries == expected_summaries
     assert alerts == expected_alerts
+
+
+async def test_a_slow_sink_pauses_consumption_and_loses_nothing(kafka_bootstrap: str) -> None:
+    """Backpressure: the slow sink's queue stays bounded, the worker pauses, then resumes."""
+    _, expected_alerts = await reference_run(kafka_bootstrap)
+
+    class Slow(ListSink):
+        peak = 0
+
+        async def publish(self, item: AlertEvent) -> None:
+            Slow.peak = max(Slow.peak, worker.bus.subscriptions[-1].queue.qsize())  # type: ignore[union-attr]
+            await asyncio.sleep(1.0)
+            await super().publish(item)
+
+    slow = Slow(LogSinkSpec(name="slow", queue_size=2))
+    settings = isolated_settings(kafka_bootstrap)
+    worker = Worker(settings, sinks=[slow])
+    feeder = asyncio.create_task(_feed_when_ready(worker, settings, stream()))
+    await run_worker_until(
+        worker,
+        lambda: worker.stats.consumed >= EVENTS and len(slow.alerts) == len(expected_alerts),
+        timeout=90,
+    )
+    await feeder
+    assert {a.alert_id for a in slow.alerts} == expected_alerts  # nothing dropped
+    assert Slow.peak <= 2  # memory bounded by the queue size
+    assert worker.stats.pauses >= 1
+    assert worker.stats.resumes >= 1
+    _, alerts = await outputs(kafka_bootstrap, settings)
+    assert alerts == expected_alerts  # the other sink was not held back into losing anything

@@ -107,13 +107,3 @@ def test_config_docs_command_writes_file(tmp_path: Path) -> None:
     assert runner.invoke(app, ["config", "docs", "--out", str(out)]).exit_code == 0
     assert out.read_text(encoding="utf-8") == render_configuration_doc()
     assert runner.invoke(app, ["config", "docs"]).output == render_configuration_doc()
-
-
-def test_run_refuses_exactly_once_clearly() -> None:
-    result = runner.invoke(
-        app,
-        ["run", "--set", "processing.guarantee=exactly_once", "--bootstrap-servers", "127.0.0.1:1"],
-    )
-    assert result.exit_code == 1
-    assert "exactly_once is not available in this version; use at_least_once" in result.output
-    assert "Traceback" not in result.output

@@ -216,3 +216,32 @@ def test_sink_base_defaults() -> None:
     assert sink.name == "log"
     asyncio.run(sink.flush())
     asyncio.run(sink.close())
+
+
+async def test_marks_tell_when_published_alerts_are_done_and_load_tells_how_full() -> None:
+    release = asyncio.Event()
+
+    class Gated(ListSink):
+        async def publish(self, item: AlertEvent) -> None:
+            await release.wait()
+            await super().publish(item)
+
+    gated = Gated(LogSinkSpec(name="gated", queue_size=4))
+    bus = AlertBus([gated])
+    assert bus.load() == 0.0
+    assert bus.reached(bus.mark())  # nothing published: nothing to wait for
+    await bus.start()
+    for i in range(3):
+        await bus.publish(alert(model=f"m{i}"))
+    mark = bus.mark()
+    assert mark == (3,)
+    await asyncio.sleep(0.01)  # the first alert is taken out of the queue, two wait
+    assert bus.load() == 0.5
+    assert not bus.reached(mark)
+    release.set()
+    await bus.flush()
+    assert bus.reached(mark)
+    assert bus.load() == 0.0
+    await bus.settle()
+    await bus.close()
+    assert [a.model_id for a in gated.alerts] == ["m0", "m1", "m2"]
