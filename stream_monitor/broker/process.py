@@ -26,6 +26,7 @@ __all__ = [
     "check_port_free",
     "free_port",
     "launch",
+    "restart",
     "run_dir_for",
     "running_brokers",
     "stop",
@@ -143,7 +144,17 @@ def launch(
     _CHILDREN[proc.pid] = proc
     info = BrokerInfo(kind=kind, port=port, pid=proc.pid, run_dir=run_dir)
     (run_dir / "broker.json").write_text(
-        json.dumps({"kind": kind, "port": port, "pid": proc.pid}), encoding="utf-8"
+        json.dumps(
+            {
+                "kind": kind,
+                "port": port,
+                "pid": proc.pid,
+                "argv": argv,
+                "ready_marker": ready_marker,
+                "timeout": timeout,
+            }
+        ),
+        encoding="utf-8",
     )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -184,8 +195,32 @@ def running_brokers() -> list[BrokerInfo]:
     return found
 
 
+def restart(info: BrokerInfo, down_for: float = 0.0, timeout: float = 30.0) -> BrokerInfo:
+    """Stop a broker cleanly, keep its data, wait ``down_for`` seconds and start it again.
+
+    Clients see a real outage: connections refused, then a broker that recovers its logs.
+    """
+    record = json.loads((info.run_dir / "broker.json").read_text(encoding="utf-8"))
+    _terminate(info, timeout)
+    time.sleep(down_for)
+    return launch(
+        kind=info.kind,
+        port=info.port,
+        argv=list(record["argv"]),
+        run_dir=info.run_dir,
+        ready_marker=record["ready_marker"],
+        timeout=float(record["timeout"]),
+    )
+
+
 def stop(info: BrokerInfo, timeout: float = 30.0) -> None:
-    """Stop a broker: SIGTERM for a clean shutdown, SIGKILL if it does not exit in time."""
+    """Stop a broker and delete its run folder (data included)."""
+    _terminate(info, timeout)
+    shutil.rmtree(info.run_dir, ignore_errors=True)
+
+
+def _terminate(info: BrokerInfo, timeout: float) -> None:
+    """SIGTERM for a clean shutdown, SIGKILL if it does not exit in time."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info.pid, sig)
@@ -195,4 +230,3 @@ def stop(info: BrokerInfo, timeout: float = 30.0) -> None:
         if not _alive(info.pid):
             break
     _CHILDREN.pop(info.pid, None)
-    shutil.rmtree(info.run_dir, ignore_errors=True)

@@ -9,6 +9,7 @@ import typer
 
 from stream_monitor.broker import (
     DEFAULT_KAFKA_VERSION,
+    restart,
     running_brokers,
     start_kafka,
     start_tansu,
@@ -66,6 +67,24 @@ def stop_cmd(
     for info in targets:
         stop(info)
         err_console.print(f"stopped {info.kind} on {info.bootstrap} (pid {info.pid})")
+
+
+@broker_app.command("restart")
+def restart_cmd(
+    port: Annotated[int, typer.Option(help="Port of the broker to restart.", min=1, max=65535)],
+    down_for: Annotated[
+        float, typer.Option(help="Seconds to stay down before starting again.", min=0)
+    ] = 0.0,
+) -> None:
+    """Stop a broker cleanly and start it again with its data (an outage for chaos tests)."""
+    targets = [b for b in running_brokers() if b.port == port]
+    if not targets:
+        err_console.print(f"no running broker on port {port}; see `stream-monitor broker status`")
+        raise typer.Exit(1)
+    with reported_errors():
+        info = restart(targets[0], down_for)
+    err_console.print(f"{info.kind} is back on {info.bootstrap} (pid {info.pid})")
+    typer.echo(info.bootstrap)
 
 
 @broker_app.command("status")

@@ -62,7 +62,23 @@ async def test_broker_start_status_stop(kind: str) -> None:
         assert await produce_and_consume(f"127.0.0.1:{port}") == [
             f"m{i}".encode() for i in range(5)
         ]
+        before = [b.pid for b in process.running_brokers() if b.port == port]
+        restarted = runner.invoke(app, ["broker", "restart", "--port", str(port)])
+        assert restarted.exit_code == 0, restarted.output
+        after = [b.pid for b in process.running_brokers() if b.port == port]
+        assert len(after) == 1
+        assert after != before  # a new process on the same port
+        assert await produce_and_consume(f"127.0.0.1:{port}") == [
+            f"m{i}".encode() for i in range(5)
+        ]
     finally:
         stopped = runner.invoke(app, ["broker", "stop", "--port", str(port)])
     assert f"stopped {kind} on 127.0.0.1:{port}" in stopped.output
     assert all(b.port != port for b in process.running_brokers())
+
+
+def test_restart_without_a_broker_on_that_port_says_so() -> None:
+    port = process.free_port()
+    result = runner.invoke(app, ["broker", "restart", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"no running broker on port {port}" in result.output
