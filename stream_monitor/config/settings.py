@@ -31,6 +31,7 @@ from stream_monitor.config.sinks import KafkaSinkSpec, LogSinkSpec, SinkSpec
 
 __all__ = [
     "ENV_PREFIX",
+    "HttpSettings",
     "KafkaSettings",
     "LimitsSettings",
     "LoggingSettings",
@@ -237,6 +238,55 @@ class StateSettings(_Section):
     )
 
 
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+class HttpSettings(_Section):
+    """HTTP: the worker's /metrics, /healthz and /readyz, and the dashboard."""
+
+    enabled: bool = Field(True, description="Serve the worker endpoints.")
+    host: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="Address the worker endpoints and the dashboard bind to. Anything but "
+        "loopback requires http.auth_token.",
+    )
+    port: int = Field(9400, ge=0, le=65535, description="Worker endpoints port (0: any free port).")
+    dashboard_port: int = Field(8050, ge=0, le=65535, description="Dashboard port.")
+    auth_token: SecretStr | None = Field(
+        None,
+        description="Bearer token (or basic-auth password, any user name) required on every "
+        "request; mandatory when http.host is not loopback.",
+    )
+    ready_max_lag: int = Field(
+        10_000, ge=0, description="/readyz fails while a partition lags more events than this."
+    )
+    max_series: int = Field(
+        5_000,
+        ge=1,
+        description="Most model x feature drift gauges on /metrics; further ones are counted "
+        "in stream_monitor_metric_series_dropped_total instead.",
+    )
+    dashboard_windows: int = Field(
+        500, ge=1, description="Windows per model the dashboard keeps in memory."
+    )
+
+    @field_validator("auth_token")
+    @classmethod
+    def _token_off_loopback(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        host = info.data.get("host")
+        if value is None and host is not None and host not in _LOOPBACK:
+            raise _custom(
+                "auth_required",
+                "is required when http.host is {host} (not loopback): set "
+                "STREAM_MONITOR_HTTP__AUTH_TOKEN, or bind to 127.0.0.1",
+                host=host,
+            )
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise _custom("token_too_short", "must be at least 16 characters")
+        return value
+
+
 _FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("stream_monitor_file_data", default={})  # noqa: B039
 
 
@@ -286,6 +336,7 @@ class Settings(BaseSettings):
     logging: LoggingSettings = Field(default_factory=LoggingSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
     models: dict[str, ModelSpec] = Field(
         default_factory=dict, description="Monitor spec per model_id."
     )

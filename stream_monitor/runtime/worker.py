@@ -36,6 +36,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError, ProducerFenced
@@ -52,6 +53,8 @@ from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.monitor.snapshot import SnapshotError
+from stream_monitor.observability.metrics import WorkerMetrics
+from stream_monitor.observability.server import start_worker_endpoints
 from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.transactions import require_transactions
@@ -157,6 +160,10 @@ class Worker:
         self.bus: AlertBus | None = None
         self.transactional_sinks: list[Sink] = []
         self.paused = False
+        self.metrics = WorkerMetrics(settings.http.max_series)
+        self.metrics.attach(self)
+        self.http: web.AppRunner | None = None
+        self.http_port: int | None = None
 
     def stop(self) -> None:
         """Ask the worker to finish its batch, checkpoint, commit and leave the group."""
@@ -202,6 +209,9 @@ class Worker:
             guarantee=settings.processing.guarantee,
         )
         try:
+            if settings.http.enabled:
+                self.http, self.http_port = await start_worker_endpoints(self, settings.http)
+                log.info("endpoints", url=f"http://{settings.http.host}:{self.http_port}/metrics")
             await self._loop()
         finally:
             await self._shutdown()
@@ -272,6 +282,9 @@ class Worker:
                 await self.bus.close()
             if self.producer is not None:
                 await self.producer.stop()
+            if self.http is not None:
+                await self.http.cleanup()
+                self.http = None
             log.info("worker stopped", **vars(self.stats))
 
     # -- rebalances -----------------------------------------------------------------------
@@ -382,6 +395,45 @@ class Worker:
             else:
                 return
 
+    # -- what operators see ---------------------------------------------------------------
+
+    def lags(self) -> dict[tuple[str, int], int]:
+        """Per input partition owned: records after the next one to read (when known)."""
+        if self.consumer is None:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        for tp in self.consumer.assignment():
+            partition = self.partitions.get(tp.partition)
+            end = self.consumer.highwater(tp)
+            if partition is None or end is None or tp.topic not in partition.offsets:
+                continue
+            out[(tp.topic, tp.partition)] = max(0, end - partition.offsets[tp.topic])
+        return out
+
+    def checkpoint_ages(self) -> dict[int, float]:
+        """Seconds since each owned partition was last checkpointed (or taken)."""
+        now = time.monotonic()
+        return {n: now - p.checkpointed_at for n, p in self.partitions.items()}
+
+    def readiness(self) -> tuple[bool, list[str]]:
+        """Ready: partitions assigned, their state restored, lag within ``http.ready_max_lag``."""
+        reasons: list[str] = []
+        if self.stopping.is_set():
+            reasons.append("shutting down")
+        if not self.ready.is_set() or self.consumer is None:
+            reasons.append("no partition assignment yet")
+        else:
+            restoring = sorted(
+                {tp.partition for tp in self.consumer.assignment()} - set(self.partitions)
+            )
+            if restoring:
+                reasons.append(f"restoring state of partitions {restoring}")
+        limit = self.settings.http.ready_max_lag
+        for (topic, number), lag in sorted(self.lags().items()):
+            if lag > limit:
+                reasons.append(f"{topic}[{number}] lags {lag} records (http.ready_max_lag {limit})")
+        return not reasons, reasons
+
     def _monitor_set(self) -> MonitorSet:
         return MonitorSet.from_settings(self.settings, self.references)
 
@@ -393,23 +445,33 @@ class Worker:
         monitors = partition.monitors
         is_labels = tp.topic == self.settings.topics.labels
         outputs: list[Output] = []
+        started = time.perf_counter()
+        models: dict[str, int] = {}
         with batch_context(tp.topic, tp.partition, records[0].offset, records[-1].offset):
             for record in records:
                 self.stats.consumed += 1
                 try:
                     if is_labels:
-                        outputs += monitors.update_label(self.codec.decode_label(record.value))
+                        label = self.codec.decode_label(record.value)
+                        model_id = label.model_id
+                        outputs += monitors.update_label(label)
                     else:
-                        outputs += monitors.update(self.codec.decode_prediction(record.value))
+                        event = self.codec.decode_prediction(record.value)
+                        model_id = event.model_id
+                        outputs += monitors.update(event)
                 except EventValidationError as exc:
                     await self._dead_letter(tp.partition, record, exc)
                 else:
                     self.stats.processed += 1
+                    models[model_id] = models.get(model_id, 0) + 1
             if is_labels:
                 outputs += monitors.revisions()
             partition.offsets[tp.topic] = records[-1].offset + 1
             await self._publish(tp.partition, outputs)
             partition.marks.append((self.bus.mark(), dict(partition.offsets)))
+        for model, count in models.items():
+            self.metrics.processed.labels(tp.topic, str(tp.partition), model).inc(count)
+        self.metrics.batch(tp.topic, tp.partition, len(records), time.perf_counter() - started)
 
     async def _producer_for(self, number: int) -> AIOKafkaProducer:
         """Where partition ``number``'s outputs go: its open transaction, or the shared producer."""
@@ -431,6 +493,7 @@ class Worker:
         for output in outputs:
             if isinstance(output, AlertEvent):
                 self.stats.alerts += 1
+                self.metrics.alert(output)
                 if self.exactly_once:
                     for sink in self.transactional_sinks:
                         if sink.accepts(output):
@@ -440,6 +503,7 @@ class Worker:
                 await self.bus.publish(output)
             else:
                 self.stats.summaries += 1
+                self.metrics.summary(output)
                 self.partitions[number].sent.append(
                     await producer.send(
                         metrics,
@@ -452,6 +516,7 @@ class Worker:
     async def _dead_letter(self, number: int, record: Any, error: EventValidationError) -> None:
         producer = await self._producer_for(number)
         self.stats.dead_lettered += 1
+        self.metrics.dead_lettered.labels(record.topic, str(record.partition), error.field).inc()
         headers = [
             *(record.headers or ()),
             ("error.reason", error.reason.encode()[:1000]),

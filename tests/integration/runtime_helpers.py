@@ -25,6 +25,7 @@ def isolated_settings(bootstrap: str, **overrides: Any) -> Settings:
             "partitions": 2,
         },
         "processing": {"checkpoint_interval": 1.0, "batch_max_records": 500},
+        "http": {"port": 0},
         "logging": {"level": "WARNING"},
         "monitoring": {
             "default": {

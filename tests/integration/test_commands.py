@@ -35,6 +35,7 @@ def env_for(settings: object) -> dict[str, str]:
             "STREAM_MONITOR_ENV": "prod",
             "STREAM_MONITOR_TOPICS__AUTO_CREATE": "true",
             "STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL": "1",
+            "STREAM_MONITOR_HTTP__PORT": "0",
         }
     )
     return env

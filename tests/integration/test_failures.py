@@ -91,6 +91,7 @@ def environment(settings: Settings) -> dict[str, str]:
                 }
             ).decode(),
             "STREAM_MONITOR_LOGGING__FORMAT": "json",
+            "STREAM_MONITOR_HTTP__PORT": "0",
         }
     )
     return env

@@ -1,0 +1,181 @@
+"""Prometheus metrics of one worker, on its own registry (several workers may share a process).
+
+Counters and the batch histogram are updated by the worker as it goes; everything that is a
+state rather than an event (consumer lag, checkpoint age, rates, assigned partitions) is read from
+the worker when Prometheus scrapes, by :class:`_WorkerCollector`. Drift gauges take the latest
+window summary per model and feature; their number is capped by ``http.max_series``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from stream_monitor import __version__
+from stream_monitor.events.alerts import AlertEvent, WindowSummary
+
+if TYPE_CHECKING:
+    from stream_monitor.runtime.worker import Worker
+
+__all__ = ["WorkerMetrics"]
+
+_RATE_WINDOW = 10.0  # seconds over which processing_rate is averaged
+
+
+class WorkerMetrics:
+    """Every series /metrics exposes for one worker."""
+
+    def __init__(self, max_series: int = 5_000) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.max_series = max_series
+        r = self.registry
+        self.consumed = Counter(
+            "stream_monitor_events_consumed",
+            "Records taken from the input topics.",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.processed = Counter(
+            "stream_monitor_events_processed",
+            "Valid events fed to the monitors.",
+            ["topic", "partition", "model"],
+            registry=r,
+        )
+        self.dead_lettered = Counter(
+            "stream_monitor_events_dead_lettered",
+            "Invalid events sent to the dead-letter topic, by the field at fault.",
+            ["topic", "partition", "field"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "stream_monitor_batch_seconds",
+            "Time to decode, monitor and publish one batch of one partition.",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.alerts = Counter(
+            "stream_monitor_alerts",
+            "Alerts raised, by kind, severity and status.",
+            ["kind", "severity", "status"],
+            registry=r,
+        )
+        self.summaries = Counter(
+            "stream_monitor_window_summaries", "Window summaries published.", registry=r
+        )
+        self.drift = Gauge(
+            "stream_monitor_drift_statistic",
+            "Latest drift statistic per model, feature and statistic (last closed window).",
+            ["model", "feature", "statistic"],
+            registry=r,
+        )
+        self.performance = Gauge(
+            "stream_monitor_performance",
+            "Latest performance metric per model (last closed or revised window).",
+            ["model", "metric"],
+            registry=r,
+        )
+        self.series_dropped = Counter(
+            "stream_monitor_metric_series_dropped",
+            "Drift gauges not created because http.max_series was reached.",
+            registry=r,
+        )
+        Gauge("stream_monitor_info", "Build information.", ["version"], registry=r).labels(
+            __version__
+        ).set(1)
+        self._series: set[tuple[str, ...]] = set()
+        self._recent: deque[tuple[float, int]] = deque()
+
+    def attach(self, worker: Worker) -> None:
+        """Read the worker's state at scrape time."""
+        self.registry.register(_WorkerCollector(worker, self))
+
+    def batch(self, topic: str, partition: int, records: int, seconds: float) -> None:
+        """One batch of one partition is done."""
+        self.consumed.labels(topic, str(partition)).inc(records)
+        self.batch_seconds.observe(seconds)
+        now = time.monotonic()
+        self._recent.append((now, records))
+        while self._recent and now - self._recent[0][0] > _RATE_WINDOW:
+            self._recent.popleft()
+
+    def rate(self) -> float:
+        """Events per second over the last few seconds."""
+        now = time.monotonic()
+        recent = [(t, n) for t, n in self._recent if now - t <= _RATE_WINDOW]
+        return sum(n for _, n in recent) / _RATE_WINDOW
+
+    def alert(self, alert: AlertEvent) -> None:
+        """Count one alert."""
+        self.alerts.labels(alert.kind, alert.severity, alert.status).inc()
+
+    def summary(self, summary: WindowSummary) -> None:
+        """Keep the latest statistics of a window summary as gauges."""
+        self.summaries.inc()
+        model = summary.model_id
+        for feature, stats in summary.drift.items():
+            for statistic, value in stats.items():
+                self._gauge(self.drift, (model, feature, statistic), value)
+        for statistic, value in summary.prediction_drift.items():
+            self._gauge(self.drift, (model, "__prediction__", statistic), value)
+        for metric, value in summary.performance.items():
+            self._gauge(self.performance, (model, metric), value)
+
+    def _gauge(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
+        key = (gauge._name, *labels)
+        if key not in self._series:
+            if len(self._series) >= self.max_series:
+                self.series_dropped.inc()
+                return
+            self._series.add(key)
+        gauge.labels(*labels).set(float("nan") if value is None else value)
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
+
+
+class _WorkerCollector(Collector):
+    """States read from the worker when scraped: lag, checkpoint age, rate, partitions."""
+
+    def __init__(self, worker: Worker, metrics: WorkerMetrics) -> None:
+        self.worker = worker
+        self.metrics = metrics
+
+    def collect(self) -> Iterator[Metric]:
+        lag = GaugeMetricFamily(
+            "stream_monitor_consumer_lag",
+            "Records in the partition after the next one this worker reads.",
+            labels=["topic", "partition"],
+        )
+        for (topic, partition), value in sorted(self.worker.lags().items()):
+            lag.add_metric([topic, str(partition)], value)
+        yield lag
+        age = GaugeMetricFamily(
+            "stream_monitor_checkpoint_age_seconds",
+            "Seconds since the partition's state was last checkpointed.",
+            labels=["partition"],
+        )
+        for partition, seconds in sorted(self.worker.checkpoint_ages().items()):
+            age.add_metric([str(partition)], seconds)
+        yield age
+        yield GaugeMetricFamily(
+            "stream_monitor_processing_rate",
+            "Events consumed per second, averaged over the last 10 s.",
+            value=self.metrics.rate(),
+        )
+        yield GaugeMetricFamily(
+            "stream_monitor_assigned_partitions",
+            "Input partitions this worker owns.",
+            value=len(self.worker.partitions),
+        )
+        yield GaugeMetricFamily(
+            "stream_monitor_ready",
+            "1 when /readyz answers 200.",
+            value=1.0 if self.worker.readiness()[0] else 0.0,
+        )
