@@ -9,6 +9,7 @@ import typer
 from stream_monitor import __version__
 from stream_monitor.cli.broker_cmd import broker_app
 from stream_monitor.cli.config_cmd import config_app
+from stream_monitor.cli.dashboard_cmd import dashboard
 from stream_monitor.cli.demo_cmd import demo
 from stream_monitor.cli.offline_cmd import backtest, profile
 from stream_monitor.cli.schema_cmd import schema
@@ -31,6 +32,7 @@ app.command("run")(run)
 app.command("simulate")(simulate_cmd)
 app.command("tail")(tail)
 app.command("demo")(demo)
+app.command("dashboard")(dashboard)
 
 
 def _version(value: bool) -> None:

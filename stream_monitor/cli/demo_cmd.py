@@ -21,6 +21,7 @@ from stream_monitor.broker import start_tansu, stop
 from stream_monitor.cli.common import err_console, reported_errors
 from stream_monitor.cli.stream_cmd import alert_line
 from stream_monitor.config import Settings, load_settings
+from stream_monitor.dashboard.app import serve
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import configure_logging
 from stream_monitor.runtime.topics import ensure_topics
@@ -46,7 +47,12 @@ async def _show_alerts(settings: Settings, console: Console) -> None:
 
 
 async def _demo(
-    settings: Settings, console: Console, events: int, rate: float, duration: float | None
+    settings: Settings,
+    console: Console,
+    events: int,
+    rate: float,
+    duration: float | None,
+    dashboard_port: int,
 ) -> None:
     await ensure_topics(settings)
     worker = Worker(settings)
@@ -55,6 +61,12 @@ async def _demo(
         asyncio.create_task(_show_alerts(settings, console), name="alerts"),
     ]
     await asyncio.wait_for(worker.ready.wait(), 60)
+    runner, _, bound = await serve(settings, settings.http.host, dashboard_port)
+    console.print(
+        f"[bold]dashboard[/]: http://{settings.http.host}:{bound}/  "
+        f"(worker metrics: http://{settings.http.host}:{worker.http_port}/metrics)",
+        markup=True,
+    )
     console.print(
         f"[bold]monitor ready[/]: simulating 3 models at {rate:.0f} events/s; "
         f"covariate drift from event {events // 3}, back to normal at {2 * events // 3}",
@@ -78,6 +90,7 @@ async def _demo(
         else:
             await asyncio.Event().wait()  # until Ctrl-C
     finally:
+        await runner.cleanup()
         worker.stop()
         sim.cancel()
         await asyncio.gather(sim, return_exceptions=True)
@@ -94,8 +107,9 @@ def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
     ] = None,
+    dashboard_port: Annotated[int, typer.Option(help="Port of the dashboard.")] = 8050,
 ) -> None:
-    """Embedded broker + simulator with drift + monitor; alerts print live. Ctrl-C stops."""
+    """Embedded broker + simulator with drift + monitor + dashboard; Ctrl-C stops."""
     console = Console(highlight=False, soft_wrap=True)
     with reported_errors():
         broker = start_tansu(port)
@@ -108,7 +122,7 @@ def demo(
                 markup=False,
             )
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_demo(settings, console, events, rate, duration))
+                asyncio.run(_demo(settings, console, events, rate, duration, dashboard_port))
         finally:
             stop(broker)
             err_console.print("demo stopped: broker, monitor and simulator are down")

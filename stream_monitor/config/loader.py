@@ -122,7 +122,8 @@ def _strip_values(message: str) -> str:
 def _problem(err: Any) -> ConfigProblem:
     path = error_location(err["loc"]) or "<root>"
     loc = tuple(path.split("."))
-    value = _MASK if _is_secret(loc) else _render(err.get("input"), err["type"])
+    given = err.get("input")
+    value = (_MASK if given is not None else "") if _is_secret(loc) else _render(given, err["type"])
     if err["type"] in _BUILTIN_REASONS:
         reason = _BUILTIN_REASONS[err["type"]]
     elif str(err["msg"])[:1].islower():  # our own messages read on from the value

@@ -96,3 +96,20 @@ def test_capture_logs_sees_masked_secret(sasl_env: None) -> None:
         get_logger("test").info("connecting", password=settings.kafka.sasl_password)
     assert logs[0]["event"] == "connecting"
     assert SECRET not in str(logs[0]["password"])
+
+
+def test_http_token_is_required_off_loopback_and_never_echoed() -> None:
+    with pytest.raises(ConfigError) as missing:
+        load_settings(None, {"http": {"host": "0.0.0.0"}})
+    text = str(missing.value)
+    assert "http.auth_token: is required when http.host is 0.0.0.0" in text
+    with pytest.raises(ConfigError) as short:
+        load_settings(None, {"http": {"auth_token": "tiny-secret"}})
+    assert "must be at least 16 characters" in str(short.value)
+    assert "tiny-secret" not in str(short.value)
+    settings = load_settings(
+        None,
+        {"http": {"host": "0.0.0.0", "auth_token": "long-enough-secret-1"}},
+    )
+    assert settings.http.auth_token is not None
+    assert "long-enough-secret-1" not in repr(settings)

@@ -1,0 +1,132 @@
+"""What the dashboard knows: window summaries and alerts per model, bounded, with live fan-out.
+
+Pure logic (no I/O): the app feeds it records from the metrics and alerts topics and serves what
+it holds. A revised summary (late labels) replaces the window it revises. A model's status is the
+worst severity among its incidents whose latest alert is ``firing``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["DashboardStore"]
+
+_RANK = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
+_STATUS = {0: "ok", 1: "warning", 2: "critical"}
+_SUBSCRIBER_QUEUE = 1_000
+
+
+@dataclass
+class _Model:
+    windows: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    incidents: dict[str, dict[str, Any]] = field(default_factory=dict)  # dedup_key -> latest
+
+    def status(self) -> str:
+        worst = max(
+            (
+                _RANK.get(a["severity"], 0)
+                for a in self.incidents.values()
+                if a["status"] == "firing"
+            ),
+            default=0,
+        )
+        return _STATUS[worst]
+
+
+class DashboardStore:
+    """Summaries and alerts of every model seen, newest kept within the configured bounds."""
+
+    def __init__(self, max_windows: int = 500, max_alerts: int = 500) -> None:
+        self.max_windows = max_windows
+        self.max_alerts = max_alerts
+        self._models: dict[str, _Model] = {}
+        self._subscribers: set[asyncio.Queue[tuple[str, dict[str, Any]]]] = set()
+        self.dropped_updates = 0
+
+    # -- input ----------------------------------------------------------------------------
+
+    def add_summary(self, summary: dict[str, Any]) -> None:
+        """A window summary from the metrics topic (a revision replaces its window)."""
+        model = self._model(str(summary["model_id"]))
+        index = int(summary["window_index"])
+        known = model.windows.get(index)
+        if known is not None and int(known.get("revision", 0)) > int(summary.get("revision", 0)):
+            return  # an older revision arriving late changes nothing
+        model.windows[index] = summary
+        model.windows = OrderedDict(sorted(model.windows.items()))
+        while len(model.windows) > self.max_windows:
+            model.windows.popitem(last=False)
+        self._notify("summary", summary)
+
+    def add_alert(self, alert: dict[str, Any]) -> None:
+        """An alert from the alerts topic (repeats of the same alert id are ignored)."""
+        model = self._model(str(alert["model_id"]))
+        if any(a["alert_id"] == alert["alert_id"] for a in model.alerts):
+            return
+        model.alerts.append(alert)
+        del model.alerts[: -self.max_alerts]
+        latest = model.incidents.get(alert["dedup_key"])
+        if latest is None or int(alert["window_end"]) >= int(latest["window_end"]):
+            model.incidents[alert["dedup_key"]] = alert
+        self._notify("alert", alert)
+
+    # -- output ---------------------------------------------------------------------------
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every model with its status, firing incidents and last window."""
+        out = []
+        for model_id in sorted(self._models):
+            model = self._models[model_id]
+            last = next(reversed(model.windows.values()), None) if model.windows else None
+            out.append(
+                {
+                    "model_id": model_id,
+                    "status": model.status(),
+                    "firing": sum(a["status"] == "firing" for a in model.incidents.values()),
+                    "windows": len(model.windows),
+                    "last_window": None
+                    if last is None
+                    else {
+                        "window_index": last["window_index"],
+                        "window_end": last["window_end"],
+                        "sample_size": last["sample_size"],
+                    },
+                }
+            )
+        return out
+
+    def model(self, model_id: str) -> dict[str, Any] | None:
+        """One model: status, its windows (oldest first) and its alerts (newest first)."""
+        model = self._models.get(model_id)
+        if model is None:
+            return None
+        return {
+            "model_id": model_id,
+            "status": model.status(),
+            "windows": list(model.windows.values()),
+            "alerts": sorted(model.alerts, key=lambda a: int(a["window_end"]), reverse=True),
+        }
+
+    def subscribe(self) -> asyncio.Queue[tuple[str, dict[str, Any]]]:
+        """A queue of ("summary" | "alert", record) updates from now on."""
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_SUBSCRIBER_QUEUE)
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[tuple[str, dict[str, Any]]]) -> None:
+        """Stop sending updates to ``queue``."""
+        self._subscribers.discard(queue)
+
+    def _model(self, model_id: str) -> _Model:
+        return self._models.setdefault(model_id, _Model())
+
+    def _notify(self, kind: str, record: dict[str, Any]) -> None:
+        for queue in list(self._subscribers):
+            try:
+                queue.put_nowait((kind, record))
+            except asyncio.QueueFull:  # a stalled browser: it reloads the state on reconnect
+                self.dropped_updates += 1
