@@ -12,6 +12,7 @@ from stream_monitor.cli.config_cmd import config_app
 from stream_monitor.cli.dashboard_cmd import dashboard
 from stream_monitor.cli.demo_cmd import demo
 from stream_monitor.cli.offline_cmd import backtest, profile
+from stream_monitor.cli.replay_cmd import record, replay
 from stream_monitor.cli.schema_cmd import schema
 from stream_monitor.cli.stream_cmd import run, simulate_cmd, tail
 
@@ -33,6 +34,8 @@ app.command("simulate")(simulate_cmd)
 app.command("tail")(tail)
 app.command("demo")(demo)
 app.command("dashboard")(dashboard)
+app.command("record")(record)
+app.command("replay")(replay)
 
 
 def _version(value: bool) -> None:

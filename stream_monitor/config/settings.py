@@ -37,6 +37,7 @@ __all__ = [
     "LoggingSettings",
     "MonitoringSettings",
     "ProcessingSettings",
+    "ReplaySettings",
     "Settings",
     "StateSettings",
     "TopicsSettings",
@@ -287,6 +288,26 @@ class HttpSettings(_Section):
         return value
 
 
+class ReplaySettings(_Section):
+    """How `stream-monitor replay` reads CSV files: which column holds which event field.
+
+    Columns not named here (nor in ``csv_ignore``) are features.
+    """
+
+    csv_event_id: str = Field("event_id", min_length=1, description="Column of event_id.")
+    csv_model_id: str = Field("model_id", min_length=1, description="Column of model_id.")
+    csv_model_version: str = Field(
+        "model_version", min_length=1, description="Column of model_version (optional)."
+    )
+    csv_timestamp: str = Field(
+        "timestamp", min_length=1, description="Column of the event time (epoch ms or ISO-8601)."
+    )
+    csv_prediction: str = Field("prediction", min_length=1, description="Column of prediction.")
+    csv_score: str = Field("score", min_length=1, description="Column of score (optional).")
+    csv_label: str = Field("label", min_length=1, description="Column of label (optional).")
+    csv_ignore: tuple[str, ...] = Field((), description="Columns that are not features.")
+
+
 _FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("stream_monitor_file_data", default={})  # noqa: B039
 
 
@@ -337,6 +358,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     state: StateSettings = Field(default_factory=StateSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    replay: ReplaySettings = Field(default_factory=ReplaySettings)
     models: dict[str, ModelSpec] = Field(
         default_factory=dict, description="Monitor spec per model_id."
     )
