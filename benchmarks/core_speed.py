@@ -2,11 +2,11 @@
 
     .venv/bin/python -m benchmarks.core_speed      # records docs/benchmarks.md
 
-Reference workload (benchmarks/workload.py): 20 models, 10 numeric + 2 categorical features,
-binary classification with a score and a label on every event, count windows of 1,000 events,
-default drift, quality and performance rules, about 400-byte JSON events. The first 40,000 events
-(the models' warm-up) are not timed. A pyinstrument profile of the timed part says where the
-time goes.
+Reference workload (stream_monitor/bench/workload.py): 20 models, 10 numeric + 2 categorical
+features, binary classification with a score and a label on every event, count windows of 1,000
+events, default drift, quality and performance rules, about 400-byte JSON events. The first
+40,000 events (the models' warm-up) are not timed. A pyinstrument profile of the timed part says
+where the time goes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from pyinstrument import Profiler
 
 from benchmarks.record import machine, record
-from benchmarks.workload import reference_events
+from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import EventCodec, PredictionEvent
 from stream_monitor.monitor import MonitorSet

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from stream_monitor import __version__
+from stream_monitor.cli.bench_cmd import bench
 from stream_monitor.cli.broker_cmd import broker_app
 from stream_monitor.cli.config_cmd import config_app
 from stream_monitor.cli.dashboard_cmd import dashboard
@@ -36,6 +37,7 @@ app.command("demo")(demo)
 app.command("dashboard")(dashboard)
 app.command("record")(record)
 app.command("replay")(replay)
+app.command("bench")(bench)
 
 
 def _version(value: bool) -> None:

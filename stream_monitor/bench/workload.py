@@ -11,13 +11,26 @@ MODELS = 20
 T0 = 1_795_800_000_000
 
 
-def reference_events(count: int, seed: int = 1, models: int = MODELS) -> list[bytes]:
-    """``count`` encoded prediction events, round-robin over ``models`` models."""
-    rng = random.Random(seed)
+def reference_events(
+    count: int,
+    seed: int = 1,
+    models: int = MODELS,
+    *,
+    start: int = 0,
+    shift: float = 0.0,
+    timestamp: int | None = None,
+) -> list[bytes]:
+    """``count`` encoded prediction events, round-robin over ``models`` models.
+
+    ``start`` numbers the events from there (ids stay unique across calls), ``shift`` adds that
+    many standard deviations to every numeric feature (drift), ``timestamp`` stamps every event
+    with that time instead of the synthetic clock.
+    """
+    rng = random.Random(seed * 1_000_003 + start)  # noqa: S311 - synthetic data
     out = []
-    for i in range(count):
+    for i in range(start, start + count):
         features: dict[str, object] = {
-            f"num_{j}": round(rng.gauss(j, 1 + j / 10), 4) for j in range(10)
+            f"num_{j}": round(rng.gauss(j + shift * (1 + j / 10), 1 + j / 10), 4) for j in range(10)
         }
         features["country"] = rng.choice(("DE", "FR", "US", "GB", "ES", "IT"))
         features["channel"] = rng.choice(("web", "app", "pos"))
@@ -28,7 +41,7 @@ def reference_events(count: int, seed: int = 1, models: int = MODELS) -> list[by
                     "event_id": f"evt-{i:012d}",
                     "model_id": f"model-{i % models:02d}",
                     "model_version": "2026.11.1",
-                    "timestamp": T0 + i,
+                    "timestamp": T0 + i if timestamp is None else timestamp,
                     "features": features,
                     "prediction": int(score > 0.5),
                     "score": score,

@@ -1,0 +1,404 @@
+"""`stream-monitor bench`: the end-to-end benchmark on a real broker, with peers in the same run.
+
+1. Load: N events (the reference workload, or a file) go into a fresh predictions topic.
+2. Peers (``compare``): raw aiokafka consume-only of that topic (the upper bound), and the
+   in-memory core alone (decode, validate, every monitor update) on the same events.
+3. Throughput: W worker processes (``stream-monitor run``) in a fresh consumer group consume the
+   backlog. Sampled every 0.5 s: committed offsets of the group (processed, lag) and the workers'
+   RSS. Rate = processed / time between the first sample with progress and the last offset.
+4. Latency: the workers keep running; events stamped with the send time are produced at
+   ``latency_fraction`` x the measured rate, with every numeric feature shifted after a quarter of
+   the phase so drift alerts fire. Latency = when an alert (or window summary) is read from its
+   topic - the time its window's last event was produced (the window end, for count windows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from stream_monitor.bench.workload import MODELS, reference_events
+from stream_monitor.config.settings import Settings
+from stream_monitor.errors import StreamMonitorError
+from stream_monitor.events.codec import EventCodec
+from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.monitor.registry import MonitorSet
+
+__all__ = ["BenchOptions", "BenchResult", "run_bench"]
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure."""
+
+    events: int = 200_000
+    workers: int = 1
+    partitions: int = 6
+    guarantee: str = "at_least_once"
+    compare: bool = False
+    latency_fraction: float = 0.5
+    latency_seconds: float = 30.0
+    window_events: int = 1000
+    file: Path | None = None
+    timeout: float = 1_800.0
+
+
+@dataclass
+class BenchResult:
+    """Figures of one run (printed as a table, written as JSON)."""
+
+    options: dict[str, Any]
+    loaded: int = 0
+    load_rate: float = 0.0
+    monitor_rate: float = 0.0
+    monitor_seconds: float = 0.0
+    lag: list[tuple[float, int]] = field(default_factory=list)
+    rss_mb: list[tuple[float, float]] = field(default_factory=list)
+    raw_consume_rate: float | None = None
+    core_rate: float | None = None
+    latency_rate: float | None = None
+    alert_latency_ms: dict[str, float | int | None] = field(default_factory=dict)
+    summary_latency_ms: dict[str, float | int | None] = field(default_factory=dict)
+
+    def ratios(self) -> dict[str, float | None]:
+        """Monitor rate relative to the peers."""
+        return {
+            "monitor/raw_consume": _ratio(self.monitor_rate, self.raw_consume_rate),
+            "monitor/core": _ratio(self.monitor_rate, self.core_rate),
+        }
+
+    def to_json(self) -> bytes:
+        """Everything, for ``--out``."""
+        return orjson.dumps({**asdict(self), "ratios": self.ratios()}, option=orjson.OPT_INDENT_2)
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return round(a / b, 3) if a and b else None
+
+
+def percentiles(values: list[float]) -> dict[str, float | int | None]:
+    """p50/p95/p99 (nearest rank) and the sample count."""
+    ordered = sorted(values)
+
+    def pct(q: float) -> float | None:
+        if not ordered:
+            return None
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {"n": len(ordered), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
+
+
+def _events(options: BenchOptions) -> list[bytes]:
+    if options.file is None:
+        return reference_events(options.events)
+    from stream_monitor.replay.files import read_records  # noqa: PLC0415 - only for --file
+
+    values = [r.value for r in read_records(options.file) if r.value is not None]
+    if not values:
+        raise StreamMonitorError(f"{options.file} holds no events")
+    return (values * (options.events // len(values) + 1))[: options.events]
+
+
+def _model_key(value: bytes) -> bytes:
+    start = value.find(b'"model_id":"')
+    if start < 0:
+        return b""
+    start += len(b'"model_id":"')
+    return value[start : value.find(b'"', start)]
+
+
+async def _produce(
+    settings: Settings, topic: str, values: Iterable[bytes], rate: float | None = None
+) -> tuple[int, float]:
+    producer = AIOKafkaProducer(
+        acks="all", linger_ms=20, max_batch_size=262_144, **client_kwargs(settings.kafka)
+    )
+    await producer.start()
+    started = time.monotonic()
+    sent = 0
+    try:
+        for value in values:
+            if rate is not None:
+                wait = started + sent / rate - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            await producer.send(topic, value, key=_model_key(value))
+            sent += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent, time.monotonic() - started
+
+
+async def _raw_consume(settings: Settings, topic: str, count: int) -> float:
+    consumer = AIOKafkaConsumer(
+        topic,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+        **client_kwargs(settings.kafka),
+    )
+    await consumer.start()
+    seen = 0
+    started: float | None = None
+    try:
+        while seen < count:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+            got = sum(len(records) for records in batches.values())
+            if got and started is None:
+                started = time.monotonic()
+            seen += got
+    finally:
+        await consumer.stop()
+    return seen / max(time.monotonic() - (started or time.monotonic()), 1e-9)
+
+
+def _core_rate(settings: Settings, values: list[bytes]) -> float:
+    """Decode + validate + every monitor update, in memory, one core (after a warm-up)."""
+    codec = EventCodec(settings.limits)
+    monitors = MonitorSet.from_settings(settings, {})
+    warm = min(len(values) // 4, 25 * MODELS * 1000)
+    for value in values[:warm]:
+        monitors.update(codec.decode_prediction(value))
+    measured = values[warm:] or values
+    started = time.perf_counter()
+    for value in measured:
+        monitors.update(codec.decode_prediction(value))
+    return len(measured) / (time.perf_counter() - started)
+
+
+def _worker_env(
+    settings: Settings, group: str, topics: dict[str, str], options: BenchOptions
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
+    env.update(
+        {
+            "STREAM_MONITOR_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "STREAM_MONITOR_KAFKA__GROUP_ID": group,
+            "STREAM_MONITOR_TOPICS__PREDICTIONS": topics["predictions"],
+            "STREAM_MONITOR_TOPICS__LABELS": topics["labels"],
+            "STREAM_MONITOR_TOPICS__ALERTS": topics["alerts"],
+            "STREAM_MONITOR_TOPICS__PARTITIONS": topics["partitions"],
+            "STREAM_MONITOR_PROCESSING__GUARANTEE": options.guarantee,
+            "STREAM_MONITOR_HTTP__PORT": "0",
+            "STREAM_MONITOR_SINKS": '[{"type": "kafka"}]',
+            "STREAM_MONITOR_LOGGING__LEVEL": "WARNING",
+            "STREAM_MONITOR_MONITORING__DEFAULT": orjson.dumps(
+                {
+                    "warmup_events": options.window_events,
+                    "window": {"kind": "count", "events": options.window_events},
+                }
+            ).decode(),
+        }
+    )
+    return env
+
+
+async def _group_progress(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    except KafkaError:  # the group is new: its coordinator is not known yet
+        return 0
+    return sum(meta.offset for tp, meta in offsets.items() if tp.topic == topic and meta.offset > 0)
+
+
+def _rss_mb(pids: list[int]) -> float:
+    import psutil  # type: ignore[import-untyped]  # noqa: PLC0415 - only the benchmark needs it
+
+    total = 0.0
+    for pid in pids:
+        try:
+            total += psutil.Process(pid).memory_info().rss / 1e6
+        except psutil.NoSuchProcess:
+            continue
+    return round(total, 1)
+
+
+async def _read_latencies(
+    settings: Settings, alerts: str, metrics: str, stop: asyncio.Event
+) -> tuple[list[float], list[float]]:
+    consumer = AIOKafkaConsumer(
+        alerts,
+        metrics,
+        group_id=None,
+        auto_offset_reset="latest",
+        enable_auto_commit=False,
+        **client_kwargs(settings.kafka),
+    )
+    await consumer.start()
+    alert_ms: list[float] = []
+    summary_ms: list[float] = []
+    try:
+        while not stop.is_set():
+            batches = await consumer.getmany(timeout_ms=200)
+            now = time.time() * 1000
+            for records in batches.values():
+                for record in records:
+                    data = orjson.loads(record.value)
+                    if data.get("window_end", 0) < 1e12 or data.get("revision", 0):
+                        continue
+                    latency = now - data["window_end"]
+                    (alert_ms if record.topic == alerts else summary_ms).append(latency)
+    finally:
+        await consumer.stop()
+    return alert_ms, summary_ms
+
+
+async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
+    """Run every phase; raises StreamMonitorError on a stuck run."""
+    tag = uuid.uuid4().hex[:8]
+    group = f"bench-{tag}"
+    topics = {
+        "predictions": f"bench-{tag}-predictions",
+        "labels": f"bench-{tag}-labels",
+        "alerts": f"bench-{tag}-alerts",
+        "partitions": str(options.partitions),
+    }
+    result = BenchResult(options={**asdict(options), "file": str(options.file or "")})
+    admin = AIOKafkaAdminClient(**client_kwargs(settings.kafka))
+    await admin.start()
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(topics["predictions"], options.partitions, 1),
+                NewTopic(topics["labels"], options.partitions, 1),
+            ]
+        )
+        values = _events(options)
+        result.loaded, seconds = await _produce(settings, topics["predictions"], values)
+        result.load_rate = round(result.loaded / seconds, 1)
+        if options.compare:
+            result.raw_consume_rate = round(
+                await _raw_consume(settings, topics["predictions"], result.loaded), 1
+            )
+            result.core_rate = round(
+                await asyncio.to_thread(_core_rate, settings, values[: min(len(values), 200_000)]),
+                1,
+            )
+        env = _worker_env(settings, group, topics, options)
+        started = time.monotonic()
+        processes += [
+            subprocess.Popen(  # noqa: ASYNC220 - long-lived workers, started once
+                [sys.executable, "-m", "stream_monitor", "run"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for _ in range(options.workers)
+        ]
+        first: tuple[float, int] | None = None
+        done = 0
+        while done < result.loaded:
+            await asyncio.sleep(0.5)
+            now = time.monotonic()
+            if now - started > options.timeout:
+                raise StreamMonitorError(
+                    f"the workers processed {done} of {result.loaded} events in "
+                    f"{options.timeout:.0f} s; giving up"
+                )
+            for process in processes:
+                if process.poll() is not None:
+                    raise StreamMonitorError(f"a worker exited with code {process.returncode}")
+            done = await _group_progress(admin, group, topics["predictions"])
+            result.lag.append((round(now - started, 1), result.loaded - done))
+            result.rss_mb.append((round(now - started, 1), _rss_mb([p.pid for p in processes])))
+            if first is None and done > 0:
+                first = (now, done)
+        assert first is not None  # noqa: S101 - the loop ran at least once with progress
+        result.monitor_seconds = round(time.monotonic() - first[0], 2)
+        result.monitor_rate = round((done - first[1]) / max(result.monitor_seconds, 1e-9), 1)
+        await _latency_phase(settings, options, topics, result, f"{group}-metrics")
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        await admin.close()
+    return result
+
+
+async def _latency_phase(
+    settings: Settings,
+    options: BenchOptions,
+    topics: dict[str, str],
+    result: BenchResult,
+    metrics: str,
+) -> None:
+    rate = max(100.0, result.monitor_rate * options.latency_fraction)
+    count = int(rate * options.latency_seconds)
+    result.latency_rate = round(rate, 1)
+    stop = asyncio.Event()
+    reader = asyncio.create_task(_read_latencies(settings, topics["alerts"], metrics, stop))
+    await asyncio.sleep(2)  # the reader is at the end of both topics
+
+    def stamped() -> Iterable[bytes]:
+        start = result.loaded
+        for i in range(count):
+            shift = 3.0 if i >= count // 4 else 0.0
+            (value,) = reference_events(
+                1, start=start + i, shift=shift, timestamp=time.time_ns() // 1_000_000
+            )
+            yield value
+
+    await _produce(settings, topics["predictions"], stamped(), rate=rate)
+    await asyncio.sleep(5)  # the last windows close and publish
+    stop.set()
+    alert_ms, summary_ms = await reader
+    result.alert_latency_ms = percentiles(alert_ms)
+    result.summary_latency_ms = percentiles(summary_ms)
+
+
+def table(result: BenchResult) -> list[tuple[str, str]]:
+    """Rows of the printed table."""
+    rows = [
+        ("events loaded", f"{result.loaded:,} ({result.load_rate:,.0f}/s)"),
+        (
+            f"monitor, {result.options['workers']} worker(s), {result.options['guarantee']}",
+            f"{result.monitor_rate:,.0f} events/s over {result.monitor_seconds} s",
+        ),
+    ]
+    if result.raw_consume_rate:
+        rows.append(("raw aiokafka consume-only", f"{result.raw_consume_rate:,.0f} events/s"))
+    if result.core_rate:
+        rows.append(("in-memory core alone", f"{result.core_rate:,.0f} events/s"))
+    for name, value in result.ratios().items():
+        if value is not None:
+            rows.append((name, f"{value}"))
+    rss = [mb for _, mb in result.rss_mb if mb > 0]
+    if rss:
+        rows.append(("worker RSS (first, max, last)", f"{rss[0]} / {max(rss)} / {rss[-1]} MB"))
+    rows.append(("max lag", f"{max((lag for _, lag in result.lag), default=0):,}"))
+    for name, figures in (
+        ("alert latency", result.alert_latency_ms),
+        ("window summary latency", result.summary_latency_ms),
+    ):
+        rows.append(
+            (
+                f"{name} at {result.latency_rate:,.0f} events/s",
+                f"p50 {figures.get('p50')} / p95 {figures.get('p95')} / p99 {figures.get('p99')} "
+                f"ms (n={figures.get('n')})",
+            )
+        )
+    if result.rss_mb and len(rss) > 4:
+        drift = (rss[-1] - statistics.median(rss[: len(rss) // 4])) / rss[-1] * 100
+        rows.append(("RSS change, first quarter median to end", f"{drift:+.1f}%"))
+    return rows
