@@ -53,9 +53,19 @@ demo: $(STAMP)
 	@$(BIN)/stream-monitor broker stop --port $(DEMO_PORT) >/dev/null 2>&1 || true
 	$(BIN)/stream-monitor demo --port $(DEMO_PORT)
 
-# Benchmarks print their figures and record them in docs/benchmarks.md.
+# Benchmarks print their figures and record them in docs/benchmarks.md. The end-to-end suite
+# runs against a real Apache Kafka broker started for it (port BENCH_PORT).
+BENCH_PORT ?= 19095
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.detection
+	$(BIN)/python -m benchmarks.core_speed
+	$(BIN)/python -m benchmarks.memory
+	@$(BIN)/stream-monitor broker stop --port $(BENCH_PORT) >/dev/null 2>&1 || true
+	$(BIN)/stream-monitor broker start --kind kafka --port $(BENCH_PORT)
+	@status=0; \
+	$(BIN)/python -m benchmarks.end_to_end --bootstrap 127.0.0.1:$(BENCH_PORT) || status=$$?; \
+	$(BIN)/stream-monitor broker stop --port $(BENCH_PORT); \
+	exit $$status
 
 docs: $(STAMP)
 	$(BIN)/stream-monitor config docs --out docs/configuration.md
