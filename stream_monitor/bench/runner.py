@@ -70,6 +70,7 @@ class BenchResult:
     rss_mb: list[tuple[float, float]] = field(default_factory=list)
     raw_consume_rate: float | None = None
     core_rate: float | None = None
+    faust_rate: float | None = None
     latency_rate: float | None = None
     alert_latency_ms: dict[str, float | int | None] = field(default_factory=dict)
     summary_latency_ms: dict[str, float | int | None] = field(default_factory=dict)
@@ -79,6 +80,7 @@ class BenchResult:
         return {
             "monitor/raw_consume": _ratio(self.monitor_rate, self.raw_consume_rate),
             "monitor/core": _ratio(self.monitor_rate, self.core_rate),
+            "monitor/faust": _ratio(self.monitor_rate, self.faust_rate),
         }
 
     def to_json(self) -> bytes:
@@ -209,6 +211,64 @@ def _worker_env(
     return env
 
 
+async def _faust_rate(
+    settings: Settings,
+    options: BenchOptions,
+    topics: dict[str, str],
+    loaded: int,
+    admin: AIOKafkaAdminClient,
+) -> float | None:
+    """The Faust adapter's agents on the same topic (None when faust is not installed)."""
+    try:
+        import faust  # noqa: F401, PLC0415 - optional peer
+    except ImportError:
+        return None
+    group = f"{topics['predictions']}-faust"
+    env = _worker_env(settings, group, topics, options)
+    process = subprocess.Popen(  # noqa: ASYNC220 - one long-lived peer process
+        [sys.executable, "-m", "faust", "-A", "stream_monitor.faust.app", "worker", "-l", "error"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd="/tmp",  # noqa: S108 - Faust writes its data folder here
+    )
+    try:
+        return await _progress_rate(
+            admin, group, topics["predictions"], loaded, processes=[process], budget=180
+        )
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def _progress_rate(
+    admin: AIOKafkaAdminClient,
+    group: str,
+    topic: str,
+    loaded: int,
+    *,
+    processes: list[subprocess.Popen[bytes]],
+    budget: float,
+) -> float | None:
+    """Events/s of a consumer group, from its first committed progress until done or budget."""
+    started = time.monotonic()
+    first: tuple[float, int] | None = None
+    done = 0
+    while done < loaded and time.monotonic() - started < budget:
+        await asyncio.sleep(0.5)
+        if any(p.poll() is not None for p in processes):
+            raise StreamMonitorError(f"a peer process of group {group} exited early")
+        done = await _group_progress(admin, group, topic)
+        if first is None and done > 0:
+            first = (time.monotonic(), done)
+    if first is None or done <= first[1]:
+        return None
+    return round((done - first[1]) / (time.monotonic() - first[0]), 1)
+
+
 async def _group_progress(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:
     try:
         offsets = await admin.list_consumer_group_offsets(group)
@@ -291,6 +351,7 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
                 await asyncio.to_thread(_core_rate, settings, values[: min(len(values), 200_000)]),
                 1,
             )
+            result.faust_rate = await _faust_rate(settings, options, topics, result.loaded, admin)
         env = _worker_env(settings, group, topics, options)
         started = time.monotonic()
         processes += [
@@ -380,6 +441,8 @@ def table(result: BenchResult) -> list[tuple[str, str]]:
         rows.append(("raw aiokafka consume-only", f"{result.raw_consume_rate:,.0f} events/s"))
     if result.core_rate:
         rows.append(("in-memory core alone", f"{result.core_rate:,.0f} events/s"))
+    if result.faust_rate:
+        rows.append(("faust-streaming agents (adapter)", f"{result.faust_rate:,.0f} events/s"))
     for name, value in result.ratios().items():
         if value is not None:
             rows.append((name, f"{value}"))

@@ -46,7 +46,7 @@ from stream_monitor import __version__
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent
-from stream_monitor.events.codec import EventCodec, encode_event
+from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import batch_context, get_logger
 from stream_monitor.monitor.model_monitor import Output
@@ -56,6 +56,7 @@ from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
 from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
+from stream_monitor.runtime.outputs import dead_letter_headers, summary_message
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.transactions import require_transactions
 from stream_monitor.sinks.base import Sink
@@ -504,30 +505,18 @@ class Worker:
             else:
                 self.stats.summaries += 1
                 self.metrics.summary(output)
+                value, key, headers = summary_message(output)
                 self.partitions[number].sent.append(
-                    await producer.send(
-                        metrics,
-                        encode_event(output),
-                        key=output.model_id.encode(),
-                        headers=[("revision", str(output.revision).encode())],
-                    )
+                    await producer.send(metrics, value, key=key, headers=headers)
                 )
 
     async def _dead_letter(self, number: int, record: Any, error: EventValidationError) -> None:
         producer = await self._producer_for(number)
         self.stats.dead_lettered += 1
         self.metrics.dead_lettered.labels(record.topic, str(record.partition), error.field).inc()
-        headers = [
-            *(record.headers or ()),
-            ("error.reason", error.reason.encode()[:1000]),
-            ("error.field", error.field.encode()[:200]),
-            ("error.value", error.value.encode()[:200]),
-            ("error.class", type(error).__name__.encode()),
-            ("source.topic", record.topic.encode()),
-            ("source.partition", str(record.partition).encode()),
-            ("source.offset", str(record.offset).encode()),
-            ("service.version", __version__.encode()),
-        ]
+        headers = dead_letter_headers(
+            record.headers, record.topic, record.partition, record.offset, error
+        )
         self.partitions[number].sent.append(
             await producer.send(
                 self.settings.topics.dead_letters, record.value, key=record.key, headers=headers

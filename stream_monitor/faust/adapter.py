@@ -1,0 +1,243 @@
+"""The same monitors as faust-streaming agents, for teams that already run Faust.
+
+:func:`attach` adds two agents to a Faust app, on the predictions and labels topics. Faust
+co-partitions topics with the same number of partitions, so partition ``p`` of both topics is in
+one worker, as in the native runtime, and feeds one :class:`MonitorSet`. Alerts go through the
+same alert bus and sinks; summaries and dead letters go to the same topics.
+
+State lives in a Faust table (``monitor-state``; changelog ``<app id>-monitor-state-changelog``):
+after each batch of a partition, the partition's snapshot and the input offsets it reflects are
+written under the partition's key, to the changelog partition of that input partition. After a
+restart or a rebalance, the table is recovered by Faust, the monitors are restored from it, and
+events below the stored offsets (already in the snapshot) are skipped, so nothing is counted
+twice. Outputs of a batch are flushed before Faust may commit its offsets, so nothing is lost
+(at-least-once, with the same alert ids on replay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaProducer
+
+from stream_monitor.config.settings import Settings
+from stream_monitor.errors import EventValidationError
+from stream_monitor.events.alerts import AlertEvent
+from stream_monitor.events.codec import EventCodec
+from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.logs import get_logger
+from stream_monitor.monitor.model_monitor import Output
+from stream_monitor.monitor.reference import ReferenceProfile
+from stream_monitor.monitor.registry import MonitorSet
+from stream_monitor.monitor.snapshot import SnapshotError
+from stream_monitor.runtime.checkpoint import Checkpoint
+from stream_monitor.runtime.outputs import dead_letter_headers, summary_message
+from stream_monitor.sinks.bus import AlertBus
+from stream_monitor.sinks.factory import build_sinks
+
+__all__ = ["FaustMonitor", "attach", "create_app"]
+
+log = get_logger("stream_monitor.faust")
+
+
+@dataclass
+class _Partition:
+    monitors: MonitorSet
+    offsets: dict[str, int] = field(default_factory=dict)
+
+
+class FaustMonitor:
+    """Monitors, bus and outputs of one Faust worker."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        references: dict[str, ReferenceProfile] | None = None,
+        batch: int = 500,
+        within: float = 0.5,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.references = references or {}
+        self.batch = batch
+        self.within = within
+        self.codec = EventCodec(settings.limits)
+        key = settings.state.signing_key
+        self.key = key.get_secret_value().encode() if key else None
+        topics = settings.topics
+        self.predictions = app.topic(
+            topics.predictions,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.labels = app.topic(
+            topics.labels,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        self.table = app.Table(
+            "monitor-state",
+            default=None,
+            partitions=topics.partitions,
+            # JSON strings (the checkpoint base64-encoded) recover the same under any codec
+            schema=faust.Schema(
+                key_type=str, value_type=str, key_serializer="json", value_serializer="json"
+            ),
+        )
+        self.partitions: dict[int, _Partition] = {}
+        self.producer: AIOKafkaProducer | None = None
+        self.bus: AlertBus | None = None
+        self._started = asyncio.Lock()
+        app.agent(self.predictions, name="stream_monitor.predictions")(self._agent)
+        app.agent(self.labels, name="stream_monitor.labels")(self._agent)
+        app.on_partitions_revoked.connect(self._revoked)  # type: ignore[arg-type]
+
+    async def _revoked(self, sender: Any, revoked: set[Any], **_: Any) -> None:
+        """Forget partitions taken away: they are restored from the table when they return."""
+        for tp in revoked:
+            self.partitions.pop(tp.partition, None)
+
+    async def _outputs(self) -> tuple[AIOKafkaProducer, AlertBus]:
+        async with self._started:
+            if self.producer is None or self.bus is None:
+                settings = self.settings
+                self.producer = AIOKafkaProducer(
+                    acks="all", linger_ms=5, **client_kwargs(settings.kafka)
+                )
+                await self.producer.start()
+                self.bus = AlertBus(
+                    build_sinks(settings.sinks, self.producer, settings.topics.alerts)
+                )
+                await self.bus.start()
+        return self.producer, self.bus
+
+    def _partition(self, number: int) -> _Partition:
+        partition = self.partitions.get(number)
+        if partition is not None:
+            return partition
+        partition = _Partition(MonitorSet.from_settings(self.settings, self.references))
+        stored = self.table.data.get(_table_key(number))
+        if stored:
+            checkpoint = Checkpoint.decode(number, base64.b64decode(stored))
+            try:
+                partition.monitors.restore(checkpoint.snapshot, self.key)
+            except SnapshotError as exc:
+                log.warning(
+                    "stored state not usable, starting fresh", partition=number, error=str(exc)
+                )
+            else:
+                partition.offsets = dict(checkpoint.offsets)
+        self.partitions[number] = partition
+        return partition
+
+    async def _agent(self, stream: Any) -> AsyncIterable[None]:
+        async for events in stream.take_events(self.batch, within=self.within):
+            by_partition: dict[int, list[Any]] = {}
+            for event in events:
+                by_partition.setdefault(event.message.partition, []).append(event)
+            for number, chosen in sorted(by_partition.items()):
+                await self._process(number, chosen)
+            yield None
+
+    async def _process(self, number: int, events: Sequence[Any]) -> None:
+        producer, bus = await self._outputs()
+        partition = self._partition(number)
+        labels_topic = self.settings.topics.labels
+        outputs: list[Output] = []
+        is_labels = False
+        for event in events:
+            message = event.message
+            if message.offset < partition.offsets.get(message.topic, 0):
+                continue  # already reflected in the restored state
+            is_labels = message.topic == labels_topic
+            try:
+                if is_labels:
+                    outputs += partition.monitors.update_label(
+                        self.codec.decode_label(message.value)
+                    )
+                else:
+                    outputs += partition.monitors.update(
+                        self.codec.decode_prediction(message.value)
+                    )
+            except EventValidationError as exc:
+                headers = dead_letter_headers(
+                    message.headers, message.topic, message.partition, message.offset, exc
+                )
+                await producer.send(
+                    self.settings.topics.dead_letters,
+                    message.value,
+                    key=message.key,
+                    headers=headers,
+                )
+            partition.offsets[message.topic] = message.offset + 1
+        if is_labels:
+            outputs += partition.monitors.revisions()
+        for output in outputs:
+            if isinstance(output, AlertEvent):
+                await bus.publish(output)
+            else:
+                value, key, headers = summary_message(output)
+                await producer.send(self.settings.topics.metrics, value, key=key, headers=headers)
+        await bus.flush()
+        await producer.flush()  # outputs are durable before Faust can commit these offsets
+        checkpoint = Checkpoint(
+            number, dict(partition.offsets), partition.monitors.snapshot(self.key)
+        )
+        state_key = _table_key(number)
+        state = base64.b64encode(checkpoint.encode()).decode()
+        self.table.data[state_key] = state
+        self.table.send_changelog(number, state_key, state)  # changelog partition ``number``
+
+    async def close(self) -> None:
+        """Deliver what is queued and close the outputs."""
+        if self.bus is not None:
+            await self.bus.close()
+        if self.producer is not None:
+            await self.producer.stop()
+
+
+def _table_key(number: int) -> str:
+    return f"partition-{number}"
+
+
+def attach(
+    app: faust.App,
+    settings: Settings,
+    references: dict[str, ReferenceProfile] | None = None,
+) -> FaustMonitor:
+    """Add stream-monitor's agents to an existing Faust app."""
+    monitor = FaustMonitor(app, settings, references)
+
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]
+    async def _close(sender: Any, **_: Any) -> None:
+        await monitor.close()
+
+    return monitor
+
+
+def create_app(settings: Settings) -> tuple[faust.App, FaustMonitor]:
+    """A Faust app that only monitors (what ``faust -A stream_monitor.faust.app worker`` runs)."""
+    servers = [
+        f"kafka://{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",")
+    ]
+    app = faust.App(
+        settings.kafka.group_id,
+        broker=servers,
+        store="memory://",
+        topic_partitions=settings.topics.partitions,
+        web_enabled=False,
+        producer_acks=-1,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
+    )
+    return app, attach(app, settings)

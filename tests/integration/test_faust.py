@@ -1,0 +1,68 @@
+"""The Faust adapter on the real broker: same summaries and alert ids as the native runtime,
+also across a kill -9 and restart of the Faust worker."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stream_monitor.runtime.topics import ensure_topics
+
+from .runtime_helpers import isolated_settings, trickle
+from .test_failures import environment, outputs, reference_run, stream, wait_for_summaries
+
+pytest.importorskip("faust", reason="install the faust extra: pip install -e '.[faust]'")
+
+
+def faust_worker(env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """`faust -A stream_monitor.faust.app worker`, its output appended to faust.log in ``cwd``."""
+    with (cwd / "faust.log").open("ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "faust", "-A", "stream_monitor.faust.app", "worker"],
+            env=env,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def test_faust_worker_matches_the_native_runtime_across_a_kill_9(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    assert expected_alerts
+    settings = isolated_settings(kafka_bootstrap)
+    await ensure_topics(settings)
+    env = environment(settings)
+    first = faust_worker(env, tmp_path)
+    try:
+        await asyncio.sleep(8)  # Faust joins the group and recovers its (empty) table
+        feeder = asyncio.create_task(
+            trickle(kafka_bootstrap, settings.topics.predictions, stream(), pause=0.5)
+        )
+        await wait_for_summaries(kafka_bootstrap, settings, 4, budget=120)
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
+    second = faust_worker(env, tmp_path)
+    try:
+        await feeder
+        await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries), budget=150)
+        await asyncio.sleep(3)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        try:
+            second.wait(30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+    summaries, alerts = await outputs(kafka_bootstrap, settings)
+    assert summaries == expected_summaries  # byte-identical window summaries
+    assert alerts == expected_alerts  # the same alert ids
