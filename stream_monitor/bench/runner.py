@@ -253,20 +253,30 @@ async def _progress_rate(
     processes: list[subprocess.Popen[bytes]],
     budget: float,
 ) -> float | None:
-    """Events/s of a consumer group, from its first committed progress until done or budget."""
+    """Events/s of a consumer group between its first and its last committed progress.
+
+    It stops when everything is committed, when nothing moved for 10 s (some clients commit the
+    offset of the last record rather than the next one), or at ``budget`` seconds.
+    """
     started = time.monotonic()
     first: tuple[float, int] | None = None
+    last: tuple[float, int] | None = None
     done = 0
     while done < loaded and time.monotonic() - started < budget:
         await asyncio.sleep(0.5)
         if any(p.poll() is not None for p in processes):
             raise StreamMonitorError(f"a peer process of group {group} exited early")
-        done = await _group_progress(admin, group, topic)
-        if first is None and done > 0:
-            first = (time.monotonic(), done)
-    if first is None or done <= first[1]:
+        now = time.monotonic()
+        progress = await _group_progress(admin, group, topic)
+        if progress > done:
+            done = progress
+            first = first or (now, done)
+            last = (now, done)
+        elif last is not None and now - last[0] > 10:
+            break
+    if first is None or last is None or last[1] <= first[1]:
         return None
-    return round((done - first[1]) / (time.monotonic() - first[0]), 1)
+    return round((last[1] - first[1]) / (last[0] - first[0]), 1)
 
 
 async def _group_progress(admin: AIOKafkaAdminClient, group: str, topic: str) -> int:

@@ -37,6 +37,7 @@ from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.runtime.checkpoint import Checkpoint
 from stream_monitor.runtime.outputs import dead_letter_headers, summary_message
+from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.sinks.bus import AlertBus
 from stream_monitor.sinks.factory import build_sinks
 
@@ -111,6 +112,7 @@ class FaustMonitor:
         async with self._started:
             if self.producer is None or self.bus is None:
                 settings = self.settings
+                await ensure_topics(settings)  # output topics, like the native worker
                 self.producer = AIOKafkaProducer(
                     acks="all", linger_ms=5, **client_kwargs(settings.kafka)
                 )
@@ -238,6 +240,7 @@ def create_app(settings: Settings) -> tuple[faust.App, FaustMonitor]:
         web_enabled=False,
         producer_acks=-1,
         broker_session_timeout=10.0,
+        broker_commit_interval=settings.processing.commit_interval,
         broker_heartbeat_interval=3.0,
     )
     return app, attach(app, settings)
