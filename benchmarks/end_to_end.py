@@ -63,6 +63,11 @@ def main() -> None:
         f"| raw aiokafka consume-only (upper bound) | {one.raw_consume_rate:,.0f} | 1 | | | |",
         f"| in-memory core alone (decode + every update) | {one.core_rate:,.0f} | | 1 | | |",
     ]
+    if one.faust_rate:
+        rows.append(
+            f"| faust-streaming agents (`stream_monitor.faust`), 1 worker | {one.faust_rate:,.0f} "
+            "| | | | |"
+        )
     for name, result in (
         ("1 worker, at_least_once", one),
         ("2 workers, at_least_once", two),
@@ -84,7 +89,13 @@ def main() -> None:
             "",
             *rows,
             "",
-            f"Two workers / one worker: {ratio_two:.2f}x. Latency is measured at half the "
+            f"Two workers / one worker: {ratio_two:.2f}x. One worker / Faust agents: "
+            + (
+                f"{one.monitor_rate / one.faust_rate:.1f}x. "
+                if one.faust_rate
+                else "not measured. "
+            )
+            + "Latency is measured at half the "
             "measured rate of that run, from the send time of a window's last event to the alert "
             "read from the alerts topic.",
         ]

@@ -237,11 +237,7 @@ async def _faust_rate(
             admin, group, topics["predictions"], loaded, processes=[process], budget=180
         )
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        _terminate([process])
 
 
 async def _progress_rate(
@@ -396,15 +392,20 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
         result.monitor_rate = round((done - first[1]) / max(result.monitor_seconds, 1e-9), 1)
         await _latency_phase(settings, options, topics, result, f"{group}-metrics")
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        _terminate(processes)
         await admin.close()
     return result
+
+
+def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM (graceful), then SIGKILL after 30 s."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 async def _latency_phase(

@@ -25,7 +25,7 @@ from stream_monitor.dashboard.store import DashboardStore
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import get_logger
-from stream_monitor.observability.server import auth_middleware
+from stream_monitor.observability.server import auth_middleware, start_site
 
 __all__ = ["Dashboard", "plotly_js", "serve"]
 
@@ -192,17 +192,5 @@ def _json(data: Any, status: int = 200) -> web.Response:
 async def serve(settings: Settings, host: str, port: int) -> tuple[web.AppRunner, Dashboard, int]:
     """Start the dashboard on ``host:port``; returns the runner, the app and the bound port."""
     dashboard = Dashboard(settings)
-    runner = web.AppRunner(dashboard.app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    try:
-        await site.start()
-    except OSError as exc:
-        await runner.cleanup()
-        raise StreamMonitorError(
-            f"cannot serve the dashboard on {host}:{port} ({exc.strerror}); pick another with "
-            "--port"
-        ) from exc
-    sockets = getattr(site._server, "sockets", None) or []  # the port picked for port 0
-    bound = int(sockets[0].getsockname()[1]) if sockets else port
+    runner, bound = await start_site(dashboard.app, host, port, hint="pick another with --port")
     return runner, dashboard, bound

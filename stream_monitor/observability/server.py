@@ -23,7 +23,7 @@ from stream_monitor.errors import StreamMonitorError
 if TYPE_CHECKING:
     from stream_monitor.runtime.worker import Worker
 
-__all__ = ["auth_middleware", "start_worker_endpoints"]
+__all__ = ["auth_middleware", "start_site", "start_worker_endpoints"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -84,18 +84,25 @@ async def start_worker_endpoints(worker: Worker, http: HttpSettings) -> tuple[we
     app.router.add_get("/metrics", metrics)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    return await start_site(
+        app,
+        http.host,
+        http.port,
+        hint="set http.port to a free port (0 picks one) or http.enabled: false",
+    )
+
+
+async def start_site(
+    app: web.Application, host: str, port: int, *, hint: str
+) -> tuple[web.AppRunner, int]:
+    """Serve ``app`` on ``host:port``; returns the runner and the bound port (for port 0)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, http.host, http.port)
+    site = web.TCPSite(runner, host, port)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
-        raise StreamMonitorError(
-            f"cannot serve the worker endpoints on {http.host}:{http.port} ({exc.strerror}); "
-            "set http.port to a free port (0 picks one) or http.enabled: false"
-        ) from exc
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    port = int(sockets[0].getsockname()[1]) if sockets else http.port
-    return runner, port
+        raise StreamMonitorError(f"cannot serve on {host}:{port} ({exc.strerror}); {hint}") from exc
+    sockets = getattr(site._server, "sockets", None) or []
+    return runner, int(sockets[0].getsockname()[1]) if sockets else port

@@ -7,9 +7,6 @@ summary and alert id exactly once, nothing from an aborted or fenced transaction
 from __future__ import annotations
 
 import asyncio
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from typing import Any
@@ -26,8 +23,15 @@ from stream_monitor.config import Settings
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.runtime.worker import Worker
 
-from .runtime_helpers import isolated_settings, produce, read_all, trickle
-from .test_failures import EVENTS, environment, reference_run, stream
+from .runtime_helpers import isolated_settings, produce, read_all
+from .test_failures import (
+    EVENTS,
+    environment,
+    kill_9_mid_stream_then_restart,
+    reference_run,
+    stream,
+    worker_process,
+)
 
 EXACTLY_ONCE = {"guarantee": "exactly_once", "commit_interval": 0.3, "batch_max_records": 200}
 
@@ -151,39 +155,14 @@ async def test_kill_9_under_exactly_once_gives_every_alert_exactly_once(
     env = environment(settings)
     env["STREAM_MONITOR_PROCESSING__GUARANTEE"] = "exactly_once"
     env["STREAM_MONITOR_PROCESSING__COMMIT_INTERVAL"] = "0.3"
-    first = subprocess.Popen(  # noqa: ASYNC220 - a real process to kill -9
-        [sys.executable, "-m", "stream_monitor", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    code = await kill_9_mid_stream_then_restart(
+        kafka_bootstrap,
+        settings,
+        lambda: worker_process(env),
+        lambda n: wait_committed(kafka_bootstrap, settings, n),
+        len(expected[0]),
     )
-    try:
-        await asyncio.sleep(3)
-        feeder = asyncio.create_task(
-            trickle(kafka_bootstrap, settings.topics.predictions, stream())
-        )
-        await wait_committed(kafka_bootstrap, settings, 4)  # mid-stream: about a third
-        assert not feeder.done(), "the stream ended before the kill: not mid-stream"
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    second = subprocess.Popen(  # noqa: ASYNC220 - the restarted worker
-        [sys.executable, "-m", "stream_monitor", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await feeder
-        await wait_committed(kafka_bootstrap, settings, len(expected[0]), budget=120)
-        await asyncio.sleep(2)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        second.wait(20)
-    assert second.returncode == 0
+    assert code == 0
     assert_exactly_once(await committed_outputs(kafka_bootstrap, settings), expected)
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 import orjson
 import pytest
@@ -108,23 +109,35 @@ async def wait_for_summaries(
     raise AssertionError(f"fewer than {count} summaries after {budget} s")
 
 
-async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str) -> None:
-    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
-    assert expected_alerts
-    settings = isolated_settings(kafka_bootstrap)
-    env = environment(settings)
-    first = subprocess.Popen(  # noqa: ASYNC220 - a real process to kill -9
+def worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`stream-monitor run` as a real process (to kill -9)."""
+    return subprocess.Popen(
         [sys.executable, "-m", "stream_monitor", "run"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+async def kill_9_mid_stream_then_restart(
+    bootstrap: str,
+    settings: Settings,
+    start: Callable[[], subprocess.Popen[bytes]],
+    wait: Callable[[int], Awaitable[None]],
+    final: int,
+    *,
+    warmup: float = 3.0,
+    pause: float = 0.25,
+) -> int | None:
+    """Start a worker, feed the stream slowly, kill -9 it after ~a third, start another one,
+    wait until ``wait(final)`` holds, stop it with SIGTERM; returns its exit code."""
+    first = start()
     try:
-        await asyncio.sleep(3)
+        await asyncio.sleep(warmup)
         feeder = asyncio.create_task(
-            trickle(kafka_bootstrap, settings.topics.predictions, stream())
+            trickle(bootstrap, settings.topics.predictions, stream(), pause=pause)
         )
-        await wait_for_summaries(kafka_bootstrap, settings, 4)  # mid-stream: about a third
+        await wait(4)  # mid-stream: about a third of the summaries
         assert not feeder.done(), "the stream ended before the kill: not mid-stream"
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -132,19 +145,33 @@ async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str
         if first.poll() is None:
             first.kill()
             first.wait()
-    second = subprocess.Popen(  # noqa: ASYNC220 - the restarted worker
-        [sys.executable, "-m", "stream_monitor", "run"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    second = start()
     try:
         await feeder
-        await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries))
+        await wait(final)
         await asyncio.sleep(2)
     finally:
         second.send_signal(signal.SIGTERM)
-        second.wait(20)
+        try:
+            second.wait(30)
+        except subprocess.TimeoutExpired:
+            second.kill()
+            second.wait()
+    return second.returncode
+
+
+async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str) -> None:
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    assert expected_alerts
+    settings = isolated_settings(kafka_bootstrap)
+    env = environment(settings)
+    await kill_9_mid_stream_then_restart(
+        kafka_bootstrap,
+        settings,
+        lambda: worker_process(env),
+        lambda n: wait_for_summaries(kafka_bootstrap, settings, n),
+        len(expected_summaries),
+    )
     summaries, alerts = await outputs(kafka_bootstrap, settings)
     # Replays after the last checkpoint repeat outputs byte for byte: as sets they are equal.
     assert summaries == expected_summaries

@@ -3,8 +3,6 @@ also across a kill -9 and restart of the Faust worker."""
 
 from __future__ import annotations
 
-import asyncio
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +11,14 @@ import pytest
 
 from stream_monitor.runtime.topics import ensure_topics
 
-from .runtime_helpers import isolated_settings, trickle
-from .test_failures import environment, outputs, reference_run, stream, wait_for_summaries
+from .runtime_helpers import isolated_settings
+from .test_failures import (
+    environment,
+    kill_9_mid_stream_then_restart,
+    outputs,
+    reference_run,
+    wait_for_summaries,
+)
 
 pytest.importorskip("faust", reason="install the faust extra: pip install -e '.[faust]'")
 
@@ -39,30 +43,15 @@ async def test_faust_worker_matches_the_native_runtime_across_a_kill_9(
     settings = isolated_settings(kafka_bootstrap)
     await ensure_topics(settings)
     env = environment(settings)
-    first = faust_worker(env, tmp_path)
-    try:
-        await asyncio.sleep(8)  # Faust joins the group and recovers its (empty) table
-        feeder = asyncio.create_task(
-            trickle(kafka_bootstrap, settings.topics.predictions, stream(), pause=0.5)
-        )
-        await wait_for_summaries(kafka_bootstrap, settings, 4, budget=120)
-        first.send_signal(signal.SIGKILL)
-        first.wait(10)
-    finally:
-        if first.poll() is None:
-            first.kill()
-            first.wait()
-    second = faust_worker(env, tmp_path)
-    try:
-        await feeder
-        await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries), budget=150)
-        await asyncio.sleep(3)
-    finally:
-        second.send_signal(signal.SIGTERM)
-        try:
-            second.wait(30)
-        except subprocess.TimeoutExpired:
-            second.kill()
+    await kill_9_mid_stream_then_restart(
+        kafka_bootstrap,
+        settings,
+        lambda: faust_worker(env, tmp_path),
+        lambda n: wait_for_summaries(kafka_bootstrap, settings, n, budget=150),
+        len(expected_summaries),
+        warmup=8.0,  # Faust joins the group and recovers its (empty) table
+        pause=0.5,
+    )
     summaries, alerts = await outputs(kafka_bootstrap, settings)
     assert summaries == expected_summaries  # byte-identical window summaries
     assert alerts == expected_alerts  # the same alert ids
