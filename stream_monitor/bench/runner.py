@@ -296,7 +296,7 @@ def _rss_mb(pids: list[int]) -> float:
 
 
 async def _read_latencies(
-    settings: Settings, alerts: str, metrics: str, stop: asyncio.Event
+    settings: Settings, alerts: str, metrics: str, stop: asyncio.Event, *, committed: bool
 ) -> tuple[list[float], list[float]]:
     consumer = AIOKafkaConsumer(
         alerts,
@@ -304,6 +304,8 @@ async def _read_latencies(
         group_id=None,
         auto_offset_reset="latest",
         enable_auto_commit=False,
+        # under exactly_once, outputs count once a read_committed consumer can see them
+        isolation_level="read_committed" if committed else "read_uncommitted",
         **client_kwargs(settings.kafka),
     )
     await consumer.start()
@@ -419,7 +421,15 @@ async def _latency_phase(
     count = int(rate * options.latency_seconds)
     result.latency_rate = round(rate, 1)
     stop = asyncio.Event()
-    reader = asyncio.create_task(_read_latencies(settings, topics["alerts"], metrics, stop))
+    reader = asyncio.create_task(
+        _read_latencies(
+            settings,
+            topics["alerts"],
+            metrics,
+            stop,
+            committed=options.guarantee == "exactly_once",
+        )
+    )
     await asyncio.sleep(2)  # the reader is at the end of both topics
 
     def stamped() -> Iterable[bytes]:
