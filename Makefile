@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/stream-monitor broker start --kind kafka --port $(BENCH_PORT)
 	@status=0; \
 	$(BIN)/python -m benchmarks.end_to_end --bootstrap 127.0.0.1:$(BENCH_PORT) || status=$$?; \
+	$(BIN)/python -m benchmarks.replay_rate --bootstrap 127.0.0.1:$(BENCH_PORT) || status=$$?; \
 	$(BIN)/stream-monitor broker stop --port $(BENCH_PORT); \
 	exit $$status
 
