@@ -44,13 +44,37 @@ def _rss(result: BenchResult) -> str:
     return f"{early:,.0f} -> {rss[-1]:,.0f} MB ({(rss[-1] - early) / early * 100:+.1f}%)"
 
 
+def soak_only(bootstrap: str, record_it: bool) -> None:
+    """The 5,000,000-event RSS soak of one worker, in its own section."""
+    soak = _run(bootstrap, events=5_000_000, latency_seconds=10)
+    body = "\n".join(
+        [
+            f"Measured on: {machine()}, Apache Kafka 4.1.1 on the same machine.",
+            f"Command: `.venv/bin/python -m benchmarks.end_to_end --bootstrap {bootstrap} "
+            "--soak-only`.",
+            "",
+            "| Run | Events/s | Worker RSS (early -> end) | Max lag |",
+            "| --- | --- | --- | --- |",
+            f"| 1 worker, at_least_once, 5,000,000 events | {soak.monitor_rate:,.0f} "
+            f"| {_rss(soak)} | {max((lag for _, lag in soak.lag), default=0):,} |",
+        ]
+    )
+    print(body)
+    if record_it:
+        record("soak", body)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--bootstrap", default="127.0.0.1:19092")
     parser.add_argument("--events", type=int, default=300_000)
     parser.add_argument("--soak", action="store_true", help="also the 5,000,000-event RSS soak")
+    parser.add_argument("--soak-only", action="store_true", help="only the soak (own section)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
+    if args.soak_only:
+        soak_only(args.bootstrap, record_it=not args.no_record)
+        return
     one = _run(args.bootstrap, events=args.events, compare=True)
     two = _run(args.bootstrap, events=args.events, workers=2)
     eos = _run(args.bootstrap, events=args.events, guarantee="exactly_once")
