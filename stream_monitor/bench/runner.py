@@ -36,6 +36,7 @@ from stream_monitor.config.settings import Settings
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.monitor.quantiles import nearest_rank
 from stream_monitor.monitor.registry import MonitorSet
 
 __all__ = ["BenchOptions", "BenchResult", "run_bench"]
@@ -97,9 +98,8 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
 
     def pct(q: float) -> float | None:
-        if not ordered:
-            return None
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+        value = nearest_rank(ordered, q)
+        return None if value is None else round(value, 1)
 
     return {"n": len(ordered), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["LogHistogram"]
+__all__ = ["LogHistogram", "nearest_rank"]
 
 _GROWTH = 1.02
 _LOG_GROWTH = math.log(_GROWTH)
+
+
+def nearest_rank(ordered: list[float], q: float) -> float | None:
+    """The ``q`` quantile of an already sorted list (nearest rank), or None when it is empty."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class LogHistogram:

@@ -23,6 +23,7 @@ from aiokafka.errors import KafkaError
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.monitor.quantiles import nearest_rank
 from stream_monitor.replay.files import Record, encode_record, open_text
 
 __all__ = ["Pacer", "ReplayStats", "record_topic", "replay_records"]
@@ -153,9 +154,8 @@ class ReplayStats:
         ordered = sorted(self.latencies_ms)
 
         def pct(q: float) -> float | None:
-            if not ordered:
-                return None
-            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+            value = nearest_rank(ordered, q)
+            return None if value is None else round(value, 3)
 
         return {
             "sent": self.sent,
