@@ -19,16 +19,18 @@ from pyinstrument import Profiler
 from benchmarks.record import machine, record
 from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events import EventCodec, PredictionEvent
+from stream_monitor.errors import EventValidationError
+from stream_monitor.events import EventCodec
+from stream_monitor.events.fast import PredictionLike
 from stream_monitor.monitor import MonitorSet
 
 BATCH = 1_000
 WARMUP = 40_000
 
 
-def decoded_batch(codec: EventCodec, batch: list[bytes]) -> list[PredictionEvent]:
+def decoded_batch(codec: EventCodec, batch: list[bytes]) -> list[PredictionLike]:
     """The valid events of a batch (the workload has no invalid ones)."""
-    return [e for e in codec.decode_predictions(batch) if isinstance(e, PredictionEvent)]
+    return [e for e in codec.decode_predictions(batch) if not isinstance(e, EventValidationError)]
 
 
 def warmed_up(events: list[bytes]) -> tuple[EventCodec, MonitorSet]:

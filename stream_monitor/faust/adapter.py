@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 from collections.abc import AsyncIterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,6 @@ import faust
 from aiokafka import AIOKafkaProducer
 
 from stream_monitor.config.settings import Settings
-from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
@@ -36,7 +36,7 @@ from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.runtime.checkpoint import Checkpoint
-from stream_monitor.runtime.outputs import dead_letter_headers, summary_message
+from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, summary_message
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.sinks.bus import AlertBus
 from stream_monitor.sinks.factory import build_sinks
@@ -155,23 +155,22 @@ class FaustMonitor:
         producer, bus = await self._outputs()
         partition = self._partition(number)
         labels_topic = self.settings.topics.labels
+        fresh = [
+            event
+            for event in events  # skip what the restored state already reflects
+            if event.message.offset >= partition.offsets.get(event.message.topic, 0)
+        ]
         outputs: list[Output] = []
-        is_labels = False
-        for event in events:
-            message = event.message
-            if message.offset < partition.offsets.get(message.topic, 0):
-                continue  # already reflected in the restored state
-            is_labels = message.topic == labels_topic
-            try:
-                if is_labels:
-                    outputs += partition.monitors.update_label(
-                        self.codec.decode_label(message.value)
-                    )
-                else:
-                    outputs += partition.monitors.update(
-                        self.codec.decode_prediction(message.value)
-                    )
-            except EventValidationError as exc:
+        for topic, group in itertools.groupby(fresh, key=lambda event: event.message.topic):
+            chosen = list(group)
+            done = process_batch(
+                self.codec,
+                partition.monitors,
+                [event.message.value for event in chosen],
+                labels=topic == labels_topic,
+            )
+            for index, exc in done.rejected:
+                message = chosen[index].message
                 headers = dead_letter_headers(
                     message.headers, message.topic, message.partition, message.offset, exc
                 )
@@ -181,9 +180,8 @@ class FaustMonitor:
                     key=message.key,
                     headers=headers,
                 )
-            partition.offsets[message.topic] = message.offset + 1
-        if is_labels:
-            outputs += partition.monitors.revisions()
+            outputs += done.outputs
+            partition.offsets[topic] = chosen[-1].message.offset + 1
         for output in outputs:
             if isinstance(output, AlertEvent):
                 await bus.publish(output)

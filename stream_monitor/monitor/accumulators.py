@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import bisect
 import math
+from array import array
+from collections import Counter
+from collections.abc import Sequence
 from typing import Any
+
+import numpy as np
 
 from stream_monitor.monitor.reference import (
     CategoricalReference,
@@ -23,9 +28,75 @@ from stream_monitor.monitor.statistics import (
     wasserstein_binned,
 )
 
-__all__ = ["CategoricalAccumulator", "NumericAccumulator", "Stats"]
+__all__ = ["CategoricalAccumulator", "NumericAccumulator", "NumericColumn", "Stats"]
 
 Stats = dict[str, float | None]
+_NUMBER_TYPES = frozenset({float, int})
+
+
+class NumericColumn:
+    """One feature's values in a run of events, sorted out once for the window and detectors.
+
+    ``values`` holds the finite numbers (booleans included, as 0/1) and ``positions`` their
+    indices in the run; ``detectable`` marks which of them change detectors take (booleans are
+    counted in a window but are not a measurement to standardise).
+    """
+
+    __slots__ = ("detectable", "invalid", "missing", "non_finite", "positions", "values")
+
+    def __init__(self, column: Sequence[Any]) -> None:
+        self.missing = self.non_finite = self.invalid = 0
+        self.detectable: np.ndarray | None = None  # None: every value
+        if set(map(type, column)) <= _NUMBER_TYPES:
+            try:
+                values = np.array(column, dtype=np.float64)
+            except OverflowError:  # an integer beyond the float range: sort out one by one
+                pass
+            else:
+                finite = np.isfinite(values)
+                if finite.all():
+                    self.values = values
+                    self.positions = np.arange(len(values))
+                else:
+                    self.non_finite = int(len(values) - np.count_nonzero(finite))
+                    self.values = values[finite]
+                    self.positions = np.flatnonzero(finite)
+                return
+        self._one_by_one(column)
+
+    def _one_by_one(self, column: Sequence[Any]) -> None:
+        values: list[float] = []
+        positions: list[int] = []
+        detectable: list[bool] = []
+        for i, value in enumerate(column):
+            if value is None:
+                self.missing += 1
+                continue
+            kind = type(value)
+            if kind is not float and kind is not int and kind is not bool:
+                self.invalid += 1
+                continue
+            try:
+                number = float(value)
+            except OverflowError:
+                self.non_finite += 1
+                continue
+            if not math.isfinite(number):
+                self.non_finite += 1
+                continue
+            values.append(number)
+            positions.append(i)
+            detectable.append(kind is not bool)
+        self.values = np.array(values, dtype=np.float64)
+        self.positions = np.array(positions, dtype=np.int64)
+        if not all(detectable):
+            self.detectable = np.array(detectable, dtype=bool)
+
+    def for_detectors(self) -> tuple[np.ndarray, np.ndarray]:
+        """(values, positions) that change detectors take."""
+        if self.detectable is None:
+            return self.values, self.positions
+        return self.values[self.detectable], self.positions[self.detectable]
 
 
 def _finite(stats: dict[str, float]) -> Stats:
@@ -57,12 +128,11 @@ class _FeatureCounts:
 class NumericAccumulator(_FeatureCounts):
     """Counts of one numeric feature in one window, binned on the reference's percentiles."""
 
-    __slots__ = ("bins", "edges", "maximum", "minimum", "out_of_range", "reference")
+    __slots__ = ("bins", "maximum", "minimum", "out_of_range", "reference")
 
     def __init__(self, reference: NumericReference | None) -> None:
         self.reference = reference
-        self.edges = reference.edges if reference else ()
-        self.bins = [0] * len(reference.counts) if reference else []
+        self.bins = array("q", bytes(8 * len(reference.counts))) if reference else array("q")
         self.minimum = reference.minimum if reference else -math.inf
         self.maximum = reference.maximum if reference else math.inf
         super().__init__()
@@ -83,9 +153,25 @@ class NumericAccumulator(_FeatureCounts):
             return
         self.n += 1
         if self.reference is not None:
-            self.bins[bisect.bisect_right(self.edges, value)] += 1
+            self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
             if value < self.minimum or value > self.maximum:
                 self.out_of_range += 1
+
+    def add_column(self, column: NumericColumn) -> None:
+        """Count a run's values of this feature at once."""
+        self.missing += column.missing
+        self.non_finite += column.non_finite
+        self.invalid += column.invalid
+        values = column.values
+        self.n += len(values)
+        if self.reference is not None and len(values):
+            edges = np.frombuffer(self.reference.edges, dtype=np.float64)  # type: ignore[call-overload]
+            found = np.searchsorted(edges, values, side="right")
+            bins = np.frombuffer(self.bins, dtype=np.int64)
+            bins += np.bincount(found, minlength=len(bins))
+            self.out_of_range += int(
+                np.count_nonzero((values < self.minimum) | (values > self.maximum))
+            )
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""
@@ -133,19 +219,19 @@ class CategoricalAccumulator(_FeatureCounts):
         super().__init__()
         self.unseen = 0
 
-    def add(self, value: Any) -> None:
-        """Count one value (None means missing)."""
+    def add(self, value: Any, times: int = 1) -> None:
+        """Count one value, ``times`` over (None means missing)."""
         if value is None:
-            self.missing += 1
+            self.missing += times
             return
         if type(value) is float and not math.isfinite(value):
-            self.non_finite += 1
+            self.non_finite += times
             return
         category = value if type(value) is str else category_of(value)
         if category is None:
-            self.invalid += 1
+            self.invalid += times
             return
-        self.n += 1
+        self.n += times
         if self.reference is None:
             return
         position = self.index.get(category)
@@ -154,8 +240,15 @@ class CategoricalAccumulator(_FeatureCounts):
                 position = len(self.bins) - 2
             else:
                 position = len(self.bins) - 1
-                self.unseen += 1
-        self.bins[position] += 1
+                self.unseen += times
+        self.bins[position] += times
+
+    def add_many(self, column: Sequence[Any]) -> None:
+        """Count a run's values of this feature, each distinct value sorted out once."""
+        add = self.add
+        # keyed by type too: 1, 1.0 and True are equal but different categories
+        for (_, value), times in Counter(zip(map(type, column), column, strict=True)).items():
+            add(value, times)
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""

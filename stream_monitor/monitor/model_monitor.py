@@ -7,12 +7,13 @@ events' own timestamps. Bad values inside an event are counted in data quality, 
 
 from __future__ import annotations
 
-import math
-from typing import Any, Literal
+from collections.abc import Sequence
+from typing import Any, Literal, NamedTuple
 
 from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
-from stream_monitor.events.schemas import LabelEvent, PredictionEvent
+from stream_monitor.events.fast import PredictionLike
+from stream_monitor.events.schemas import LabelEvent
 from stream_monitor.monitor.detectors import StandardisedDetector
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
 from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
@@ -28,7 +29,7 @@ from stream_monitor.monitor.rules import (
     quality_checks,
 )
 from stream_monitor.monitor.snapshot import SnapshotError, dump_state, load_state, unpack_state
-from stream_monitor.monitor.window_state import OpenWindow, Warmup, new_accumulator
+from stream_monitor.monitor.window_state import OpenWindow, Run, Warmup, new_accumulator
 from stream_monitor.monitor.windows import CountWindows, EventTimeWindows, WindowBounds
 
 __all__ = ["ERRORS", "PREDICTION", "ModelMonitor", "Output"]
@@ -73,45 +74,123 @@ class ModelMonitor:
 
     # -- events ---------------------------------------------------------------------------
 
-    def update(self, event: PredictionEvent) -> list[Output]:
+    def update(self, event: PredictionLike) -> list[Output]:
         """Account for one prediction event; returns the summaries and alerts it caused."""
-        self.events += 1
-        if event.model_version is not None:
-            self.model_version = event.model_version
-        t = event.timestamp
-        lag = 0
-        if self.max_time is None or t > self.max_time:
-            self.max_time = t
-        else:
-            lag = self.max_time - t
-        signal = event.score if self.signal == "score" else event.prediction
-        keys = self.windows.open_windows(t)
+        return self.update_batch((event,))
+
+    def update_batch(self, events: Sequence[PredictionLike]) -> list[Output]:
+        """Account for prediction events in order; the summaries and alerts they caused.
+
+        The same outputs as :meth:`update` event by event, however the events are batched:
+        events are taken in runs that fall into the same windows, and a run ends where a window
+        closes, the warm-up ends or the model version changes, so each run is counted column
+        by column at once.
+        """
+        if isinstance(self.windows, CountWindows):
+            return self._update_counted(events, self.windows)
+        out: list[Output] = []
+        run: list[PredictionLike] = []
+        lags: list[int] = []
+        run_keys: tuple[int, ...] = ()
+        windows = self.windows
+        for event in events:
+            version = event.model_version
+            if version is not None and version != self.model_version:
+                if run:
+                    self._apply(Run(run, lags, self.signal), run_keys, out)
+                    run, lags = [], []
+                self.model_version = version
+            self.events += 1
+            t = event.timestamp
+            if self.max_time is None or t > self.max_time:
+                self.max_time = t
+                lag = 0
+            else:
+                lag = self.max_time - t
+            keys = tuple(windows.open_windows(t))
+            if not keys:
+                self.late += 1
+            if run and keys != run_keys:
+                self._apply(Run(run, lags, self.signal), run_keys, out)
+                run, lags = [], []
+            run.append(event)
+            lags.append(lag)
+            run_keys = keys
+            closed = windows.closed_windows()
+            warmup = self.warmup
+            if closed or (warmup is not None and warmup.count + len(run) >= warmup.size):
+                self._apply(Run(run, lags, self.signal), run_keys, out)
+                run, lags = [], []
+                for key, bounds in closed:
+                    out.extend(self._close(key, bounds))
+        if run:
+            self._apply(Run(run, lags, self.signal), run_keys, out)
+        return out
+
+    def _update_counted(
+        self, events: Sequence[PredictionLike], windows: CountWindows
+    ) -> list[Output]:
+        """:meth:`update_batch` for count windows: runs are slices up to the next close."""
+        out: list[Output] = []
+        start, total = 0, len(events)
+        while start < total:
+            room = windows.size - windows.count
+            if self.warmup is not None:
+                room = min(room, self.warmup.size - self.warmup.count)
+            run = list(events[start : start + max(room, 1)])
+            version = self.model_version
+            for i, event in enumerate(run):  # a new model version also ends a run
+                if event.model_version is not None and event.model_version != version:
+                    if i:
+                        run = run[:i]
+                        break
+                    version = self.model_version = event.model_version
+            start += len(run)
+            self.events += len(run)
+            latest = self.max_time
+            lags: list[int] = []
+            for event in run:
+                t = event.timestamp
+                if latest is None or t > latest:
+                    latest = t
+                    lags.append(0)
+                else:
+                    lags.append(latest - t)
+            self.max_time = latest
+            chunk = Run(run, lags, self.signal)
+            first, last = chunk.first_last()
+            windows.take(len(run), first, last)
+            self._apply(chunk, (windows.index,), out)
+            for key, bounds in windows.closed_windows():
+                out.extend(self._close(key, bounds))
+        return out
+
+    def _apply(self, run: Run, keys: tuple[int, ...], out: list[Output]) -> None:
+        """Count a run of events that all fall into windows ``keys``, then raise what it fired."""
+        before: dict[int, tuple[int, int | None]] = {}
         for key in keys:
             window = self.open.get(key)
             if window is None:
                 window = self.open[key] = self._new_window()
-            window.add(event, signal, lag)
-        if not keys:
-            self.late += 1
-        out: list[Output] = []
-        if self.detectors and keys:
-            self._detect(event, signal, self.open[keys[-1]], out)
-        fired = self.outcomes.on_prediction(
-            event.event_id,
-            tuple(keys),
-            t,
-            prediction=event.prediction,
-            score=event.score,
-            scores=event.scores,
-            label=event.label,
-        )
-        if fired:
-            self._error_alerts(fired, t, out)
-        if self.warmup is not None and self.warmup.add(event):
-            self._finish_warmup()
-        for key, bounds in self.windows.closed_windows():
-            out.extend(self._close(key, bounds))
-        return out
+            before[key] = (window.count, window.first)
+            window.add_run(run)
+        hits = self._detections(run, keys) if self.detectors and keys else []
+        for position, names in self.outcomes.on_predictions(run.events, keys):
+            hits.append((position, 1, 0, names))
+        # Alerts in the order event-by-event processing raises them.
+        hits.sort(key=lambda hit: hit[:3])
+        for position, source, _, what in hits:
+            at = _At(run, position, before)
+            if source == 1:
+                self._error_alerts(what, run.events[position].timestamp, out, at)
+            else:
+                self._detector_alert(what, at, keys[-1], out)
+        warmup = self.warmup
+        if warmup is not None:
+            for event in run.events:
+                if warmup.add(event):
+                    self._finish_warmup()
+                    break  # a run ends where the warm-up does
 
     def update_label(self, label: LabelEvent) -> list[Output]:
         """Join a label to its prediction; returns the alerts of error-stream detectors.
@@ -168,18 +247,35 @@ class ModelMonitor:
             "label_stats": counts,
         }
 
-    def _error_alerts(self, fired: list[str], at: int, out: list[Output]) -> None:
+    def _detections(self, run: Run, keys: tuple[int, ...]) -> list[tuple[int, int, int, Any]]:
+        """Feed the run to the change detectors: (position, 0, order, what fired) per signal."""
+        hits: list[tuple[int, int, int, Any]] = []
+        order = 0
+        for name, detectors in self.detectors.items():
+            column = run.numeric(None if name == PREDICTION else name)
+            values, positions = column.for_detectors()
+            for detector in detectors:
+                done = detector.detections
+                for n, i in enumerate(detector.update_many(values)):
+                    hits.append((int(positions[i]), 0, order, (name, detector, done + n + 1)))
+                order += 1
+        return hits
+
+    def _error_alerts(
+        self, fired: list[str], at: int, out: list[Output], when: _At | None = None
+    ) -> None:
         keys = list(self.open)
         window = self.open[keys[-1]] if keys else None
+        count, first = _as_of(window, keys[-1] if keys else None, when)
         for name in fired:
             if window is not None:
                 window.detections[ERRORS] = window.detections.get(ERRORS, 0) + 1
             check = self._error_check(name, at, severity="warning")
-            start = window.first if window is not None and window.first is not None else at
+            start = first if first is not None else at
             alert = self.tracker.observe(
                 check,
                 window=WindowBounds(-1, start, at),
-                sample_size=window.count if window else 0,
+                sample_size=count,
                 model_version=self.model_version,
             )
             if alert is not None:
@@ -276,30 +372,24 @@ class ModelMonitor:
             prediction = new_accumulator(ref.prediction.kind, ref.prediction)
         return OpenWindow(features, prediction)
 
-    def _detect(
-        self, event: PredictionEvent, signal: Any, window: OpenWindow, out: list[Output]
+    def _detector_alert(
+        self, what: tuple[str, StandardisedDetector, int], when: _At, key: int, out: list[Output]
     ) -> None:
-        values = event.features
-        for name, detectors in self.detectors.items():
-            value = signal if name == PREDICTION else values.get(name)
-            if type(value) is int:
-                value = float(value)
-            elif type(value) is not float or not math.isfinite(value):
-                continue
-            for detector in detectors:
-                if not detector.update(value):
-                    continue
-                window.detections[name] = window.detections.get(name, 0) + 1
-                check = self._detector_check(name, detector, event.timestamp, severity="warning")
-                bounds = WindowBounds(-1, window.first or event.timestamp, event.timestamp)
-                alert = self.tracker.observe(
-                    check, window=bounds, sample_size=window.count, model_version=self.model_version
-                )
-                if alert is not None:
-                    out.append(alert)
+        name, detector, detections = what
+        at = when.run.events[when.position].timestamp
+        window = self.open[key]
+        window.detections[name] = window.detections.get(name, 0) + 1
+        count, first = _as_of(window, key, when)
+        check = self._detector_check(name, detector, detections, at, severity="warning")
+        bounds = WindowBounds(-1, first or at, at)
+        alert = self.tracker.observe(
+            check, window=bounds, sample_size=count, model_version=self.model_version
+        )
+        if alert is not None:
+            out.append(alert)
 
     def _detector_check(
-        self, name: str, detector: StandardisedDetector, at: int, severity: Any
+        self, name: str, detector: StandardisedDetector, detections: int, at: int, severity: Any
     ) -> RuleCheck:
         return RuleCheck(
             rule=f"detector.{detector.name}",
@@ -311,7 +401,7 @@ class ModelMonitor:
             severity=severity,
             evidence={
                 "event_time": at,
-                "detections_total": detector.detections,
+                "detections_total": detections,
                 "reference_id": self.reference.reference_id if self.reference else None,
             },
         )
@@ -411,5 +501,27 @@ class ModelMonitor:
         for name, detectors in self.detectors.items():
             for detector in detectors:
                 if not window.detections.get(name):
-                    checks.append(self._detector_check(name, detector, -1, severity=None))
+                    checks.append(
+                        self._detector_check(name, detector, detector.detections, -1, severity=None)
+                    )
         return checks
+
+
+class _At(NamedTuple):
+    """Just after event ``position`` of a run; ``before``: (count, first) of its windows."""
+
+    run: Run
+    position: int
+    before: dict[int, tuple[int, int | None]]
+
+
+def _as_of(window: OpenWindow | None, key: int | None, when: _At | None) -> tuple[int, int | None]:
+    """A window's event count and first event time as they were at ``when``."""
+    if window is None:
+        return 0, None
+    if when is None or key not in when.before:
+        return window.count, window.first
+    count, first = when.before[key]
+    position = when.position
+    earliest = min(when.run.timestamps()[: position + 1])
+    return count + position + 1, earliest if first is None else min(first, earliest)

@@ -8,18 +8,22 @@ and marks it for a revised summary (``revision`` + 1), on which the performance 
 from __future__ import annotations
 
 import math
+import operator
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
+from stream_monitor.events.fast import PredictionLike
 from stream_monitor.monitor.detectors import BlockErrorDetector
 from stream_monitor.monitor.labels import LabelJoin, Pending
 from stream_monitor.monitor.performance import (
     Performance,
     RollingMean,
     label_key,
+    label_keys,
     make_performance,
 )
 from stream_monitor.monitor.quantiles import LogHistogram
@@ -107,6 +111,80 @@ class Outcomes:
             return []
         label_value, label_time = early
         return self._apply(pending, label_value, max(label_time, timestamp))
+
+    def on_predictions(
+        self, events: Sequence[PredictionLike], keys: tuple[int, ...]
+    ) -> list[tuple[int, list[str]]]:
+        """Register a run of predictions in windows ``keys``, as :meth:`on_prediction` one by
+        one; returns (index in the run, error detectors that fired) where any fired."""
+        windows = self.windows
+        for key in keys:
+            if key not in windows:
+                windows[key] = WindowOutcome(self._new())
+        fired: list[tuple[int, list[str]]] = []
+        start = 0
+        for i, event in enumerate(events):
+            if event.label is not None:
+                continue  # labelled at once: taken together below
+            if start < i:
+                fired += self._apply_inline(events, start, i, keys)
+            start = i + 1
+            names = self.on_prediction(
+                event.event_id,
+                keys,
+                event.timestamp,
+                prediction=event.prediction,
+                score=event.score,
+                scores=event.scores,
+                label=None,
+            )
+            if names:
+                fired.append((i, names))
+        if start < len(events):
+            fired += self._apply_inline(events, start, len(events), keys)
+        return fired
+
+    def _apply_inline(
+        self, events: Sequence[PredictionLike], start: int, stop: int, keys: tuple[int, ...]
+    ) -> list[tuple[int, list[str]]]:
+        """:meth:`_apply` for events ``start:stop``, each labelled in the event itself."""
+        chosen = events[start:stop]
+        predictions = [e.prediction for e in chosen]
+        scores = [e.score for e in chosen]
+        per_class = [e.scores for e in chosen]
+        labels = [e.label for e in chosen]
+        wrong = [False] * len(chosen)
+        for key in keys:
+            outcome = self.windows[key]  # open: registered by on_predictions
+            wrong = outcome.performance.add_many(predictions, scores, per_class, labels)
+            outcome.labelled += len(chosen)
+            outcome.delays.add_many([0] * len(chosen))  # label time == prediction time
+        if self.task != "regression":
+            hits = map(operator.eq, label_keys(labels), label_keys(predictions))
+            self.rolling.update_many([float(hit) for hit in hits])
+        else:
+            self.rolling.update_many(
+                [
+                    abs(float(p) - float(y))  # type: ignore[arg-type]  # numbers: checked
+                    for p, y in zip(predictions, labels, strict=True)
+                    if _is_number(y) and _is_number(p)
+                ]
+            )
+        if self.learning is not None:
+            for event in chosen:
+                self.learning.add(event.prediction, event.score, event.scores, event.label)
+                if _count(self.learning) >= self.reference_size:
+                    self.reference = {
+                        **self.learning.metrics(),
+                        "labelled": float(self.reference_size),
+                    }
+                    self.learning = None
+                    break
+        fired: dict[int, list[str]] = {}
+        for name, detector in self.detectors:
+            for i in detector.update_many(wrong):
+                fired.setdefault(start + i, []).append(name)
+        return sorted(fired.items())
 
     def on_label(self, event_id: str, label: Any, timestamp: int) -> list[str]:
         """Match a label event; returns the error detectors that fired."""

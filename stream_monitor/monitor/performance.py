@@ -8,7 +8,9 @@ from running sums. Any window can be updated again when a late label arrives.
 from __future__ import annotations
 
 import math
+import operator
 from array import array
+from collections.abc import Sequence
 from typing import Any
 
 from stream_monitor.monitor.reference import category_of
@@ -21,6 +23,7 @@ __all__ = [
     "RegressionPerformance",
     "RollingMean",
     "label_key",
+    "label_keys",
     "make_performance",
 ]
 
@@ -41,11 +44,47 @@ def label_key(value: Any) -> str | None:
     return category_of(value)
 
 
+def label_keys(values: Sequence[Any]) -> list[str | None]:
+    """:func:`label_key` of each value, each distinct value worked out once."""
+    known: dict[tuple[type, Any], str | None] = {}
+    keys: list[str | None] = []
+    append = keys.append
+    for value in values:
+        index = (type(value), value)
+        try:
+            key = known[index]
+        except KeyError:
+            key = known[index] = label_key(value)
+        except TypeError:  # unhashable: not a class label anyway
+            key = label_key(value)
+        append(key)
+    return keys
+
+
+class _Many:
+    """:meth:`add` over several labelled predictions."""
+
+    def add(self, prediction: Any, score: float | None, scores: Any, label: Any) -> bool:
+        raise NotImplementedError  # pragma: no cover
+
+    def add_many(
+        self,
+        predictions: Sequence[Any],
+        scores: Sequence[float | None],
+        per_class: Sequence[Any],
+        labels: Sequence[Any],
+    ) -> list[bool]:
+        """Count labelled predictions in order; whether each was wrong."""
+        add = self.add
+        rows = zip(predictions, scores, per_class, labels, strict=True)
+        return [add(p, s, c, y) for p, s, c, y in rows]
+
+
 def _ratio(num: float, den: float) -> float | None:
     return num / den if den else None
 
 
-class BinaryPerformance:
+class BinaryPerformance(_Many):
     """Binary classification: confusion counts, score histograms, log loss."""
 
     __slots__ = (
@@ -95,6 +134,46 @@ class BinaryPerformance:
             self.log_loss_n += 1
         return predicted != actual
 
+    def add_many(
+        self,
+        predictions: Sequence[Any],
+        scores: Sequence[float | None],
+        per_class: Sequence[Any],
+        labels: Sequence[Any],
+    ) -> list[bool]:
+        """Count labelled predictions in order; whether each was wrong."""
+        positive = self.positive
+        actual = [key == positive for key in label_keys(labels)]
+        predicted = [key == positive for key in label_keys(predictions)]
+        tp = fp = fn = 0
+        for a, p in zip(actual, predicted, strict=True):
+            if p:
+                if a:
+                    tp += 1
+                else:
+                    fp += 1
+            elif a:
+                fn += 1
+        self.tp += tp
+        self.fp += fp
+        self.fn += fn
+        self.tn += len(actual) - tp - fp - fn
+        pos_scores, neg_scores = self.pos_scores, self.neg_scores
+        log, isfinite = math.log, math.isfinite
+        log_loss = self.log_loss_sum
+        counted = 0
+        for score, a in zip(scores, actual, strict=True):
+            if score is None or not isfinite(score):
+                continue
+            clipped = min(max(score, 0.0), 1.0)
+            (pos_scores if a else neg_scores)[min(int(clipped * _SCORE_BINS), _SCORE_BINS - 1)] += 1
+            bounded = min(max(clipped, _EPS), 1 - _EPS)
+            log_loss -= log(bounded if a else 1 - bounded)
+            counted += 1
+        self.log_loss_sum = log_loss
+        self.log_loss_n += counted
+        return list(map(operator.ne, predicted, actual))
+
     def roc_auc(self) -> float | None:
         """Area under the ROC curve from the score histograms (ties count half)."""
         positives, negatives = sum(self.pos_scores), sum(self.neg_scores)
@@ -122,7 +201,7 @@ class BinaryPerformance:
         }
 
 
-class MulticlassPerformance:
+class MulticlassPerformance(_Many):
     """Multiclass: per-class confusion counts (50 classes, rarer ones pooled), log loss."""
 
     __slots__ = (
@@ -194,7 +273,7 @@ class MulticlassPerformance:
         return result
 
 
-class RegressionPerformance:
+class RegressionPerformance(_Many):
     """Regression: running sums for MAE, RMSE and R2."""
 
     __slots__ = ("abs_sum", "count", "sq_sum", "y_sq_sum", "y_sum")
@@ -261,6 +340,12 @@ class RollingMean:
             self.count += 1
         if self.position == 0:
             self.total = math.fsum(self.values)
+
+    def update_many(self, values: list[float]) -> None:
+        """:meth:`update` each value in order."""
+        update = self.update
+        for value in values:
+            update(value)
 
     def get(self) -> float | None:
         """The mean, or None before the first value."""

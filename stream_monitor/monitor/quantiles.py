@@ -8,6 +8,7 @@ that was observed, with memory bounded by the value range (about 1,200 buckets f
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 __all__ = ["LogHistogram", "nearest_rank"]
 
@@ -42,6 +43,20 @@ class LogHistogram:
         self.maximum = max(self.maximum, value)
         key = math.floor(math.log(value) / _LOG_GROWTH)
         self.buckets[key] = self.buckets.get(key, 0) + 1
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """Record several values (as :meth:`add` one by one, with zeros counted at once)."""
+        positive = [v for v in values if v > 0]
+        self.count += len(values)
+        self.zeros += len(values) - len(positive)
+        if not positive:
+            return
+        self.maximum = max(self.maximum, *positive)
+        buckets = self.buckets
+        log = math.log
+        for value in positive:
+            key = math.floor(log(value) / _LOG_GROWTH)
+            buckets[key] = buckets.get(key, 0) + 1
 
     def quantile(self, q: float) -> float | None:
         """The q-quantile (0..1), as the upper bound of its bucket; None when empty."""

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
-from stream_monitor.events.schemas import LabelEvent, PredictionEvent
+from stream_monitor.events.fast import PredictionLike
+from stream_monitor.events.schemas import LabelEvent
 from stream_monitor.monitor.model_monitor import ModelMonitor, Output
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
@@ -71,17 +72,26 @@ class MonitorSet:
             self.monitors[model_id] = monitor
         return monitor
 
-    def update(self, event: PredictionEvent) -> list[Output]:
+    def update(self, event: PredictionLike) -> list[Output]:
         """Route one event to its model's monitor."""
         return self.monitor(event.model_id).update(event)
 
-    def update_batch(self, events: Sequence[PredictionEvent]) -> list[Output]:
-        """Feed events in order (one partition's batch); outputs in the order they arose."""
-        out: list[Output] = []
-        monitors = self.monitors
+    def update_batch(self, events: Sequence[PredictionLike]) -> list[Output]:
+        """Feed events in order (one partition's batch), each model's events together.
+
+        Outputs come model by model (models in order of first appearance in the batch), each
+        model's in the order they arose; they are the same as from :meth:`update` event by
+        event, since models share no state.
+        """
+        by_model: dict[str, list[PredictionLike]] = {}
         for event in events:
-            monitor = monitors.get(event.model_id) or self.monitor(event.model_id)
-            out.extend(monitor.update(event))
+            chosen = by_model.get(event.model_id)
+            if chosen is None:
+                chosen = by_model[event.model_id] = []
+            chosen.append(event)
+        out: list[Output] = []
+        for model_id, chosen in by_model.items():
+            out.extend(self.monitor(model_id).update_batch(chosen))
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

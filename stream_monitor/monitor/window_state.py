@@ -6,12 +6,16 @@ import math
 from array import array
 from typing import Any
 
-from stream_monitor.events.schemas import PredictionEvent
-from stream_monitor.monitor.accumulators import CategoricalAccumulator, NumericAccumulator
+from stream_monitor.events.fast import PredictionLike
+from stream_monitor.monitor.accumulators import (
+    CategoricalAccumulator,
+    NumericAccumulator,
+    NumericColumn,
+)
 from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.reference import NumericReference
 
-__all__ = ["Accumulator", "OpenWindow", "Warmup", "new_accumulator"]
+__all__ = ["Accumulator", "OpenWindow", "Run", "Warmup", "new_accumulator"]
 
 _NAN = math.nan
 
@@ -42,25 +46,89 @@ class OpenWindow:
         self.lag = LogHistogram()
         self.detections: dict[str, int] = {}
 
-    def add(self, event: PredictionEvent, signal: Any, lag: int) -> None:
-        """Count one event (``signal``: its score or prediction; ``lag``: behind the newest)."""
-        self.count += 1
-        t = event.timestamp
-        if self.first is None or t < self.first:
-            self.first = t
-        if self.last is None or t > self.last:
-            self.last = t
-        values = event.features
+    def add_run(self, run: Run) -> None:
+        """Count a run of events at once."""
+        self.count += len(run.events)
+        first, last = run.first_last()
+        if self.first is None or first < self.first:
+            self.first = first
+        if self.last is None or last > self.last:
+            self.last = last
         for name, accumulator in self.features.items():
-            accumulator.add(values.get(name))
-        for name in event.non_finite_features:
-            if name in self.features:
-                self.features[name].mark_non_finite()
-        if self.prediction is not None:
-            self.prediction.add(signal)
-        if event.latency_ms is not None:
-            self.latency.add(event.latency_ms)
-        self.lag.add(lag)
+            if isinstance(accumulator, NumericAccumulator):
+                accumulator.add_column(run.numeric(name))
+            else:
+                accumulator.add_many(run.column(name))
+        for names in run.non_finite():
+            for name in names:
+                if name in self.features:
+                    self.features[name].mark_non_finite()
+        prediction = self.prediction
+        if prediction is not None:
+            if isinstance(prediction, NumericAccumulator):
+                prediction.add_column(run.numeric(None))
+            else:
+                prediction.add_many(run.column(None))
+        self.latency.add_many(run.latencies())
+        self.lag.add_many(run.lags)
+
+
+class Run:
+    """Consecutive events of one model that fall into the same windows, seen column by column.
+
+    Columns are built on first use and shared by the window's accumulators and the change
+    detectors.
+    """
+
+    __slots__ = ("_columns", "_numeric", "_times", "events", "lags", "signal")
+
+    def __init__(self, events: list[PredictionLike], lags: list[int], signal: str | None) -> None:
+        self.events = events
+        self.lags = lags
+        self.signal = signal  # "score", "prediction" or None
+        self._columns: dict[str | None, list[Any]] = {}
+        self._numeric: dict[str | None, NumericColumn] = {}
+        self._times: list[int] | None = None
+
+    def column(self, name: str | None) -> list[Any]:
+        """Values of a feature (None where absent); name None: the prediction signal."""
+        column = self._columns.get(name)
+        if column is None:
+            if name is None:
+                if self.signal == "score":
+                    column = [e.score for e in self.events]
+                else:
+                    column = [e.prediction for e in self.events]
+            else:
+                column = [e.features.get(name) for e in self.events]
+            self._columns[name] = column
+        return column
+
+    def numeric(self, name: str | None) -> NumericColumn:
+        """The numbers of :meth:`column`, sorted out."""
+        numeric = self._numeric.get(name)
+        if numeric is None:
+            numeric = self._numeric[name] = NumericColumn(self.column(name))
+        return numeric
+
+    def timestamps(self) -> list[int]:
+        """Event times, in order."""
+        if self._times is None:
+            self._times = [e.timestamp for e in self.events]
+        return self._times
+
+    def first_last(self) -> tuple[int, int]:
+        """Smallest and largest event time."""
+        times = self.timestamps()
+        return min(times), max(times)
+
+    def latencies(self) -> list[float]:
+        """Model latencies of the events that carry one."""
+        return [e.latency_ms for e in self.events if e.latency_ms is not None]
+
+    def non_finite(self) -> list[tuple[str, ...]]:
+        """Per event with any, the features that arrived non-finite."""
+        return [names for e in self.events if (names := e.non_finite_features)]
 
 
 class Warmup:
@@ -78,7 +146,7 @@ class Warmup:
         self.scores: array[float] = array("d")
         self.predictions: list[Any] = []
 
-    def add(self, event: PredictionEvent) -> bool:
+    def add(self, event: PredictionLike) -> bool:
         """Keep one event; True when enough have been seen."""
         columns = self.columns
         count = self.count

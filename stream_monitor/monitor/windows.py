@@ -44,6 +44,14 @@ class CountWindows:
         self.count += 1
         return [self.index]
 
+    def take(self, events: int, first: int, last: int) -> None:
+        """:meth:`open_windows` for ``events`` events at once, of times ``first`` to ``last``."""
+        if self.first_time is None or first < self.first_time:
+            self.first_time = first
+        if self.last_time is None or last > self.last_time:
+            self.last_time = last
+        self.count += events
+
     def closed_windows(self) -> list[tuple[int, WindowBounds]]:
         """Windows that closed with the last event (the current one when it is full)."""
         if self.count < self.size:

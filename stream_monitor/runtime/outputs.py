@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor import __version__
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import WindowSummary
-from stream_monitor.events.codec import encode_event
+from stream_monitor.events.codec import EventCodec, encode_event
+from stream_monitor.events.fast import PredictionLike
+from stream_monitor.monitor.model_monitor import Output
+from stream_monitor.monitor.registry import MonitorSet
 
-__all__ = ["dead_letter_headers", "summary_message"]
+__all__ = ["Processed", "dead_letter_headers", "process_batch", "summary_message"]
 
 Headers = list[tuple[str, bytes]]
 
@@ -38,3 +44,47 @@ def dead_letter_headers(
         ("source.offset", str(offset).encode()),
         ("service.version", __version__.encode()),
     ]
+
+
+@dataclass
+class Processed:
+    """What a batch of one topic's records gave."""
+
+    outputs: list[Output] = field(default_factory=list)
+    rejected: list[tuple[int, EventValidationError]] = field(default_factory=list)  # (index, why)
+    models: Counter[str] = field(default_factory=Counter)  # events taken, per model
+
+
+def process_batch(
+    codec: EventCodec, monitors: MonitorSet, values: Sequence[bytes | None], *, labels: bool
+) -> Processed:
+    """Decode a batch of record values and feed the monitors: predictions all at once (see
+    ``MonitorSet.update_batch``), labels one by one, then the revisions they caused."""
+    done = Processed()
+    if labels:
+        for index, value in enumerate(values):
+            try:
+                label = codec.decode_label(value)
+                done.outputs += monitors.update_label(label)
+            except EventValidationError as exc:
+                done.rejected.append((index, exc))
+            else:
+                done.models[label.model_id] += 1
+        done.outputs += monitors.revisions()
+        return done
+    accepted: list[PredictionLike] = []
+    known = monitors.monitors
+    for index, item in enumerate(codec.decode_predictions(values)):
+        if isinstance(item, EventValidationError):
+            done.rejected.append((index, item))
+            continue
+        if item.model_id not in known:
+            try:
+                monitors.monitor(item.model_id)  # refuses models not configured, if so set
+            except EventValidationError as exc:
+                done.rejected.append((index, exc))
+                continue
+        accepted.append(item)
+        done.models[item.model_id] += 1
+    done.outputs = monitors.update_batch(accepted)
+    return done

@@ -56,7 +56,7 @@ from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
 from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
-from stream_monitor.runtime.outputs import dead_letter_headers, summary_message
+from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, summary_message
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.transactions import require_transactions
 from stream_monitor.sinks.base import Sink
@@ -445,32 +445,19 @@ class Worker:
         partition = self.partitions[tp.partition]
         monitors = partition.monitors
         is_labels = tp.topic == self.settings.topics.labels
-        outputs: list[Output] = []
         started = time.perf_counter()
-        models: dict[str, int] = {}
         with batch_context(tp.topic, tp.partition, records[0].offset, records[-1].offset):
-            for record in records:
-                self.stats.consumed += 1
-                try:
-                    if is_labels:
-                        label = self.codec.decode_label(record.value)
-                        model_id = label.model_id
-                        outputs += monitors.update_label(label)
-                    else:
-                        event = self.codec.decode_prediction(record.value)
-                        model_id = event.model_id
-                        outputs += monitors.update(event)
-                except EventValidationError as exc:
-                    await self._dead_letter(tp.partition, record, exc)
-                else:
-                    self.stats.processed += 1
-                    models[model_id] = models.get(model_id, 0) + 1
-            if is_labels:
-                outputs += monitors.revisions()
+            self.stats.consumed += len(records)
+            done = process_batch(
+                self.codec, monitors, [record.value for record in records], labels=is_labels
+            )
+            for index, error in done.rejected:
+                await self._dead_letter(tp.partition, records[index], error)
+            self.stats.processed += len(records) - len(done.rejected)
             partition.offsets[tp.topic] = records[-1].offset + 1
-            await self._publish(tp.partition, outputs)
+            await self._publish(tp.partition, done.outputs)
             partition.marks.append((self.bus.mark(), dict(partition.offsets)))
-        for model, count in models.items():
+        for model, count in done.models.items():
             self.metrics.processed.labels(tp.topic, str(tp.partition), model).inc(count)
         self.metrics.batch(tp.topic, tp.partition, len(records), time.perf_counter() - started)
 
