@@ -32,6 +32,7 @@ __all__ = ["CategoricalAccumulator", "NumericAccumulator", "NumericColumn", "Sta
 
 Stats = dict[str, float | None]
 _NUMBER_TYPES = frozenset({float, int})
+SMALL_RUN = 32  # below this many values, plain Python beats numpy's per-call cost
 
 
 class NumericColumn:
@@ -39,15 +40,19 @@ class NumericColumn:
 
     ``values`` holds the finite numbers (booleans included, as 0/1) and ``positions`` their
     indices in the run; ``detectable`` marks which of them change detectors take (booleans are
-    counted in a window but are not a measurement to standardise).
+    counted in a window but are not a measurement to standardise). Numpy arrays for long runs,
+    plain lists for short ones (fewer than ``SMALL_RUN`` values); both count the same.
     """
 
     __slots__ = ("detectable", "invalid", "missing", "non_finite", "positions", "values")
 
+    values: np.ndarray | list[float]
+    positions: np.ndarray | list[int]
+
     def __init__(self, column: Sequence[Any]) -> None:
         self.missing = self.non_finite = self.invalid = 0
-        self.detectable: np.ndarray | None = None  # None: every value
-        if set(map(type, column)) <= _NUMBER_TYPES:
+        self.detectable: list[bool] | None = None  # None: every value
+        if len(column) >= SMALL_RUN and set(map(type, column)) <= _NUMBER_TYPES:
             try:
                 values = np.array(column, dtype=np.float64)
             except OverflowError:  # an integer beyond the float range: sort out one by one
@@ -87,16 +92,20 @@ class NumericColumn:
             values.append(number)
             positions.append(i)
             detectable.append(kind is not bool)
-        self.values = np.array(values, dtype=np.float64)
-        self.positions = np.array(positions, dtype=np.int64)
+        self.values = values
+        self.positions = positions
         if not all(detectable):
-            self.detectable = np.array(detectable, dtype=bool)
+            self.detectable = detectable
 
-    def for_detectors(self) -> tuple[np.ndarray, np.ndarray]:
+    def for_detectors(self) -> tuple[np.ndarray | list[float], np.ndarray | list[int]]:
         """(values, positions) that change detectors take."""
         if self.detectable is None:
             return self.values, self.positions
-        return self.values[self.detectable], self.positions[self.detectable]
+        kept = self.detectable
+        return (
+            [v for v, keep in zip(self.values, kept, strict=True) if keep],
+            [p for p, keep in zip(self.positions, kept, strict=True) if keep],
+        )
 
 
 def _finite(stats: dict[str, float]) -> Stats:
@@ -153,9 +162,14 @@ class NumericAccumulator(_FeatureCounts):
             return
         self.n += 1
         if self.reference is not None:
-            self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
-            if value < self.minimum or value > self.maximum:
-                self.out_of_range += 1
+            self._add_known(value)
+
+    def _add_known(self, value: float) -> None:
+        """Bin a counted finite value on the reference."""
+        assert self.reference is not None  # noqa: S101
+        self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
+        if value < self.minimum or value > self.maximum:
+            self.out_of_range += 1
 
     def add_column(self, column: NumericColumn) -> None:
         """Count a run's values of this feature at once."""
@@ -164,6 +178,12 @@ class NumericAccumulator(_FeatureCounts):
         self.invalid += column.invalid
         values = column.values
         self.n += len(values)
+        if isinstance(values, list):
+            if self.reference is not None:
+                add = self._add_known
+                for value in values:
+                    add(value)
+            return
         if self.reference is not None and len(values):
             edges = np.frombuffer(self.reference.edges, dtype=np.float64)  # type: ignore[call-overload]
             found = np.searchsorted(edges, values, side="right")

@@ -11,6 +11,7 @@ measured here: ADWIN about 0.5 us, PageHinkley about 1.3 us, KSWIN about 500 us.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -76,15 +77,16 @@ class StandardisedDetector:
             return True
         return False
 
-    def update_many(self, values: np.ndarray) -> list[int]:
+    def update_many(self, values: np.ndarray | list[float]) -> list[int]:
         """Feed finite values in order; the indices of those after which a change was signalled.
 
-        The same as :meth:`update` value by value; with blocks of one, the standardising is
-        done for the whole array at once.
+        The same as :meth:`update` value by value; for an array with blocks of one, the
+        standardising is done for the whole array at once.
         """
-        if self.block > 1 or self.filled:
+        if isinstance(values, list) or self.block > 1 or self.filled:
             update = self.update
-            return [i for i, value in enumerate(values.tolist()) if update(value)]
+            listed = values if isinstance(values, list) else values.tolist()
+            return [i for i, value in enumerate(listed) if update(value)]
         with np.errstate(over="ignore", invalid="ignore"):
             standardised = (values - self.mean) * self.scale
         kept = ~np.isnan(standardised)
@@ -183,7 +185,7 @@ class HDDMA:
         """Add one outcome (1 = error)."""
         self.drift_detected = bool(self.update_many([x]))
 
-    def update_many(self, values: list[float] | list[bool]) -> list[int]:
+    def update_many(self, values: Sequence[float]) -> list[int]:
         """Add outcomes in order; the indices after which a drift was signalled."""
         fired: list[int] = []
         n, mean = self.n, self.mean
