@@ -13,15 +13,17 @@ from __future__ import annotations
 import argparse
 import gc
 import random
+from typing import Any
 
 import psutil
 
 from benchmarks.record import machine, record
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events import PredictionEvent
+from stream_monitor.events.fast import Prediction
 from stream_monitor.monitor import ModelMonitor, MonitorSet
 
 T0 = 1_795_800_000_000
+BATCH = 2_000  # events per update_batch, as processing.batch_max_records
 
 
 def rss_mb() -> float:
@@ -29,21 +31,18 @@ def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
-def event(i: int, model: str, features: dict[str, object], rng: random.Random) -> PredictionEvent:
+def event(i: int, model: str, features: dict[str, Any], rng: random.Random) -> Prediction:
+    """An event as the codec's fast path gives it."""
     score = rng.random()
-    return PredictionEvent.model_construct(
+    return Prediction(
         event_id=f"e{i}",
         model_id=model,
         timestamp=T0 + i,
         features=features,
         prediction=int(score > 0.5),
         score=score,
-        scores=None,
         label=int(rng.random() < 0.4),
         latency_ms=rng.expovariate(0.3),
-        metadata=None,
-        model_version=None,
-        schema_version=1,
     )
 
 
@@ -52,12 +51,15 @@ def one_model(total: int, checkpoint: int) -> tuple[float, float, float]:
     monitor = ModelMonitor("m", ModelSpec())
     start = rss_mb()
     at_checkpoint = 0.0
-    for i in range(total):
-        features: dict[str, object] = {f"n{j}": rng.gauss(0, 1) for j in range(10)}
-        features["c0"] = rng.choice("abcdef")
-        features["c1"] = rng.choice("xyz")
-        monitor.update(event(i, "m", features, rng))
-        if i + 1 == checkpoint:
+    for offset in range(0, total, BATCH):
+        batch = []
+        for i in range(offset, min(offset + BATCH, total)):
+            features: dict[str, Any] = {f"n{j}": rng.gauss(0, 1) for j in range(10)}
+            features["c0"] = rng.choice("abcdef")
+            features["c1"] = rng.choice("xyz")
+            batch.append(event(i, "m", features, rng))
+        monitor.update_batch(batch)
+        if offset + BATCH == checkpoint:
             at_checkpoint = rss_mb()
     return start, at_checkpoint, rss_mb()
 
@@ -66,10 +68,14 @@ def many_models(models: int, per_model: int) -> tuple[float, float]:
     rng = random.Random(2)
     start = rss_mb()
     monitors = MonitorSet({}, ModelSpec(), "monitor")
-    for round_ in range(per_model):
-        for m in range(models):
-            features = {f"n{j}": rng.gauss(0, 1) for j in range(20)}
-            monitors.update(event(round_ * models + m, f"model-{m:04d}", features, rng))
+    rounds = max(1, BATCH // models)  # each batch: every model, a few events each
+    for first in range(0, per_model, rounds):
+        batch = []
+        for round_ in range(first, min(first + rounds, per_model)):
+            for m in range(models):
+                features = {f"n{j}": rng.gauss(0, 1) for j in range(20)}
+                batch.append(event(round_ * models + m, f"model-{m:04d}", features, rng))
+        monitors.update_batch(batch)
     return start, rss_mb()
 
 

@@ -162,14 +162,9 @@ class NumericAccumulator(_FeatureCounts):
             return
         self.n += 1
         if self.reference is not None:
-            self._add_known(value)
-
-    def _add_known(self, value: float) -> None:
-        """Bin a counted finite value on the reference."""
-        assert self.reference is not None  # noqa: S101
-        self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
-        if value < self.minimum or value > self.maximum:
-            self.out_of_range += 1
+            self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
+            if value < self.minimum or value > self.maximum:
+                self.out_of_range += 1
 
     def add_column(self, column: NumericColumn) -> None:
         """Count a run's values of this feature at once."""
@@ -180,15 +175,19 @@ class NumericAccumulator(_FeatureCounts):
         self.n += len(values)
         if isinstance(values, list):
             if self.reference is not None:
-                add = self._add_known
+                edges, bins = self.reference.edges, self.bins
+                low, high, beyond = self.minimum, self.maximum, 0
                 for value in values:
-                    add(value)
+                    bins[bisect.bisect_right(edges, value)] += 1
+                    if value < low or value > high:
+                        beyond += 1
+                self.out_of_range += beyond
             return
         if self.reference is not None and len(values):
             edges = np.frombuffer(self.reference.edges, dtype=np.float64)  # type: ignore[call-overload]
             found = np.searchsorted(edges, values, side="right")
-            bins = np.frombuffer(self.bins, dtype=np.int64)
-            bins += np.bincount(found, minlength=len(bins))
+            counts = np.frombuffer(self.bins, dtype=np.int64)
+            counts += np.bincount(found, minlength=len(counts))
             self.out_of_range += int(
                 np.count_nonzero((values < self.minimum) | (values > self.maximum))
             )

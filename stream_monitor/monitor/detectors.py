@@ -116,13 +116,19 @@ def _feed(detector: Any, values: list[float]) -> list[int]:
             if detector.drift_detected:
                 fired.append(i)
         return fired
+    if not values:
+        return fired
+    if detector._drift_detected:  # as ADWIN.update does first
+        detector._reset()
+    update = detector._helper.update
+    last = len(values) - 1
     for i, x in enumerate(values):
-        if detector._drift_detected:
-            detector._reset()
-            helper = detector._helper
-        detector._drift_detected = helper.update(x)
-        if detector._drift_detected:
+        if update(x):
             fired.append(i)
+            if i < last:  # the reset ADWIN.update would do on the next value
+                detector._reset()
+                update = detector._helper.update
+    detector._drift_detected = bool(fired) and fired[-1] == last
     return fired
 
 

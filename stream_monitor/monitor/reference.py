@@ -15,7 +15,7 @@ import math
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -44,6 +44,7 @@ COARSE_BINS = 10  # decile edges for PSI / JS / chi-square
 TOP_CATEGORIES = 50
 KNOWN_CATEGORIES_CAP = 10_000
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+QUANTILE_NAMES = tuple(f"p{round(q * 100):02d}" for q in QUANTILES)
 OTHER = "__other__"
 _FLOAT_MAX = sys.float_info.max
 
@@ -90,11 +91,11 @@ def _quantile(ordered: Sequence[float], q: float) -> float:
 class NumericReference:
     """Binned reference distribution of a numeric feature."""
 
-    edges: Sequence[float]  # compact array; bisect reads it directly
-    counts: Sequence[int]  # per fine bin: len(edges) + 1 (compact arrays, 8 bytes a count)
-    coarse_of: Sequence[int]  # fine bin -> coarse bin
+    edges: Sequence[float]  # compact array('d'); bisect and numpy read it directly
+    counts: Sequence[int]  # per fine bin: len(edges) + 1 (array('l'))
+    coarse_of: Sequence[int]  # fine bin -> coarse bin (array('B'): at most COARSE_BINS)
     coarse_counts: Sequence[int]
-    quantiles: dict[str, float]
+    quantiles: Mapping[str, float]  # names shared by every profile, values in an array
     minimum: float
     maximum: float
     mean: float
@@ -120,7 +121,7 @@ class NumericReference:
             "edges": list(self.edges),
             "counts": list(self.counts),
             "coarse_of": list(self.coarse_of),
-            "quantiles": self.quantiles,
+            "quantiles": dict(self.quantiles),
             "min": self.minimum,
             "max": self.maximum,
             "mean": self.mean,
@@ -133,13 +134,13 @@ class NumericReference:
     def from_dict(cls, data: Mapping[str, Any]) -> NumericReference:
         """Inverse of :meth:`to_dict`."""
         counts = array("q", (int(c) for c in data["counts"]))
-        coarse_of = array("q", (int(c) for c in data["coarse_of"]))
+        coarse_of = _small(int(c) for c in data["coarse_of"])
         return cls(
             edges=array("d", (float(e) for e in data["edges"])),
             counts=counts,
             coarse_of=coarse_of,
             coarse_counts=_coarsen(counts, coarse_of),
-            quantiles={str(k): float(v) for k, v in data["quantiles"].items()},
+            quantiles=Quantiles.of({str(k): float(v) for k, v in data["quantiles"].items()}),
             minimum=float(data["min"]),
             maximum=float(data["max"]),
             mean=float(data["mean"]),
@@ -147,6 +148,52 @@ class NumericReference:
             missing_rate=float(data["missing_rate"]),
             sample_size=int(data["sample_size"]),
         )
+
+
+def _small(values: Iterable[int]) -> array[int]:
+    """Small non-negative integers, one byte each when they fit."""
+    listed = list(values)
+    return array("B" if all(0 <= v < 256 for v in listed) else "q", listed)
+
+
+class Quantiles(Mapping[str, float]):
+    """Quantile name -> value, read-only; the names tuple is shared by every profile."""
+
+    __slots__ = ("_names", "_values")
+
+    def __init__(self, names: tuple[str, ...], values: array[float]) -> None:
+        self._names = names
+        self._values = values
+
+    @classmethod
+    def of(cls, mapping: Mapping[str, float]) -> Quantiles:
+        """From any mapping (the shared names when they are the usual ones)."""
+        names = tuple(mapping)
+        return cls(
+            QUANTILE_NAMES if names == QUANTILE_NAMES else names,
+            array("d", mapping.values()),
+        )
+
+    def __getitem__(self, name: str) -> float:
+        try:
+            return self._values[self._names.index(name)]
+        except ValueError:
+            raise KeyError(name) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Mapping) and dict(self) == dict(other)
+
+    def __hash__(self) -> int:
+        return hash((self._names, tuple(self._values)))
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
 
 
 def _coarsen(counts: Sequence[int], coarse_of: Sequence[int]) -> array[int]:
@@ -208,7 +255,7 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
         counts[bisect.bisect_right(fine, value)] += 1
     # Fine bin i lies below edge fine[i]; it joins the coarse bin of the deciles below that edge.
     coarse_edges = sorted(deciles)
-    coarse_of = [bisect.bisect_left(coarse_edges, e) for e in fine]
+    coarse_of = _small(bisect.bisect_left(coarse_edges, e) for e in fine)
     coarse_of.append(len(coarse_edges))
     try:
         mean = math.fsum(ordered) / len(ordered)
@@ -219,9 +266,9 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
     return NumericReference(
         edges=array("d", fine),
         counts=array("q", counts),
-        coarse_of=array("q", coarse_of),
+        coarse_of=coarse_of,
         coarse_counts=_coarsen(counts, coarse_of),
-        quantiles={f"p{round(q * 100):02d}": _quantile(ordered, q) for q in QUANTILES},
+        quantiles=Quantiles(QUANTILE_NAMES, array("d", (_quantile(ordered, q) for q in QUANTILES))),
         minimum=ordered[0],
         maximum=ordered[-1],
         mean=mean,

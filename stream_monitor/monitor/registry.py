@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import functools
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
@@ -13,7 +16,27 @@ from stream_monitor.monitor.model_monitor import ModelMonitor, Output
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
 
-__all__ = ["MonitorSet", "UnknownModelError"]
+__all__ = ["MonitorSet", "UnknownModelError", "release_memory"]
+
+
+@functools.cache
+def _malloc_trim() -> Any:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        return None
+
+
+def release_memory() -> None:
+    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``).
+
+    A warm-up buffer (a column of values per feature) is freed all at once when the model has
+    learnt its reference; without this, a process that warmed up many models at the same time
+    kept their peak as resident memory. Called at most once per batch, when a warm-up ended.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 class UnknownModelError(EventValidationError):
@@ -90,8 +113,14 @@ class MonitorSet:
                 chosen = by_model[event.model_id] = []
             chosen.append(event)
         out: list[Output] = []
+        warmed = False
         for model_id, chosen in by_model.items():
-            out.extend(self.monitor(model_id).update_batch(chosen))
+            monitor = self.monitor(model_id)
+            warming = monitor.warmup is not None
+            out.extend(monitor.update_batch(chosen))
+            warmed = warmed or (warming and monitor.warmup is None)
+        if warmed:
+            release_memory()
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import operator
 from array import array
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stream_monitor.events.fast import PredictionLike
@@ -49,6 +51,7 @@ class OpenWindow:
     def add_run(self, run: Run) -> None:
         """Count a run of events at once."""
         self.count += len(run.events)
+        run.prefetch(self.features)
         first, last = run.first_last()
         if self.first is None or first < self.first:
             self.first = first
@@ -86,11 +89,11 @@ class Run:
         self.events = events
         self.lags = lags
         self.signal = signal  # "score", "prediction" or None
-        self._columns: dict[str | None, list[Any]] = {}
+        self._columns: dict[str | None, Sequence[Any]] = {}
         self._numeric: dict[str | None, NumericColumn] = {}
         self._times: list[int] | None = None
 
-    def column(self, name: str | None) -> list[Any]:
+    def column(self, name: str | None) -> Sequence[Any]:
         """Values of a feature (None where absent); name None: the prediction signal."""
         column = self._columns.get(name)
         if column is None:
@@ -103,6 +106,19 @@ class Run:
                 column = [e.features.get(name) for e in self.events]
             self._columns[name] = column
         return column
+
+    def prefetch(self, names: Iterable[str]) -> None:
+        """Take several feature columns in one pass (when every event has every feature)."""
+        wanted = [name for name in names if name not in self._columns]
+        if len(wanted) < 2 or not self.events:
+            return
+        getter = operator.itemgetter(*wanted)
+        try:
+            rows = [getter(e.features) for e in self.events]
+        except KeyError:  # a feature is absent from some event: column by column
+            return
+        for name, column in zip(wanted, zip(*rows, strict=True), strict=True):
+            self._columns[name] = column
 
     def numeric(self, name: str | None) -> NumericColumn:
         """The numbers of :meth:`column`, sorted out."""

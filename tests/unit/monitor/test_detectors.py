@@ -9,7 +9,7 @@ import pytest
 from river import drift
 
 from stream_monitor.monitor.accumulators import NumericColumn
-from stream_monitor.monitor.detectors import HDDMA, BlockErrorDetector, StandardisedDetector
+from stream_monitor.monitor.detectors import HDDMA, BlockErrorDetector, StandardisedDetector, _feed
 
 
 def error_stream(seed: int) -> list[int]:
@@ -94,3 +94,24 @@ def test_numeric_column_keeps_positions_of_finite_values(repeat: int) -> None:
     assert column.non_finite == repeat
     assert [p % 3 for p in column.positions] == [0, 2] * repeat
     assert list(column.for_detectors()[0]) == [1.0, 3.0] * repeat
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_adwin_core_fed_directly_signals_where_rivers_update_does(chunk: int) -> None:
+    rng = random.Random(5)
+    values = [rng.gauss((i // 2_500) % 2 * 1.5, 1) for i in range(10_000)]  # three shifts
+    river = drift.ADWIN(delta=0.002)
+    expected = []
+    for i, x in enumerate(values):
+        river.update(x)
+        if river.drift_detected:
+            expected.append(i)
+    ours = drift.ADWIN(delta=0.002)
+    got: list[int] = []
+    for start in range(0, len(values), chunk):
+        got += [start + i for i in _feed(ours, values[start : start + chunk])]
+        end = min(start + chunk, len(values)) - 1
+        assert ours.drift_detected == (bool(got) and got[-1] == end)
+    assert got == expected
+    assert len(expected) >= 3
+    assert _feed(ours, []) == []
