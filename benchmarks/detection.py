@@ -24,11 +24,13 @@ from river import datasets, naive_bayes
 
 from benchmarks.record import machine, record
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events import AlertEvent, PredictionEvent
+from stream_monitor.events import AlertEvent
+from stream_monitor.events.fast import Prediction
 from stream_monitor.monitor import ModelMonitor
 
 T0 = 1_795_800_000_000
 WINDOW = 1_000
+BATCH = 2_000  # events per update_batch, as processing.batch_max_records
 FEATURES = 20
 
 Row = tuple[dict[str, Any], float | None, Any, Any]  # features, score, prediction, label
@@ -233,30 +235,40 @@ def run(scenario: Scenario, seed: int) -> Result:
     first_true: int | None = None
     false_alerts = 0
     started = time.perf_counter()
-    for i, (features, score, prediction, label) in enumerate(scenario.rows(seed)):
-        event = PredictionEvent.model_construct(
-            event_id=str(i),
-            model_id="bench",
-            timestamp=T0 + i * 10,
-            features=features,
-            prediction=prediction,
-            score=score,
-            scores=None,
-            label=label,
-            latency_ms=None,
-            metadata=None,
-            model_version=None,
-            schema_version=1,
-        )
-        for output in monitor.update(event):
+
+    def feed(batch: list[Prediction]) -> None:
+        nonlocal first_true, false_alerts
+        for output in monitor.update_batch(batch):
             if not isinstance(output, AlertEvent) or output.status != "firing":
                 continue
-            after = scenario.change_at is not None and i >= scenario.change_at
+            # the event that raised it: a detector's event, or the last event of the window
+            at = output.evidence.get("event_time")
+            at = output.window_end if not isinstance(at, int) or at < 0 else at
+            raised = (at - T0) // 10
+            after = scenario.change_at is not None and raised >= scenario.change_at
             if after and scenario.target(output):
                 if first_true is None:
-                    first_true = i
+                    first_true = raised
             else:
                 false_alerts += 1
+
+    batch: list[Prediction] = []
+    for i, (features, score, prediction, label) in enumerate(scenario.rows(seed)):
+        batch.append(
+            Prediction(
+                event_id=str(i),
+                model_id="bench",
+                timestamp=T0 + i * 10,
+                features=features,
+                prediction=prediction,
+                score=score,
+                label=label,
+            )
+        )
+        if len(batch) == BATCH:
+            feed(batch)
+            batch = []
+    feed(batch)
     seconds = time.perf_counter() - started
     delay = (
         None

@@ -15,6 +15,7 @@ from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.codec import EventCodec, encode_event
+from stream_monitor.events.fast import PredictionLike
 from stream_monitor.events.schemas import LabelEvent
 from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.profiling import load_references, read_lines
@@ -76,15 +77,23 @@ def run_backtest(
                 if on_summary is not None:
                     on_summary(encode_event(output))
 
+    pending: list[PredictionLike] = []  # consecutive predictions, fed as one batch
+
+    def feed() -> None:
+        emit(monitors.update_batch(pending))
+        pending.clear()
+
     for number, line in read_lines(events_path):
         report.lines += 1
         try:
             event = codec.decode_any(line)
             if isinstance(event, LabelEvent):
+                feed()
                 emit(monitors.update_label(event))
                 report.labels += 1
                 continue
-            outputs = monitors.update(event)
+            if event.model_id not in monitors.monitors:
+                monitors.monitor(event.model_id)  # refuses models not configured, if so set
         except EventValidationError as exc:
             report.invalid += 1
             if len(report.errors) < max_errors:
@@ -92,7 +101,10 @@ def run_backtest(
             continue
         report.predictions += 1
         report.models.setdefault(event.model_id, ModelReport()).events += 1
-        emit(outputs)
+        pending.append(event)
+        if len(pending) >= settings.processing.batch_max_records:
+            feed()
+    feed()
     emit(monitors.revisions())
     if flush:
         emit(monitors.flush())
