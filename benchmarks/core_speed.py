@@ -12,16 +12,18 @@ where the time goes.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 from pyinstrument import Profiler
+from river import drift
 
 from benchmarks.record import machine, record
 from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events import EventCodec
-from stream_monitor.events.fast import PredictionLike
+from stream_monitor.events.fast import PredictionLike, fast_decoder
 from stream_monitor.monitor import MonitorSet
 
 BATCH = 1_000
@@ -42,24 +44,34 @@ def warmed_up(events: list[bytes]) -> tuple[EventCodec, MonitorSet]:
     return codec, monitors
 
 
-def timed(events: list[bytes]) -> dict[str, float]:
+def timed(events: list[bytes], parts: int = 5) -> dict[str, float]:
+    """Per-event costs, from the median of ``parts`` consecutive parts of the timed events.
+
+    This machine's speed wanders by a third from minute to minute; the median part is the
+    steady figure (each part spans several window closes of every model).
+    """
     codec, monitors = warmed_up(events)
     measured = events[WARMUP:]
-    decode_seconds = update_seconds = 0.0
     clock = time.perf_counter
-    for i in range(0, len(measured), BATCH):
-        started = clock()
-        batch = decoded_batch(codec, measured[i : i + BATCH])
-        decoded = clock()
-        monitors.update_batch(batch)
-        decode_seconds += decoded - started
-        update_seconds += clock() - decoded
-    n = len(measured)
+    size = len(measured) // parts // BATCH * BATCH
+    costs: list[tuple[float, float]] = []
+    for part in range(parts):
+        decode_seconds = update_seconds = 0.0
+        for i in range(part * size, (part + 1) * size, BATCH):
+            started = clock()
+            batch = decoded_batch(codec, measured[i : i + BATCH])
+            decoded = clock()
+            monitors.update_batch(batch)
+            decode_seconds += decoded - started
+            update_seconds += clock() - decoded
+        costs.append((decode_seconds / size * 1e6, update_seconds / size * 1e6))
+    decode_us = statistics.median(c[0] for c in costs)
+    update_us = statistics.median(c[1] for c in costs)
     return {
-        "events": n,
-        "decode_us": decode_seconds / n * 1e6,
-        "update_us": update_seconds / n * 1e6,
-        "total_rate": n / (decode_seconds + update_seconds),
+        "events": size * parts,
+        "decode_us": decode_us,
+        "update_us": update_us,
+        "total_rate": 1e6 / (decode_us + update_us),
     }
 
 
@@ -75,6 +87,42 @@ def by_batch_size(events: list[bytes], sizes: tuple[int, ...]) -> list[tuple[int
             monitors.update_batch(chosen[i : i + size])
         costs.append((size, (time.perf_counter() - started) / len(chosen) * 1e6))
     return costs
+
+
+def floors(events: list[bytes]) -> list[tuple[str, float]]:
+    """Costs no implementation in Python avoids, per event of the workload, in us."""
+    sample = events[WARMUP : WARMUP + 50_000]
+    clock = time.perf_counter
+    decoder = fast_decoder()
+    started = clock()
+    decoded = [decoder.decode(data) for data in sample]
+    decode = (clock() - started) / len(sample) * 1e6
+    names = list(decoded[0].features)
+    started = clock()
+    for name in names:
+        [event.features.get(name) for event in decoded]
+    columns = (clock() - started) / len(sample) * 1e6
+    signals = len(names) - 1  # the numeric features and the score, less the 2 categorical
+    detector = drift.ADWIN()
+    values = [event.score or 0.0 for event in decoded]
+    started = clock()
+    for _ in range(signals):
+        update = detector._helper.update
+        for x in values:
+            update(x)
+    detectors = (clock() - started) / len(sample) * 1e6
+    started = clock()
+    total = 0
+    for i in range(len(sample)):
+        total += i
+    loop = (clock() - started) / len(sample) * 1e9
+    return [
+        ("parse + validate with msgspec, nothing else", decode),
+        (f"read each of the {len(names)} features once (columns)", columns),
+        (f"the compiled ADWIN core, {signals} signals", detectors),
+        ("sum of the three", decode + columns + detectors),
+        ("calibration: one iteration of a Python loop adding an int (ns)", loop),
+    ]
 
 
 def profile(events: list[bytes]) -> str:
@@ -121,6 +169,19 @@ def main() -> None:
         ]
     )
     print(shapes)
+    bounds = "\n".join(
+        [
+            "| Floor (no Python implementation avoids it) | Per event |",
+            "| --- | --- |",
+            *(
+                f"| {name} | {cost:.0f} ns |"
+                if name.endswith("(ns)")
+                else f"| {name} | {cost:.1f} us |"
+                for name, cost in floors(events)
+            ),
+        ]
+    )
+    print(bounds)
     tree = profile(events)
     print(tree)
     body = "\n".join(
@@ -128,7 +189,7 @@ def main() -> None:
             f"Measured on: {machine()}.",
             f"Command: `.venv/bin/python -m benchmarks.core_speed --events {args.events}` "
             f"({result['events']:,.0f} timed events of {size:.0f} bytes on average, batches of "
-            f"{BATCH:,}).",
+            f"{BATCH:,}; the median of 5 consecutive parts).",
             "",
             table,
             "",
@@ -136,6 +197,10 @@ def main() -> None:
             "below 32 values a column is counted in plain Python instead of numpy):",
             "",
             shapes,
+            "",
+            "What bounds it on this machine:",
+            "",
+            bounds,
             "",
             "Where the time goes (pyinstrument, seconds of the profiled run):",
             "",

@@ -7,6 +7,8 @@ events' own timestamps. Bad values inside an event are counted in data quality, 
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -138,32 +140,33 @@ class ModelMonitor:
             if self.warmup is not None:
                 room = min(room, self.warmup.size - self.warmup.count)
             run = list(events[start : start + max(room, 1)])
-            version = self.model_version
-            for i, event in enumerate(run):  # a new model version also ends a run
-                if event.model_version is not None and event.model_version != version:
-                    if i:
-                        run = run[:i]
-                        break
-                    version = self.model_version = event.model_version
+            versions = set(map(_VERSION, run))
+            versions.discard(None)
+            if versions and versions != {self.model_version}:
+                run = self._until_new_version(run)  # a new model version also ends a run
             start += len(run)
             self.events += len(run)
-            latest = self.max_time
-            lags: list[int] = []
-            for event in run:
-                t = event.timestamp
-                if latest is None or t > latest:
-                    latest = t
-                    lags.append(0)
-                else:
-                    lags.append(latest - t)
-            self.max_time = latest
-            chunk = Run(run, lags, self.signal)
+            times = list(map(_TIMESTAMP, run))
+            lags = _lags(times, self.max_time)
+            newest = max(times)
+            self.max_time = newest if self.max_time is None else max(self.max_time, newest)
+            chunk = Run(run, lags, self.signal, times)
             first, last = chunk.first_last()
             windows.take(len(run), first, last)
             self._apply(chunk, (windows.index,), out)
             for key, bounds in windows.closed_windows():
                 out.extend(self._close(key, bounds))
         return out
+
+    def _until_new_version(self, run: list[PredictionLike]) -> list[PredictionLike]:
+        """The run up to the event before the next model version (taking the first's)."""
+        version = self.model_version
+        for i, event in enumerate(run):
+            if event.model_version is not None and event.model_version != version:
+                if i:
+                    return run[:i]
+                version = self.model_version = event.model_version
+        return run
 
     def _apply(self, run: Run, keys: tuple[int, ...], out: list[Output]) -> None:
         """Count a run of events that all fall into windows ``keys``, then raise what it fired."""
@@ -525,3 +528,15 @@ def _as_of(window: OpenWindow | None, key: int | None, when: _At | None) -> tupl
     position = when.position
     earliest = min(when.run.timestamps()[: position + 1])
     return count + position + 1, earliest if first is None else min(first, earliest)
+
+
+_VERSION = operator.attrgetter("model_version")
+_TIMESTAMP = operator.attrgetter("timestamp")
+
+
+def _lags(times: list[int], latest: int | None) -> list[int]:
+    """How far each event time is behind the newest one before it (0 when it is the newest)."""
+    if (latest is None or times[0] >= latest) and all(map(operator.le, times, times[1:])):
+        return [0] * len(times)  # in order: the usual case
+    newest = list(itertools.accumulate(times, max, initial=times[0] if latest is None else latest))
+    return [n - t if n > t else 0 for n, t in zip(newest, times, strict=False)]

@@ -31,6 +31,11 @@ from stream_monitor.monitor.windows import WindowBounds
 
 __all__ = ["Outcomes", "WindowOutcome", "rolling_value"]
 
+_PREDICTION = operator.attrgetter("prediction")
+_SCORE = operator.attrgetter("score")
+_SCORES = operator.attrgetter("scores")
+_LABEL = operator.attrgetter("label")
+
 
 @dataclass
 class WindowOutcome:
@@ -149,10 +154,10 @@ class Outcomes:
     ) -> list[tuple[int, list[str]]]:
         """:meth:`_apply` for events ``start:stop``, each labelled in the event itself."""
         chosen = events[start:stop]
-        predictions = [e.prediction for e in chosen]
-        scores = [e.score for e in chosen]
-        per_class = [e.scores for e in chosen]
-        labels = [e.label for e in chosen]
+        predictions = list(map(_PREDICTION, chosen))
+        scores = list(map(_SCORE, chosen))
+        per_class = list(map(_SCORES, chosen))
+        labels = list(map(_LABEL, chosen))
         wrong = [False] * len(chosen)
         for key in keys:
             outcome = self.windows[key]  # open: registered by on_predictions
@@ -165,7 +170,7 @@ class Outcomes:
         else:
             self.rolling.update_many(
                 [
-                    abs(float(p) - float(y))  # type: ignore[arg-type]  # numbers: checked
+                    abs(float(p) - float(y))
                     for p, y in zip(predictions, labels, strict=True)
                     if _is_number(y) and _is_number(p)
                 ]

@@ -20,6 +20,8 @@ from stream_monitor.monitor.reference import NumericReference
 __all__ = ["Accumulator", "OpenWindow", "Run", "Warmup", "new_accumulator"]
 
 _NAN = math.nan
+_TIMESTAMP = operator.attrgetter("timestamp")
+_LATENCY = operator.attrgetter("latency_ms")
 
 Accumulator = NumericAccumulator | CategoricalAccumulator
 
@@ -85,13 +87,19 @@ class Run:
 
     __slots__ = ("_columns", "_numeric", "_times", "events", "lags", "signal")
 
-    def __init__(self, events: list[PredictionLike], lags: list[int], signal: str | None) -> None:
+    def __init__(
+        self,
+        events: list[PredictionLike],
+        lags: list[int],
+        signal: str | None,
+        times: list[int] | None = None,
+    ) -> None:
         self.events = events
         self.lags = lags
         self.signal = signal  # "score", "prediction" or None
         self._columns: dict[str | None, Sequence[Any]] = {}
         self._numeric: dict[str | None, NumericColumn] = {}
-        self._times: list[int] | None = None
+        self._times = times
 
     def column(self, name: str | None) -> Sequence[Any]:
         """Values of a feature (None where absent); name None: the prediction signal."""
@@ -130,7 +138,7 @@ class Run:
     def timestamps(self) -> list[int]:
         """Event times, in order."""
         if self._times is None:
-            self._times = [e.timestamp for e in self.events]
+            self._times = list(map(_TIMESTAMP, self.events))
         return self._times
 
     def first_last(self) -> tuple[int, int]:
@@ -140,7 +148,7 @@ class Run:
 
     def latencies(self) -> list[float]:
         """Model latencies of the events that carry one."""
-        return [e.latency_ms for e in self.events if e.latency_ms is not None]
+        return [v for v in map(_LATENCY, self.events) if v is not None]
 
     def non_finite(self) -> list[tuple[str, ...]]:
         """Per event with any, the features that arrived non-finite."""
