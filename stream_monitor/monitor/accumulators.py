@@ -7,6 +7,7 @@ Memory is fixed by the reference's bins, never by the number of events. Bad valu
 from __future__ import annotations
 
 import bisect
+import functools
 import math
 from array import array
 from collections import Counter
@@ -35,6 +36,14 @@ _NUMBER_TYPES = frozenset({float, int})
 SMALL_RUN = 32  # below this many values, plain Python beats numpy's per-call cost
 
 
+@functools.lru_cache(maxsize=64)
+def _identity(length: int) -> np.ndarray:
+    """0, 1, ..., length - 1 (read-only, shared)."""
+    positions = np.arange(length)
+    positions.flags.writeable = False
+    return positions
+
+
 class NumericColumn:
     """One feature's values in a run of events, sorted out once for the window and detectors.
 
@@ -58,10 +67,14 @@ class NumericColumn:
             except OverflowError:  # an integer beyond the float range: sort out one by one
                 pass
             else:
-                finite = np.isfinite(values)
-                if finite.all():
+                if math.isfinite(values.sum()):  # no NaN or infinity (one call, not two)
                     self.values = values
-                    self.positions = np.arange(len(values))
+                    self.positions = _identity(len(values))
+                    return
+                finite = np.isfinite(values)
+                if finite.all():  # the sum overflowed
+                    self.values = values
+                    self.positions = _identity(len(values))
                 else:
                     self.non_finite = int(len(values) - np.count_nonzero(finite))
                     self.values = values[finite]
@@ -188,9 +201,9 @@ class NumericAccumulator(_FeatureCounts):
             found = np.searchsorted(edges, values, side="right")
             counts = np.frombuffer(self.bins, dtype=np.int64)
             counts += np.bincount(found, minlength=len(counts))
-            self.out_of_range += int(
-                np.count_nonzero((values < self.minimum) | (values > self.maximum))
-            )
+            low, high = self.minimum, self.maximum
+            if values.min() < low or values.max() > high:  # rare: count them
+                self.out_of_range += int(np.count_nonzero((values < low) | (values > high)))
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""

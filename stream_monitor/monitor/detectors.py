@@ -80,23 +80,20 @@ class StandardisedDetector:
     def update_many(self, values: np.ndarray | list[float]) -> list[int]:
         """Feed finite values in order; the indices of those after which a change was signalled.
 
-        The same as :meth:`update` value by value; for an array with blocks of one, the
-        standardising is done for the whole array at once.
+        The same as :meth:`update` value by value, standardised and clamped in one loop.
         """
-        if isinstance(values, list) or self.block > 1 or self.filled:
+        listed = values if isinstance(values, list) else values.tolist()
+        if self.block > 1 or self.filled:
             update = self.update
-            listed = values if isinstance(values, list) else values.tolist()
             return [i for i, value in enumerate(listed) if update(value)]
-        with np.errstate(over="ignore", invalid="ignore"):
-            standardised = (values - self.mean) * self.scale
-        kept = ~np.isnan(standardised)
-        positions = None
-        if not kept.all():
-            positions = np.flatnonzero(kept).tolist()
-            standardised = standardised[kept]
-        fired = _feed(self.detector, np.clip(standardised, -_CLAMP, _CLAMP).tolist())
-        if positions is not None:
-            fired = [positions[i] for i in fired]
+        mean, scale, clamp = self.mean, self.scale, _CLAMP
+        # 0.0 + value: the sum of a block of one value, exactly as update computes it
+        standardised = [min(max(((0.0 + v) - mean) * scale, -clamp), clamp) for v in listed]
+        if any(map(math.isnan, standardised)):  # skipped, as update does
+            kept = [i for i, x in enumerate(standardised) if not math.isnan(x)]
+            fired = [kept[i] for i in _feed(self.detector, [standardised[i] for i in kept])]
+        else:
+            fired = _feed(self.detector, standardised)
         self.detections += len(fired)
         return fired
 
@@ -105,12 +102,11 @@ def _feed(detector: Any, values: list[float]) -> list[int]:
     """Update a river detector with each value; the indices after which it signalled.
 
     For ADWIN this calls its compiled core directly (the Python wrapper around it cost more than
-    the core): the same updates and resets as ``update`` (tests/unit/test_detectors.py checks
-    the two against each other).
+    the core): the same updates and resets as ``update`` (tests/unit/monitor/test_detectors.py
+    checks the two against each other).
     """
     fired: list[int] = []
-    helper = getattr(detector, "_helper", None)
-    if type(detector) is not drift.ADWIN or helper is None:
+    if type(detector) is not drift.ADWIN or not hasattr(detector, "_helper"):
         for i, x in enumerate(values):
             detector.update(x)
             if detector.drift_detected:

@@ -113,3 +113,23 @@ def test_rolling_mean_keeps_the_latest_values_exactly() -> None:
     for _ in range(10_000):
         rolling.update(0.1)
     assert rolling.get() == 0.1 or rolling.get() == pytest.approx(0.1, abs=1e-15)
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 10, 250])
+def test_rolling_mean_many_at_once_is_one_by_one(chunk: int) -> None:
+    import random
+
+    from stream_monitor.monitor.performance import RollingMean
+
+    rng = random.Random(8)
+    values = [rng.random() * 10 for _ in range(700)]
+    single, batched = RollingMean(64), RollingMean(64)
+    for start in range(0, len(values), chunk):
+        for value in values[start : start + chunk]:
+            single.update(value)
+        batched.update_many(values[start : start + chunk])
+        assert (batched.get(), batched.count, batched.position) == (
+            single.get(),
+            single.count,
+            single.position,
+        )
