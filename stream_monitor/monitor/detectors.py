@@ -88,7 +88,9 @@ class StandardisedDetector:
             return [i for i, value in enumerate(listed) if update(value)]
         mean, scale, clamp = self.mean, self.scale, _CLAMP
         # 0.0 + value: the sum of a block of one value, exactly as update computes it
-        standardised = [min(max(((0.0 + v) - mean) * scale, -clamp), clamp) for v in listed]
+        standardised = [((0.0 + v) - mean) * scale for v in listed]
+        if standardised and not -clamp < min(standardised) <= max(standardised) < clamp:
+            standardised = [min(max(x, -clamp), clamp) for x in standardised]  # rare
         if any(map(math.isnan, standardised)):  # skipped, as update does
             kept = [i for i, x in enumerate(standardised) if not math.isnan(x)]
             fired = [kept[i] for i in _feed(self.detector, [standardised[i] for i in kept])]
