@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream_monitor.config.settings import Settings
 from stream_monitor.events.alerts import AlertEvent
@@ -44,6 +44,7 @@ from stream_monitor.sinks.factory import build_sinks
 __all__ = ["FaustMonitor", "attach", "create_app"]
 
 log = get_logger("stream_monitor.faust")
+READ_TIMEOUT = 30.0  # seconds to read records the stream skipped
 
 
 @dataclass
@@ -151,26 +152,73 @@ class FaustMonitor:
                 await self._process(number, chosen)
             yield None
 
+    async def _fresh(self, number: int, partition: _Partition, messages: list[Any]) -> list[Any]:
+        """The records of a batch that the state does not reflect yet, with none missing.
+
+        Records below the state's offsets are skipped: a restart or rebalance delivers them
+        again. A record *beyond* the next expected offset means the stream skipped some: after
+        a rebalance faust-streaming 0.15 was seen dropping a few records it had fetched, and
+        committing past them. Those are read here straight from the partition, so nothing is
+        lost.
+        """
+        fresh: list[Any] = []
+        following = dict(partition.offsets)
+        for message in messages:
+            expected = following.get(message.topic)
+            if expected is not None and message.offset > expected:
+                missing = await self._read(message.topic, number, expected, message.offset)
+                log.warning(
+                    "faust skipped records; read them from the partition",
+                    topic=message.topic,
+                    partition=number,
+                    first=expected,
+                    count=len(missing),
+                )
+                fresh += missing
+                following[message.topic] = message.offset
+            if message.offset >= following.get(message.topic, 0):
+                following[message.topic] = message.offset + 1
+                fresh.append(message)
+        return fresh
+
+    async def _read(self, topic: str, number: int, start: int, end: int) -> list[Any]:
+        """Records ``start`` to ``end`` (exclusive) of a partition, read with a plain consumer."""
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, **client_kwargs(self.settings.kafka))
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, number)
+            consumer.assign([tp])
+            consumer.seek(tp, start)
+            records: list[Any] = []
+            deadline = asyncio.get_running_loop().time() + READ_TIMEOUT
+            while await consumer.position(tp) < end:
+                if asyncio.get_running_loop().time() > deadline:
+                    raise RuntimeError(
+                        f"could not read {topic}[{number}] offsets {start} to {end} "
+                        f"within {READ_TIMEOUT:g} s"
+                    )
+                fetched = await consumer.getmany(tp, timeout_ms=500)
+                records += [r for r in fetched.get(tp, []) if start <= r.offset < end]
+            return records
+        finally:
+            await consumer.stop()
+
     async def _process(self, number: int, events: Sequence[Any]) -> None:
         producer, bus = await self._outputs()
         partition = self._partition(number)
         labels_topic = self.settings.topics.labels
-        fresh = [
-            event
-            for event in events  # skip what the restored state already reflects
-            if event.message.offset >= partition.offsets.get(event.message.topic, 0)
-        ]
+        fresh = await self._fresh(number, partition, [event.message for event in events])
         outputs: list[Output] = []
-        for topic, group in itertools.groupby(fresh, key=lambda event: event.message.topic):
+        for topic, group in itertools.groupby(fresh, key=lambda message: message.topic):
             chosen = list(group)
             done = process_batch(
                 self.codec,
                 partition.monitors,
-                [event.message.value for event in chosen],
+                [message.value for message in chosen],
                 labels=topic == labels_topic,
             )
             for index, exc in done.rejected:
-                message = chosen[index].message
+                message = chosen[index]
                 headers = dead_letter_headers(
                     message.headers, message.topic, message.partition, message.offset, exc
                 )
@@ -181,7 +229,7 @@ class FaustMonitor:
                     headers=headers,
                 )
             outputs += done.outputs
-            partition.offsets[topic] = chosen[-1].message.offset + 1
+            partition.offsets[topic] = chosen[-1].offset + 1
         for output in outputs:
             if isinstance(output, AlertEvent):
                 await bus.publish(output)
@@ -196,7 +244,10 @@ class FaustMonitor:
         state_key = _table_key(number)
         state = base64.b64encode(checkpoint.encode()).decode()
         self.table.data[state_key] = state
-        self.table.send_changelog(number, state_key, state)  # changelog partition ``number``
+        # Changelog partition ``number``. Wait until the broker has it: Faust may commit these
+        # input offsets as soon as the batch is done, and a state that is behind the committed
+        # offsets would lose the events in between after a crash.
+        await self.table.send_changelog(number, state_key, state)
 
     async def close(self) -> None:
         """Deliver what is queued and close the outputs."""

@@ -55,3 +55,34 @@ async def test_faust_worker_matches_the_native_runtime_across_a_kill_9(
     summaries, alerts = await outputs(kafka_bootstrap, settings)
     assert summaries == expected_summaries  # byte-identical window summaries
     assert alerts == expected_alerts  # the same alert ids
+
+
+async def test_records_the_stream_skipped_are_read_back_from_the_partition(
+    kafka_bootstrap: str,
+) -> None:
+    from types import SimpleNamespace
+
+    from aiokafka import AIOKafkaProducer
+
+    from stream_monitor.faust.adapter import _Partition, create_app
+    from stream_monitor.monitor import MonitorSet
+
+    settings = isolated_settings(kafka_bootstrap)
+    await ensure_topics(settings)
+    topic = settings.topics.predictions
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(10):
+            await producer.send_and_wait(topic, f"v{i}".encode(), partition=0)
+    finally:
+        await producer.stop()
+    _, monitor = create_app(settings)
+    partition = _Partition(MonitorSet.from_settings(settings), {topic: 2})
+    delivered = [
+        SimpleNamespace(topic=topic, offset=o, value=f"v{o}".encode()) for o in (1, 2, 3, 7, 8)
+    ]
+    fresh = await monitor._fresh(0, partition, delivered)
+    # 1 is already in the state; 4 to 6 were skipped by the stream and are read back
+    assert [m.offset for m in fresh] == [2, 3, 4, 5, 6, 7, 8]
+    assert [m.value for m in fresh] == [f"v{o}".encode() for o in range(2, 9)]
