@@ -160,25 +160,6 @@ class NumericAccumulator(_FeatureCounts):
         super().__init__()
         self.out_of_range = 0
 
-    def add(self, value: Any) -> None:
-        """Count one value (None means missing)."""
-        if value is None:
-            self.missing += 1
-            return
-        kind = type(value)
-        if kind is float:
-            if not math.isfinite(value):
-                self.non_finite += 1
-                return
-        elif kind is not int and kind is not bool:
-            self.invalid += 1
-            return
-        self.n += 1
-        if self.reference is not None:
-            self.bins[bisect.bisect_right(self.reference.edges, value)] += 1
-            if value < self.minimum or value > self.maximum:
-                self.out_of_range += 1
-
     def add_column(self, column: NumericColumn) -> None:
         """Count a run's values of this feature at once."""
         self.missing += column.missing

@@ -146,12 +146,10 @@ class ModelMonitor:
                 run = self._until_new_version(run)  # a new model version also ends a run
             start += len(run)
             self.events += len(run)
-            times = list(map(_TIMESTAMP, run))
-            lags = _lags(times, self.max_time)
-            newest = max(times)
-            self.max_time = newest if self.max_time is None else max(self.max_time, newest)
-            chunk = Run(run, lags, self.signal, times)
+            chunk = Run(run, [], self.signal)
+            chunk.lags = _lags(chunk.timestamps(), self.max_time)
             first, last = chunk.first_last()
+            self.max_time = last if self.max_time is None else max(self.max_time, last)
             windows.take(len(run), first, last)
             self._apply(chunk, (windows.index,), out)
             for key, bounds in windows.closed_windows():
@@ -531,7 +529,6 @@ def _as_of(window: OpenWindow | None, key: int | None, when: _At | None) -> tupl
 
 
 _VERSION = operator.attrgetter("model_version")
-_TIMESTAMP = operator.attrgetter("timestamp")
 
 
 def _lags(times: list[int], latest: int | None) -> list[int]:

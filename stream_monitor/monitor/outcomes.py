@@ -102,10 +102,7 @@ class Outcomes:
     ) -> list[str]:
         """Register a prediction; returns the error detectors that fired (inline/early label)."""
         pending = Pending(keys, timestamp, prediction, score, scores)
-        windows = self.windows
-        for key in keys:
-            if key not in windows:
-                windows[key] = WindowOutcome(self._new())
+        windows = self._register(keys)
         if label is not None:
             return self._apply(pending, label, timestamp)
         early = self.join.add_prediction(event_id, pending)
@@ -117,15 +114,20 @@ class Outcomes:
         label_value, label_time = early
         return self._apply(pending, label_value, max(label_time, timestamp))
 
+    def _register(self, keys: tuple[int, ...]) -> dict[int, WindowOutcome]:
+        """Open windows ``keys`` where needed; the open windows."""
+        windows = self.windows
+        for key in keys:
+            if key not in windows:
+                windows[key] = WindowOutcome(self._new())
+        return windows
+
     def on_predictions(
         self, events: Sequence[PredictionLike], keys: tuple[int, ...]
     ) -> list[tuple[int, list[str]]]:
         """Register a run of predictions in windows ``keys``, as :meth:`on_prediction` one by
         one; returns (index in the run, error detectors that fired) where any fired."""
-        windows = self.windows
-        for key in keys:
-            if key not in windows:
-                windows[key] = WindowOutcome(self._new())
+        self._register(keys)
         fired: list[tuple[int, list[str]]] = []
         start = 0
         for i, event in enumerate(events):
@@ -158,14 +160,19 @@ class Outcomes:
         scores = list(map(_SCORE, chosen))
         per_class = list(map(_SCORES, chosen))
         labels = list(map(_LABEL, chosen))
+        classes = None
+        if self.task != "regression":  # class keys worked out once for every window
+            classes = (label_keys(labels), label_keys(predictions))
         wrong = [False] * len(chosen)
         for key in keys:
             outcome = self.windows[key]  # open: registered by on_predictions
-            wrong = outcome.performance.add_many(predictions, scores, per_class, labels)
+            wrong = outcome.performance.add_many(
+                predictions, scores, per_class, labels, classes=classes
+            )
             outcome.labelled += len(chosen)
             outcome.delays.add_many([0] * len(chosen))  # label time == prediction time
-        if self.task != "regression":
-            hits = map(operator.eq, label_keys(labels), label_keys(predictions))
+        if classes is not None:
+            hits = map(operator.eq, *classes)
             self.rolling.update_many([float(hit) for hit in hits])
         else:
             self.rolling.update_many(
@@ -175,16 +182,10 @@ class Outcomes:
                     if _is_number(y) and _is_number(p)
                 ]
             )
-        if self.learning is not None:
-            for event in chosen:
-                self.learning.add(event.prediction, event.score, event.scores, event.label)
-                if _count(self.learning) >= self.reference_size:
-                    self.reference = {
-                        **self.learning.metrics(),
-                        "labelled": float(self.reference_size),
-                    }
-                    self.learning = None
-                    break
+        for event in chosen:
+            if self.learning is None:
+                break
+            self._learn(event.prediction, event.score, event.scores, event.label)
         fired: dict[int, list[str]] = {}
         for name, detector in self.detectors:
             for i in detector.update_many(wrong):
@@ -234,15 +235,20 @@ class Outcomes:
         elif _is_number(label) and _is_number(pending.prediction):
             self.rolling.update(abs(float(pending.prediction) - float(label)))
         if self.learning is not None:
-            self.learning.add(pending.prediction, pending.score, pending.scores, label)
-            if _count(self.learning) >= self.reference_size:
-                self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
-                self.learning = None
+            self._learn(pending.prediction, pending.score, pending.scores, label)
         fired: list[str] = []
         for name, detector in self.detectors:
             if detector.update(wrong):
                 fired.append(name)
         return fired
+
+    def _learn(self, prediction: Any, score: float | None, scores: Any, label: Any) -> None:
+        """Count a labelled prediction towards the reference performance, until it is learnt."""
+        assert self.learning is not None  # noqa: S101
+        self.learning.add(prediction, score, scores, label)
+        if _count(self.learning) >= self.reference_size:
+            self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
+            self.learning = None
 
     def close(self, key: int, bounds: WindowBounds, summary: WindowSummary) -> WindowOutcome:
         """Move an open window to the closed ones (kept for revisions); returns its outcome."""

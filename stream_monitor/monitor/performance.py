@@ -73,8 +73,13 @@ class _Many:
         scores: Sequence[float | None],
         per_class: Sequence[Any],
         labels: Sequence[Any],
+        *,
+        classes: tuple[list[str | None], list[str | None]] | None = None,
     ) -> list[bool]:
-        """Count labelled predictions in order; whether each was wrong."""
+        """Count labelled predictions in order; whether each was wrong.
+
+        ``classes``: the :func:`label_keys` of labels and predictions, when already worked out.
+        """
         add = self.add
         rows = zip(predictions, scores, per_class, labels, strict=True)
         return [add(p, s, c, y) for p, s, c, y in rows]
@@ -140,11 +145,14 @@ class BinaryPerformance(_Many):
         scores: Sequence[float | None],
         per_class: Sequence[Any],
         labels: Sequence[Any],
+        *,
+        classes: tuple[list[str | None], list[str | None]] | None = None,
     ) -> list[bool]:
         """Count labelled predictions in order; whether each was wrong."""
         positive = self.positive
-        actual = [key == positive for key in label_keys(labels)]
-        predicted = [key == positive for key in label_keys(predictions)]
+        label_classes, predicted_classes = classes or (label_keys(labels), label_keys(predictions))
+        actual = [key == positive for key in label_classes]
+        predicted = [key == positive for key in predicted_classes]
         tp = fp = fn = 0
         for a, p in zip(actual, predicted, strict=True):
             if p:

@@ -87,19 +87,13 @@ class Run:
 
     __slots__ = ("_columns", "_numeric", "_times", "events", "lags", "signal")
 
-    def __init__(
-        self,
-        events: list[PredictionLike],
-        lags: list[int],
-        signal: str | None,
-        times: list[int] | None = None,
-    ) -> None:
+    def __init__(self, events: list[PredictionLike], lags: list[int], signal: str | None) -> None:
         self.events = events
         self.lags = lags
         self.signal = signal  # "score", "prediction" or None
         self._columns: dict[str | None, Sequence[Any]] = {}
         self._numeric: dict[str | None, NumericColumn] = {}
-        self._times = times
+        self._times: list[int] | None = None
 
     def column(self, name: str | None) -> Sequence[Any]:
         """Values of a feature (None where absent); name None: the prediction signal."""

@@ -37,11 +37,7 @@ class CountWindows:
 
     def open_windows(self, timestamp: int) -> list[int]:
         """Keys of the windows the event belongs to (always the current one)."""
-        if self.first_time is None or timestamp < self.first_time:
-            self.first_time = timestamp
-        if self.last_time is None or timestamp > self.last_time:
-            self.last_time = timestamp
-        self.count += 1
+        self.take(1, timestamp, timestamp)
         return [self.index]
 
     def take(self, events: int, first: int, last: int) -> None:
