@@ -7,24 +7,44 @@ TEST_PORT ?= 19092
 DEMO_PORT ?= 19192
 export STREAM_MONITOR_TEST_BOOTSTRAP ?= 127.0.0.1:$(TEST_PORT)
 
-.PHONY: help install lint format pytest test demo docs bench clean
+# The compiled core (native/, Rust) is built into the package by maturin on install, and again
+# whenever its sources change. Rust comes from rustup; cargo is looked up on PATH, then ~/.cargo/bin.
+export PATH := $(PATH):$(HOME)/.cargo/bin
+NATIVE := stream_monitor/_native.abi3.so
+NATIVE_SRC := native/Cargo.toml $(wildcard native/Cargo.lock native/src/*.rs)
+export PYO3_PYTHON ?= $(abspath $(BIN)/python)
+
+.PHONY: help install lint format pytest native-check test demo docs bench clean
 
 help:
 	@echo "make demo    run the demo on an embedded broker"
 	@echo "make test    install, start a real Apache Kafka broker, lint and run all tests"
 	@echo "make lint    ruff + mypy"
+	@echo "make native-check  cargo fmt --check, clippy -D warnings and cargo test of native/"
 	@echo "make docs    regenerate docs/configuration.md"
 	@echo "make bench   run the benchmarks and record them in docs/benchmarks.md"
 
 $(STAMP): pyproject.toml
+	@command -v cargo >/dev/null || { echo "error: cargo not found; install Rust (rustup) to build the native core" >&2; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,faust]'
-	touch $(STAMP)
+	touch $(STAMP) $(NATIVE)
 
-install: $(STAMP)
+# Rebuild the extension in place after a change to the Rust sources.
+$(NATIVE): $(STAMP) $(NATIVE_SRC)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	touch $(NATIVE)
 
-lint: $(STAMP)
+install: $(STAMP) $(NATIVE)
+
+native-check: $(STAMP)
+	cd native && cargo fmt --check
+	cd native && cargo clippy --quiet --all-targets -- -D warnings
+	cd native && cargo clippy --quiet --all-targets --no-default-features -- -D warnings
+	cd native && cargo test --quiet --no-default-features
+
+lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
@@ -34,29 +54,29 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 # Tests with line coverage of the package (fails under 85%, see pyproject.toml).
-pytest: $(STAMP)
+pytest: install
 	$(BIN)/coverage erase
 	$(BIN)/coverage run -m pytest
 	$(BIN)/coverage report
 
 # The README's test command: a real broker is started for the run and stopped even on failure.
-test: $(STAMP)
+test: install
 	@$(BIN)/stream-monitor broker stop --port $(TEST_PORT) >/dev/null 2>&1 || true
 	$(BIN)/stream-monitor broker start --kind kafka --port $(TEST_PORT)
 	@status=0; \
-	$(MAKE) --no-print-directory lint pytest || status=$$?; \
+	$(MAKE) --no-print-directory lint native-check pytest || status=$$?; \
 	$(BIN)/stream-monitor broker stop --port $(TEST_PORT); \
 	exit $$status
 
 # The main job on an embedded broker: simulator with drift, monitor, live alerts. Ctrl-C stops.
-demo: $(STAMP)
+demo: install
 	@$(BIN)/stream-monitor broker stop --port $(DEMO_PORT) >/dev/null 2>&1 || true
 	$(BIN)/stream-monitor demo --port $(DEMO_PORT)
 
 # Benchmarks print their figures and record them in docs/benchmarks.md. The end-to-end suite
 # runs against a real Apache Kafka broker started for it (port BENCH_PORT).
 BENCH_PORT ?= 19095
-bench: $(STAMP)
+bench: install
 	$(BIN)/python -m benchmarks.detection
 	$(BIN)/python -m benchmarks.core_speed
 	$(BIN)/python -m benchmarks.memory
@@ -68,8 +88,9 @@ bench: $(STAMP)
 	$(BIN)/stream-monitor broker stop --port $(BENCH_PORT); \
 	exit $$status
 
-docs: $(STAMP)
+docs: install
 	$(BIN)/stream-monitor config docs --out docs/configuration.md
 
 clean:
-	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist
+	rm -rf $(VENV) .coverage .mypy_cache .ruff_cache .pytest_cache .hypothesis build dist \
+		native/target $(NATIVE)

@@ -1,4 +1,4 @@
-"""Our fast detector paths signal exactly where river's public API does."""
+"""Our detectors (the compiled ADWIN and HDDM_A included) signal exactly where river's do."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from river import drift
 
+from stream_monitor._native import Adwin, Hddma
 from stream_monitor.monitor.accumulators import NumericColumn
-from stream_monitor.monitor.detectors import HDDMA, BlockErrorDetector, StandardisedDetector, _feed
+from stream_monitor.monitor.detectors import BlockErrorDetector, StandardisedDetector
 
 
 def error_stream(seed: int) -> list[int]:
@@ -28,7 +29,7 @@ def test_hddm_a_signals_where_rivers_does(seed: int, confidence: float) -> None:
         river.update(x)
         if river.drift_detected:
             expected.append(i)
-    ours = HDDMA(confidence)
+    ours = Hddma(confidence)
     got = ours.update_many(values[:1_234])
     got += [1_234 + i for i in ours.update_many(values[1_234:])]
     assert got == expected
@@ -36,12 +37,12 @@ def test_hddm_a_signals_where_rivers_does(seed: int, confidence: float) -> None:
 
 
 def test_hddm_a_one_update_at_a_time() -> None:
-    ours = HDDMA(1e-3)
+    ours = Hddma(1e-3)
     flags = []
     for x in error_stream(1):
         ours.update(x)
         flags.append(ours.drift_detected)
-    assert [i for i, f in enumerate(flags) if f] == HDDMA(1e-3).update_many(error_stream(1))
+    assert [i for i, f in enumerate(flags) if f] == Hddma(1e-3).update_many(error_stream(1))
 
 
 @pytest.mark.parametrize("block", [1, 4])
@@ -97,21 +98,23 @@ def test_numeric_column_keeps_positions_of_finite_values(repeat: int) -> None:
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
-def test_adwin_core_fed_directly_signals_where_rivers_update_does(chunk: int) -> None:
+@pytest.mark.parametrize(("delta", "clock"), [(0.002, 32), (1e-6, 32), (0.01, 1)])
+def test_native_adwin_signals_where_rivers_does(chunk: int, delta: float, clock: int) -> None:
     rng = random.Random(5)
     values = [rng.gauss((i // 2_500) % 2 * 1.5, 1) for i in range(10_000)]  # three shifts
-    river = drift.ADWIN(delta=0.002)
+    river = drift.ADWIN(delta=delta, clock=clock)
     expected = []
     for i, x in enumerate(values):
         river.update(x)
         if river.drift_detected:
             expected.append(i)
-    ours = drift.ADWIN(delta=0.002)
+    ours = Adwin(delta, clock)
     got: list[int] = []
     for start in range(0, len(values), chunk):
-        got += [start + i for i in _feed(ours, values[start : start + chunk])]
+        got += [start + i for i in ours.update_many(values[start : start + chunk])]
         end = min(start + chunk, len(values)) - 1
         assert ours.drift_detected == (bool(got) and got[-1] == end)
     assert got == expected
     assert len(expected) >= 3
-    assert _feed(ours, []) == []
+    assert (ours.width, ours.estimation) == (river.width, river.estimation)
+    assert ours.update_many([]) == []

@@ -1,0 +1,281 @@
+//! ADWIN, adaptive windowing (Bifet & Gavalda, 2007), with the exact arithmetic of river's
+//! `drift.ADWIN`, so both signal at the same updates (tests/unit/monitor/test_native.py feeds
+//! the same seeded streams to both).
+//!
+//! The window is kept as rows of buckets: row `i` holds up to `max_buckets + 1` buckets of
+//! `2^i` values each (their total and variance). A full row merges its two oldest buckets into
+//! the next row. Every `clock` updates, each split of the window into an older and a newer part
+//! is tested; when their means differ by more than the Hoeffding-style bound, the oldest
+//! bucket is dropped and a change is signalled. As river's wrapper does, the update after a
+//! signal starts again from an empty window.
+
+use crate::state::{Reader, StateError, Writer};
+
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Row {
+    totals: Vec<f64>,
+    variances: Vec<f64>,
+}
+
+impl Row {
+    fn len(&self) -> usize {
+        self.totals.len()
+    }
+
+    fn push(&mut self, total: f64, variance: f64) {
+        self.totals.push(total);
+        self.variances.push(variance);
+    }
+
+    fn drop_oldest(&mut self, n: usize) {
+        self.totals.drain(..n);
+        self.variances.drain(..n);
+    }
+}
+
+/// One ADWIN detector (river's defaults: 5 buckets a row, minimum sub-window 5, grace 10).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Adwin {
+    delta: f64,
+    clock: u32,
+    max_buckets: usize,
+    min_window: f64,
+    grace: f64,
+    total: f64,
+    variance: f64,
+    width: f64,
+    tick: u32,
+    rows: Vec<Row>,
+    /// The last update signalled a change (the next one starts from an empty window).
+    pub drift_detected: bool,
+}
+
+impl Adwin {
+    /// A detector with river's defaults for everything but `delta` and `clock`.
+    pub fn new(delta: f64, clock: u32) -> Self {
+        Self {
+            delta,
+            clock: clock.max(1),
+            max_buckets: 5,
+            min_window: 5.0,
+            grace: 10.0,
+            total: 0.0,
+            variance: 0.0,
+            width: 0.0,
+            tick: 0,
+            rows: vec![Row::default()],
+            drift_detected: false,
+        }
+    }
+
+    fn reset(&mut self) {
+        *self = Self::new(self.delta, self.clock);
+    }
+
+    /// Values in the window.
+    pub fn width(&self) -> f64 {
+        self.width
+    }
+
+    /// Mean of the window (0 when empty).
+    pub fn estimation(&self) -> f64 {
+        if self.width > 0.0 {
+            self.total / self.width
+        } else {
+            0.0
+        }
+    }
+
+    /// Add one value; true when it made the detector signal a change.
+    pub fn update(&mut self, value: f64) -> bool {
+        if self.drift_detected {
+            self.reset();
+        }
+        self.insert(value);
+        self.drift_detected = self.detect();
+        self.drift_detected
+    }
+
+    fn insert(&mut self, value: f64) {
+        self.rows[0].push(value, 0.0);
+        self.width += 1.0;
+        let mut added = 0.0;
+        if self.width > 1.0 {
+            let gap = value - self.total / (self.width - 1.0);
+            added = (self.width - 1.0) * gap * gap / self.width;
+        }
+        self.variance += added;
+        self.total += value;
+        self.compress();
+    }
+
+    fn compress(&mut self) {
+        let mut i = 0;
+        while self.rows[i].len() == self.max_buckets + 1 {
+            let size = (1u64 << i) as f64;
+            let row = &self.rows[i];
+            let (t0, t1) = (row.totals[0], row.totals[1]);
+            let (v0, v1) = (row.variances[0], row.variances[1]);
+            let (m0, m1) = (t0 / size, t1 / size);
+            let merged_variance = v0 + v1 + size * 0.5 * (m0 - m1) * (m0 - m1);
+            if i + 1 == self.rows.len() {
+                self.rows.push(Row::default());
+            }
+            self.rows[i + 1].push(t0 + t1, merged_variance);
+            self.rows[i].drop_oldest(2);
+            if self.rows[i + 1].len() <= self.max_buckets {
+                break;
+            }
+            i += 1;
+        }
+    }
+
+    fn drop_oldest_bucket(&mut self) {
+        let last = self.rows.len() - 1;
+        let size = (1u64 << last) as f64;
+        let (u, v) = (self.rows[last].totals[0], self.rows[last].variances[0]);
+        let mean = u / size;
+        self.width -= size;
+        self.total -= u;
+        let rest = self.total / self.width;
+        self.variance -=
+            v + size * self.width * (mean - rest) * (mean - rest) / (size + self.width);
+        self.rows[last].drop_oldest(1);
+        if self.rows[last].len() == 0 {
+            self.rows.pop();
+        }
+    }
+
+    fn detect(&mut self) -> bool {
+        self.tick += 1;
+        if self.tick % self.clock != 0 || self.width <= self.grace {
+            return false;
+        }
+        let mut changed = false;
+        let mut shrink = true;
+        while shrink {
+            shrink = false;
+            let (mut n0, mut n1) = (0.0, self.width);
+            let (mut u0, mut u1) = (0.0, self.total);
+            'rows: for i in (0..self.rows.len()).rev() {
+                let size = (1u64 << i) as f64;
+                let count = self.rows[i].len();
+                for k in 0..count {
+                    n0 += size;
+                    n1 -= size;
+                    let t = self.rows[i].totals[k];
+                    u0 += t;
+                    u1 -= t;
+                    if i == 0 && k == count - 1 {
+                        break 'rows;
+                    }
+                    if n1 >= self.min_window
+                        && n0 >= self.min_window
+                        && self.cut(n0, n1, u0 / n0 - u1 / n1)
+                    {
+                        shrink = true;
+                        changed = true;
+                        if self.width > 0.0 {
+                            self.drop_oldest_bucket();
+                            break 'rows;
+                        }
+                    }
+                }
+            }
+        }
+        changed
+    }
+
+    fn cut(&self, n0: f64, n1: f64, gap: f64) -> bool {
+        let log_term = (2.0 * self.width.ln() / self.delta).ln();
+        let harmonic = 1.0 / (n0 - self.min_window + 1.0) + 1.0 / (n1 - self.min_window + 1.0);
+        let bound = (2.0 * harmonic * (self.variance / self.width) * log_term).sqrt()
+            + 2.0 / 3.0 * log_term * harmonic;
+        gap.abs() > bound
+    }
+
+    /// Write the state (see `state`).
+    pub fn write(&self, out: &mut Writer) {
+        out.f64(self.delta);
+        out.u32(self.clock);
+        out.f64(self.total);
+        out.f64(self.variance);
+        out.f64(self.width);
+        out.u32(self.tick);
+        out.bool(self.drift_detected);
+        out.u32(self.rows.len() as u32);
+        for row in &self.rows {
+            out.f64s(&row.totals);
+            out.f64s(&row.variances);
+        }
+    }
+
+    /// Read a state written by [`Adwin::write`].
+    pub fn read(input: &mut Reader<'_>) -> Result<Self, StateError> {
+        let mut adwin = Self::new(input.f64()?, input.u32()?);
+        adwin.total = input.f64()?;
+        adwin.variance = input.f64()?;
+        adwin.width = input.f64()?;
+        adwin.tick = input.u32()?;
+        adwin.drift_detected = input.bool()?;
+        let rows = input.u32()? as usize;
+        if rows == 0 || rows > 64 {
+            return Err(StateError::new("ADWIN rows out of range"));
+        }
+        adwin.rows = (0..rows)
+            .map(|_| {
+                let totals = input.f64s()?;
+                let variances = input.f64s()?;
+                if totals.len() != variances.len() || totals.len() > adwin.max_buckets + 1 {
+                    return Err(StateError::new("ADWIN row of a wrong length"));
+                }
+                Ok(Row { totals, variances })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(adwin)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_stream_never_signals() {
+        let mut adwin = Adwin::new(0.002, 32);
+        for _ in 0..5_000 {
+            assert!(!adwin.update(1.0));
+        }
+        assert_eq!(adwin.estimation(), 1.0);
+    }
+
+    #[test]
+    fn a_large_shift_is_signalled_then_the_window_restarts() {
+        let mut adwin = Adwin::new(0.01, 32);
+        for _ in 0..200 {
+            adwin.update(0.0);
+        }
+        let at = (0..200).position(|_| adwin.update(100.0));
+        assert!(at.is_some(), "a shift of 100 must be signalled");
+        adwin.update(100.0);
+        assert_eq!(
+            adwin.width(),
+            1.0,
+            "the update after a signal starts a new window"
+        );
+    }
+
+    #[test]
+    fn state_round_trips() {
+        let mut adwin = Adwin::new(1e-6, 32);
+        for i in 0..1_000 {
+            adwin.update(f64::from(i % 7));
+        }
+        let mut out = Writer::default();
+        adwin.write(&mut out);
+        let bytes = out.finish();
+        let back = Adwin::read(&mut Reader::new(&bytes)).unwrap();
+        assert_eq!(back, adwin);
+        assert!(Adwin::read(&mut Reader::new(&bytes[..bytes.len() - 3])).is_err());
+    }
+}

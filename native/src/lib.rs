@@ -1,0 +1,14 @@
+//! The compiled core of stream-monitor.
+//!
+//! Pure Rust modules (no Python): drift statistics and their distributions, change detectors
+//! and the compact state encoding. `python` binds them as `stream_monitor._native`; every call
+//! that loops over values releases the GIL.
+
+pub mod adwin;
+pub mod hddm;
+pub mod special;
+pub mod state;
+pub mod stats;
+
+#[cfg(feature = "python")]
+mod python;

@@ -1,0 +1,273 @@
+//! Python bindings: `stream_monitor._native`.
+//!
+//! Errors become Python exceptions (`ValueError` for bad state bytes); nothing here panics on
+//! input, and a panic would surface as PyO3's `PanicException`, never abort the interpreter.
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::PyBytes;
+
+use crate::adwin::Adwin as AdwinCore;
+use crate::hddm::Hddma as HddmaCore;
+use crate::state::{Reader, StateError, Writer};
+use crate::{special, stats};
+
+/// Version of the state bytes written by `__getstate__`; older or newer ones are refused.
+const STATE_VERSION: u8 = 1;
+const CLAMP: f64 = 1e9;
+
+fn state_error(error: StateError) -> PyErr {
+    PyValueError::new_err(format!(
+        "cannot restore native state ({error}); the snapshot is of another version: start fresh"
+    ))
+}
+
+fn versioned(write: impl FnOnce(&mut Writer)) -> Vec<u8> {
+    let mut out = Writer::default();
+    out.u8(STATE_VERSION);
+    write(&mut out);
+    out.finish()
+}
+
+fn read_versioned<T>(
+    bytes: &[u8],
+    read: impl FnOnce(&mut Reader<'_>) -> Result<T, StateError>,
+) -> PyResult<T> {
+    let mut input = Reader::new(bytes);
+    let version = input.u8().map_err(state_error)?;
+    if version != STATE_VERSION {
+        return Err(state_error(StateError(format!(
+            "state version {version}, this build reads {STATE_VERSION}"
+        ))));
+    }
+    let value = read(&mut input).map_err(state_error)?;
+    input.end().map_err(state_error)?;
+    Ok(value)
+}
+
+/// Population stability index of two binned samples.
+#[pyfunction]
+fn psi(reference: Vec<f64>, current: Vec<f64>) -> PyResult<f64> {
+    same_length(&reference, &current)?;
+    Ok(stats::psi(&reference, &current))
+}
+
+/// Jensen-Shannon distance (base 2) of two binned samples.
+#[pyfunction]
+fn jensen_shannon(reference: Vec<f64>, current: Vec<f64>) -> PyResult<f64> {
+    same_length(&reference, &current)?;
+    Ok(stats::jensen_shannon(&reference, &current))
+}
+
+/// Chi-square test of homogeneity: (statistic, p-value).
+#[pyfunction]
+fn chi_square(reference: Vec<f64>, current: Vec<f64>) -> PyResult<(f64, f64)> {
+    same_length(&reference, &current)?;
+    Ok(stats::chi_square(&reference, &current))
+}
+
+/// Two-sample Kolmogorov-Smirnov on binned ECDFs: (D, asymptotic p-value).
+#[pyfunction]
+fn ks_binned(reference: Vec<f64>, current: Vec<f64>) -> PyResult<(f64, f64)> {
+    same_length(&reference, &current)?;
+    Ok(stats::ks_binned(&reference, &current))
+}
+
+/// Wasserstein-1 distance on binned ECDFs, divided by `scale`.
+#[pyfunction]
+fn wasserstein_binned(
+    reference: Vec<f64>,
+    current: Vec<f64>,
+    widths: Vec<f64>,
+    scale: f64,
+) -> PyResult<f64> {
+    same_length(&reference, &current)?;
+    same_length(&reference, &widths)?;
+    Ok(stats::wasserstein_binned(
+        &reference, &current, &widths, scale,
+    ))
+}
+
+/// P(X > x) for a chi-square variable with `df` degrees of freedom.
+#[pyfunction]
+fn chi2_sf(x: f64, df: u32) -> f64 {
+    special::chi2_sf(x, df)
+}
+
+/// P(K > x) for Kolmogorov's distribution.
+#[pyfunction]
+fn kolmogorov_sf(x: f64) -> f64 {
+    special::kolmogorov_sf(x)
+}
+
+fn same_length(a: &[f64], b: &[f64]) -> PyResult<()> {
+    if a.len() == b.len() {
+        Ok(())
+    } else {
+        Err(PyValueError::new_err(format!(
+            "bin counts differ in length ({} and {}); bin both on the same reference",
+            a.len(),
+            b.len()
+        )))
+    }
+}
+
+/// ADWIN with river's arithmetic (same detections as `river.drift.ADWIN`).
+#[pyclass(module = "stream_monitor._native", name = "Adwin")]
+#[derive(Clone)]
+struct PyAdwin {
+    core: AdwinCore,
+}
+
+#[pymethods]
+impl PyAdwin {
+    #[new]
+    #[pyo3(signature = (delta=0.002, clock=32))]
+    fn new(delta: f64, clock: u32) -> PyResult<Self> {
+        if !(delta > 0.0 && delta < 1.0) {
+            return Err(PyValueError::new_err(format!(
+                "delta {delta} must be between 0 and 1 (exclusive)"
+            )));
+        }
+        Ok(Self {
+            core: AdwinCore::new(delta, clock),
+        })
+    }
+
+    /// Add one value; true when it made the detector signal a change.
+    fn update(&mut self, value: f64) -> bool {
+        self.core.update(value)
+    }
+
+    /// Feed values in order; the indices after which a change was signalled.
+    fn update_many(&mut self, py: Python<'_>, values: Vec<f64>) -> Vec<usize> {
+        let core = &mut self.core;
+        py.detach(|| {
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, &v)| core.update(v).then_some(i))
+                .collect()
+        })
+    }
+
+    /// Feed values standardised as `(v - mean) * scale`, clamped to +-1e9, NaN skipped; the
+    /// indices (into `values`) after which a change was signalled.
+    fn update_standardised(
+        &mut self,
+        py: Python<'_>,
+        values: Vec<f64>,
+        mean: f64,
+        scale: f64,
+    ) -> Vec<usize> {
+        let core = &mut self.core;
+        py.detach(|| {
+            let mut fired = Vec::new();
+            for (i, &v) in values.iter().enumerate() {
+                let x = ((0.0 + v) - mean) * scale;
+                if x.is_nan() {
+                    continue;
+                }
+                if core.update(x.clamp(-CLAMP, CLAMP)) {
+                    fired.push(i);
+                }
+            }
+            fired
+        })
+    }
+
+    #[getter]
+    fn drift_detected(&self) -> bool {
+        self.core.drift_detected
+    }
+
+    #[getter]
+    fn width(&self) -> f64 {
+        self.core.width()
+    }
+
+    #[getter]
+    fn estimation(&self) -> f64 {
+        self.core.estimation()
+    }
+
+    fn __getnewargs__(&self) -> (f64, u32) {
+        (0.002, 32)
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &versioned(|out| self.core.write(out)))
+    }
+
+    fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
+        self.core = read_versioned(state, AdwinCore::read)?;
+        Ok(())
+    }
+}
+
+/// HDDM_A for a 0/1 error stream (same detections as `river.drift.binary.HDDMA`).
+#[pyclass(module = "stream_monitor._native", name = "Hddma")]
+#[derive(Clone)]
+struct PyHddma {
+    core: HddmaCore,
+}
+
+#[pymethods]
+impl PyHddma {
+    #[new]
+    #[pyo3(signature = (drift_confidence=0.001))]
+    fn new(drift_confidence: f64) -> PyResult<Self> {
+        if !(drift_confidence > 0.0 && drift_confidence < 1.0) {
+            return Err(PyValueError::new_err(format!(
+                "drift_confidence {drift_confidence} must be between 0 and 1 (exclusive)"
+            )));
+        }
+        Ok(Self {
+            core: HddmaCore::new(drift_confidence),
+        })
+    }
+
+    /// Add one outcome (1 = error).
+    fn update(&mut self, value: f64) {
+        self.core.update_many(&[value]);
+    }
+
+    /// Add outcomes in order; the indices after which a drift was signalled.
+    fn update_many(&mut self, py: Python<'_>, values: Vec<f64>) -> Vec<usize> {
+        let core = &mut self.core;
+        py.detach(|| core.update_many(&values))
+    }
+
+    #[getter]
+    fn drift_detected(&self) -> bool {
+        self.core.drift_detected
+    }
+
+    fn __getnewargs__(&self) -> (f64,) {
+        (0.001,)
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &versioned(|out| self.core.write(out)))
+    }
+
+    fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
+        self.core = read_versioned(state, HddmaCore::read)?;
+        Ok(())
+    }
+}
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("STATE_VERSION", STATE_VERSION)?;
+    m.add_function(wrap_pyfunction!(psi, m)?)?;
+    m.add_function(wrap_pyfunction!(jensen_shannon, m)?)?;
+    m.add_function(wrap_pyfunction!(chi_square, m)?)?;
+    m.add_function(wrap_pyfunction!(ks_binned, m)?)?;
+    m.add_function(wrap_pyfunction!(wasserstein_binned, m)?)?;
+    m.add_function(wrap_pyfunction!(chi2_sf, m)?)?;
+    m.add_function(wrap_pyfunction!(kolmogorov_sf, m)?)?;
+    m.add_class::<PyAdwin>()?;
+    m.add_class::<PyHddma>()?;
+    Ok(())
+}
