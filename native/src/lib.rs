@@ -5,6 +5,7 @@
 //! that loops over values releases the GIL.
 
 pub mod adwin;
+pub mod decode;
 pub mod hddm;
 pub mod special;
 pub mod state;

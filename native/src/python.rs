@@ -5,9 +5,10 @@
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::{PyBytes, PyDict, PyList};
 
 use crate::adwin::Adwin as AdwinCore;
+use crate::decode::{decode_prediction, Limits, Prediction, Value};
 use crate::hddm::Hddma as HddmaCore;
 use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
@@ -257,6 +258,91 @@ impl PyHddma {
     }
 }
 
+fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Str(s) => s.into_pyobject(py)?.into_any(),
+    })
+}
+
+fn prediction_to_py<'py>(py: Python<'py>, event: &Prediction) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    out.set_item("event_id", &event.event_id)?;
+    out.set_item("model_id", &event.model_id)?;
+    out.set_item("model_version", &event.model_version)?;
+    out.set_item("timestamp", event.timestamp)?;
+    let features = PyDict::new(py);
+    for (name, value) in &event.features {
+        features.set_item(name, value_to_py(py, value)?)?;
+    }
+    out.set_item("features", features)?;
+    out.set_item("non_finite_features", PyList::new(py, &event.non_finite)?)?;
+    out.set_item("prediction", value_to_py(py, &event.prediction)?)?;
+    out.set_item("score", event.score)?;
+    let scores = match &event.scores {
+        None => None,
+        Some(scores) => {
+            let dict = PyDict::new(py);
+            for (name, value) in scores {
+                dict.set_item(name, value)?;
+            }
+            Some(dict)
+        }
+    };
+    out.set_item("scores", scores)?;
+    let label = match &event.label {
+        None => py.None().into_bound(py),
+        Some(label) => value_to_py(py, label)?,
+    };
+    out.set_item("label", label)?;
+    out.set_item("latency_ms", event.latency_ms)?;
+    Ok(out)
+}
+
+/// Decode prediction events natively: per record, its fields as a dict, or None where the
+/// record is deferred to the Python schema (which converts it or says what is wrong).
+///
+/// For inspection and for the tests that hold the decoder to the schema; the batch core
+/// decodes straight into its own state.
+#[pyfunction]
+#[pyo3(signature = (records, max_event_bytes=65_536, max_features=1_000, max_string_length=1_024, reject_non_finite=false))]
+fn decode_predictions<'py>(
+    py: Python<'py>,
+    records: Vec<Option<Bound<'py, PyAny>>>,
+    max_event_bytes: usize,
+    max_features: usize,
+    max_string_length: usize,
+    reject_non_finite: bool,
+) -> PyResult<Vec<Option<Bound<'py, PyDict>>>> {
+    let limits = Limits {
+        max_event_bytes,
+        max_features,
+        max_string_length,
+        reject_non_finite,
+    };
+    let slices: Vec<Option<&[u8]>> = records
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .and_then(|r| r.cast::<PyBytes>().ok())
+                .map(|b| b.as_bytes())
+        })
+        .collect();
+    let decoded: Vec<Option<Prediction>> = py.detach(|| {
+        slices
+            .iter()
+            .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
+            .collect()
+    });
+    decoded
+        .iter()
+        .map(|event| event.as_ref().map(|e| prediction_to_py(py, e)).transpose())
+        .collect()
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
@@ -267,6 +353,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wasserstein_binned, m)?)?;
     m.add_function(wrap_pyfunction!(chi2_sf, m)?)?;
     m.add_function(wrap_pyfunction!(kolmogorov_sf, m)?)?;
+    m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
     m.add_class::<PyAdwin>()?;
     m.add_class::<PyHddma>()?;
     Ok(())
