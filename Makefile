@@ -38,11 +38,16 @@ $(NATIVE): $(STAMP) $(NATIVE_SRC)
 
 install: $(STAMP) $(NATIVE)
 
-native-check: $(STAMP)
+native-check: install
 	cd native && cargo fmt --check
 	cd native && cargo clippy --quiet --all-targets -- -D warnings
 	cd native && cargo clippy --quiet --all-targets --no-default-features -- -D warnings
 	cd native && cargo test --quiet --no-default-features
+	@# A short coverage-guided fuzz of the native decoder against the schema (the long run is
+	@# `python -m benchmarks.fuzz_decode --seconds 600 --record`).
+	@$(BIN)/python -m benchmarks.fuzz_decode --seconds 20 >.fuzz.log 2>&1 \
+		|| { tail -30 .fuzz.log; echo "error: the native decoder fuzz failed" >&2; exit 1; }
+	@tail -1 .fuzz.log && rm -f .fuzz.log
 
 lint: install
 	$(BIN)/ruff check .
