@@ -4,6 +4,7 @@
 //! and the compact state encoding. `python` binds them as `stream_monitor._native`; every call
 //! that loops over values releases the GIL.
 
+pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;

@@ -3,10 +3,12 @@
 //! Errors become Python exceptions (`ValueError` for bad state bytes); nothing here panics on
 //! input, and a panic would surface as PyO3's `PanicException`, never abort the interpreter.
 
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
 
+use crate::accum::{self, NumericReferenceView};
 use crate::adwin::Adwin as AdwinCore;
 use crate::decode::{decode_prediction, Limits, Prediction, Value};
 use crate::hddm::Hddma as HddmaCore;
@@ -343,6 +345,173 @@ fn decode_predictions<'py>(
         .collect()
 }
 
+/// One feature's values in a run of events, sorted out once for the windows and detectors.
+///
+/// `values` are the finite numbers (booleans included, as 0/1) and `positions` their indices
+/// in the run; booleans are counted in a window but not fed to change detectors. Anything else
+/// is counted: missing (None), non-finite (NaN, infinities, integers beyond the float range)
+/// or invalid (any other type).
+#[pyclass(module = "stream_monitor._native", name = "NumericColumn", frozen)]
+struct PyNumericColumn {
+    values: Vec<f64>,
+    positions: Vec<usize>,
+    detectable: Option<Vec<bool>>,
+    #[pyo3(get)]
+    missing: u64,
+    #[pyo3(get)]
+    non_finite: u64,
+    #[pyo3(get)]
+    invalid: u64,
+}
+
+#[pymethods]
+impl PyNumericColumn {
+    #[new]
+    fn new(column: &Bound<'_, PyAny>) -> PyResult<Self> {
+        let mut out = Self {
+            values: Vec::new(),
+            positions: Vec::new(),
+            detectable: None,
+            missing: 0,
+            non_finite: 0,
+            invalid: 0,
+        };
+        let mut booleans: Vec<usize> = Vec::new();
+        for (i, item) in column.try_iter()?.enumerate() {
+            let item = item?;
+            let number = if item.is_none() {
+                out.missing += 1;
+                continue;
+            } else if let Ok(float) = item.cast_exact::<PyFloat>() {
+                float.value()
+            } else if let Ok(flag) = item.cast_exact::<PyBool>() {
+                booleans.push(out.values.len());
+                f64::from(u8::from(flag.is_true()))
+            } else if item.is_exact_instance_of::<PyInt>() {
+                match item.extract::<f64>() {
+                    Ok(number) => number,
+                    Err(_) => {
+                        out.non_finite += 1; // beyond the float range
+                        continue;
+                    }
+                }
+            } else {
+                out.invalid += 1;
+                continue;
+            };
+            if !number.is_finite() {
+                out.non_finite += 1;
+                continue;
+            }
+            out.values.push(number);
+            out.positions.push(i);
+        }
+        if !booleans.is_empty() {
+            let mut detectable = vec![true; out.values.len()];
+            for b in booleans {
+                detectable[b] = false;
+            }
+            out.detectable = Some(detectable);
+        }
+        Ok(out)
+    }
+
+    /// The finite values, in order.
+    #[getter]
+    fn values(&self) -> Vec<f64> {
+        self.values.clone()
+    }
+
+    /// Their indices in the run.
+    #[getter]
+    fn positions(&self) -> Vec<usize> {
+        self.positions.clone()
+    }
+
+    fn __len__(&self) -> usize {
+        self.values.len()
+    }
+
+    /// (values, positions) that change detectors take (no booleans).
+    fn for_detectors(&self) -> (Vec<f64>, Vec<usize>) {
+        match &self.detectable {
+            None => (self.values.clone(), self.positions.clone()),
+            Some(keep) => self
+                .values
+                .iter()
+                .zip(&self.positions)
+                .zip(keep)
+                .filter(|(_, &k)| k)
+                .map(|((&v, &p), _)| (v, p))
+                .unzip(),
+        }
+    }
+
+    /// Count the values into `bins` (an `array('q')`) on the reference `edges` (an
+    /// `array('d')`); returns how many fell outside [low, high].
+    fn bin_into(
+        &self,
+        py: Python<'_>,
+        edges: &Bound<'_, PyAny>,
+        bins: &Bound<'_, PyAny>,
+        low: f64,
+        high: f64,
+    ) -> PyResult<u64> {
+        let edges = PyBuffer::<f64>::get(edges)?;
+        let bins = PyBuffer::<i64>::get(bins)?;
+        let edges: Vec<f64> = edges.to_vec(py)?;
+        let mut counts: Vec<i64> = bins.to_vec(py)?;
+        if counts.len() != edges.len() + 1 {
+            return Err(PyValueError::new_err(format!(
+                "{} bins for {} edges; bins must be one more than the edges",
+                counts.len(),
+                edges.len()
+            )));
+        }
+        let beyond = accum::bin_into(&self.values, &edges, &mut counts, low, high);
+        bins.copy_from_slice(py, &counts)?;
+        Ok(beyond)
+    }
+}
+
+/// Drift statistics of a numeric feature's window bins against its reference.
+#[pyfunction]
+fn numeric_drift<'py>(
+    py: Python<'py>,
+    bins: Vec<i64>,
+    counts: Vec<f64>,
+    coarse_of: Vec<usize>,
+    coarse_counts: Vec<f64>,
+    edges: Vec<f64>,
+    std: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    if bins.len() != counts.len() || coarse_of.len() != counts.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} window bins, {} reference bins, {} coarse map entries; they must agree",
+            bins.len(),
+            counts.len(),
+            coarse_of.len()
+        )));
+    }
+    let reference = NumericReferenceView {
+        counts: &counts,
+        coarse_of: &coarse_of,
+        coarse_counts: &coarse_counts,
+        edges: &edges,
+        std,
+    };
+    let drift = accum::numeric_drift(&bins, &reference);
+    let out = PyDict::new(py);
+    out.set_item("psi", drift.psi)?;
+    out.set_item("jensen_shannon", drift.jensen_shannon)?;
+    out.set_item("chi_square", drift.chi_square)?;
+    out.set_item("chi_square_pvalue", drift.chi_square_pvalue)?;
+    out.set_item("ks", drift.ks)?;
+    out.set_item("ks_pvalue", drift.ks_pvalue)?;
+    out.set_item("wasserstein", drift.wasserstein)?;
+    Ok(out)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
@@ -354,6 +523,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chi2_sf, m)?)?;
     m.add_function(wrap_pyfunction!(kolmogorov_sf, m)?)?;
     m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
+    m.add_function(wrap_pyfunction!(numeric_drift, m)?)?;
+    m.add_class::<PyNumericColumn>()?;
     m.add_class::<PyAdwin>()?;
     m.add_class::<PyHddma>()?;
     Ok(())

@@ -6,119 +6,23 @@ Memory is fixed by the reference's bins, never by the number of events. Bad valu
 
 from __future__ import annotations
 
-import bisect
-import functools
 import math
 from array import array
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
-
+from stream_monitor._native import NumericColumn, numeric_drift
 from stream_monitor.monitor.reference import (
     CategoricalReference,
     NumericReference,
     category_of,
 )
-from stream_monitor.monitor.statistics import (
-    chi_square,
-    jensen_shannon,
-    ks_binned,
-    psi,
-    wasserstein_binned,
-)
+from stream_monitor.monitor.statistics import chi_square, jensen_shannon, psi
 
 __all__ = ["CategoricalAccumulator", "NumericAccumulator", "NumericColumn", "Stats"]
 
 Stats = dict[str, float | None]
-_NUMBER_TYPES = frozenset({float, int})
-SMALL_RUN = 32  # below this many values, plain Python beats numpy's per-call cost
-
-
-@functools.lru_cache(maxsize=64)
-def _identity(length: int) -> np.ndarray:
-    """0, 1, ..., length - 1 (read-only, shared)."""
-    positions = np.arange(length)
-    positions.flags.writeable = False
-    return positions
-
-
-class NumericColumn:
-    """One feature's values in a run of events, sorted out once for the window and detectors.
-
-    ``values`` holds the finite numbers (booleans included, as 0/1) and ``positions`` their
-    indices in the run; ``detectable`` marks which of them change detectors take (booleans are
-    counted in a window but are not a measurement to standardise). Numpy arrays for long runs,
-    plain lists for short ones (fewer than ``SMALL_RUN`` values); both count the same.
-    """
-
-    __slots__ = ("detectable", "invalid", "missing", "non_finite", "positions", "values")
-
-    values: np.ndarray | list[float]
-    positions: np.ndarray | list[int]
-
-    def __init__(self, column: Sequence[Any]) -> None:
-        self.missing = self.non_finite = self.invalid = 0
-        self.detectable: list[bool] | None = None  # None: every value
-        if len(column) >= SMALL_RUN and set(map(type, column)) <= _NUMBER_TYPES:
-            try:
-                values = np.array(column, dtype=np.float64)
-            except OverflowError:  # an integer beyond the float range: sort out one by one
-                pass
-            else:
-                if math.isfinite(values.sum()):  # no NaN or infinity (one call, not two)
-                    self.values = values
-                    self.positions = _identity(len(values))
-                    return
-                finite = np.isfinite(values)
-                if finite.all():  # the sum overflowed
-                    self.values = values
-                    self.positions = _identity(len(values))
-                else:
-                    self.non_finite = int(len(values) - np.count_nonzero(finite))
-                    self.values = values[finite]
-                    self.positions = np.flatnonzero(finite)
-                return
-        self._one_by_one(column)
-
-    def _one_by_one(self, column: Sequence[Any]) -> None:
-        values: list[float] = []
-        positions: list[int] = []
-        detectable: list[bool] = []
-        for i, value in enumerate(column):
-            if value is None:
-                self.missing += 1
-                continue
-            kind = type(value)
-            if kind is not float and kind is not int and kind is not bool:
-                self.invalid += 1
-                continue
-            try:
-                number = float(value)
-            except OverflowError:
-                self.non_finite += 1
-                continue
-            if not math.isfinite(number):
-                self.non_finite += 1
-                continue
-            values.append(number)
-            positions.append(i)
-            detectable.append(kind is not bool)
-        self.values = values
-        self.positions = positions
-        if not all(detectable):
-            self.detectable = detectable
-
-    def for_detectors(self) -> tuple[np.ndarray | list[float], np.ndarray | list[int]]:
-        """(values, positions) that change detectors take."""
-        if self.detectable is None:
-            return self.values, self.positions
-        kept = self.detectable
-        return (
-            [v for v, keep in zip(self.values, kept, strict=True) if keep],
-            [p for p, keep in zip(self.positions, kept, strict=True) if keep],
-        )
 
 
 def _finite(stats: dict[str, float]) -> Stats:
@@ -161,51 +65,23 @@ class NumericAccumulator(_FeatureCounts):
         self.out_of_range = 0
 
     def add_column(self, column: NumericColumn) -> None:
-        """Count a run's values of this feature at once."""
+        """Count a run's values of this feature at once (binned by the native core)."""
         self.missing += column.missing
         self.non_finite += column.non_finite
         self.invalid += column.invalid
-        values = column.values
-        self.n += len(values)
-        if isinstance(values, list):
-            if self.reference is not None:
-                edges, bins = self.reference.edges, self.bins
-                low, high, beyond = self.minimum, self.maximum, 0
-                for value in values:
-                    bins[bisect.bisect_right(edges, value)] += 1
-                    if value < low or value > high:
-                        beyond += 1
-                self.out_of_range += beyond
-            return
-        if self.reference is not None and len(values):
-            edges = np.frombuffer(self.reference.edges, dtype=np.float64)  # type: ignore[call-overload]
-            found = np.searchsorted(edges, values, side="right")
-            counts = np.frombuffer(self.bins, dtype=np.int64)
-            counts += np.bincount(found, minlength=len(counts))
-            low, high = self.minimum, self.maximum
-            if values.min() < low or values.max() > high:  # rare: count them
-                self.out_of_range += int(np.count_nonzero((values < low) | (values > high)))
+        self.n += len(column)
+        if self.reference is not None and len(column):
+            self.out_of_range += column.bin_into(
+                self.reference.edges, self.bins, self.minimum, self.maximum
+            )
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""
         ref = self.reference
         if ref is None or self.n == 0:
             return {}
-        coarse = [0] * len(ref.coarse_counts)
-        for count, target in zip(self.bins, ref.coarse_of, strict=True):
-            coarse[target] += count
-        chi, chi_p = chi_square(ref.coarse_counts, coarse)
-        ks, ks_p = ks_binned(ref.counts, self.bins)
-        return _finite(
-            {
-                "psi": psi(ref.coarse_counts, coarse),
-                "jensen_shannon": jensen_shannon(ref.coarse_counts, coarse),
-                "chi_square": chi,
-                "chi_square_pvalue": chi_p,
-                "ks": ks,
-                "ks_pvalue": ks_p,
-                "wasserstein": wasserstein_binned(ref.counts, self.bins, ref.widths, ref.std),
-            }
+        return numeric_drift(
+            self.bins, ref.counts, ref.coarse_of, ref.coarse_counts, ref.edges, ref.std
         )
 
     def quality(self, events: int) -> Stats:
