@@ -21,6 +21,16 @@ def numeric_drift(
     edges: Sequence[float],
     std: float,
 ) -> dict[str, float | None]: ...
+def label_keys(values: Iterable[object]) -> list[str | None]: ...
+def binary_add_many(
+    label_classes: Sequence[str | None],
+    predicted_classes: Sequence[str | None],
+    positive: str,
+    scores: Sequence[float | None],
+    pos_scores: object,
+    neg_scores: object,
+    log_loss_sum: float,
+) -> tuple[int, int, int, int, float, int, list[bool]]: ...
 
 class NumericColumn:
     missing: int

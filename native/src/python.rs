@@ -5,8 +5,9 @@
 
 use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::accum::{self, NumericReferenceView};
 use crate::adwin::Adwin as AdwinCore;
@@ -474,6 +475,130 @@ impl PyNumericColumn {
     }
 }
 
+/// The canonical class key of a label or prediction (`performance.label_key`): booleans, 0/1
+/// and "true"/"false" agree with each other; other values are their category string, or None.
+fn label_key<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let py = value.py();
+    let one = || Some(intern!(py, "1").clone());
+    let zero = || Some(intern!(py, "0").clone());
+    if let Ok(text) = value.cast_exact::<PyString>() {
+        let s = text.to_str()?;
+        let lowered = if s.is_ascii() {
+            s.to_ascii_lowercase()
+        } else {
+            text.call_method0(intern!(py, "lower"))?
+                .extract::<String>()?
+        };
+        return Ok(match lowered.as_str() {
+            "true" => one(),
+            "false" => zero(),
+            _ => Some(text.clone()),
+        });
+    }
+    if let Ok(flag) = value.cast::<PyBool>() {
+        return Ok(if flag.is_true() { one() } else { zero() });
+    }
+    if value.is_instance_of::<PyInt>() {
+        return Ok(match value.extract::<i64>() {
+            Ok(1) => one(),
+            Ok(0) => zero(),
+            _ => Some(value.str()?), // int's str is its repr
+        });
+    }
+    if let Ok(float) = value.cast::<PyFloat>() {
+        let x = float.value();
+        return Ok(if x == 1.0 {
+            one()
+        } else if x == 0.0 {
+            zero()
+        } else if x.is_finite() {
+            Some(value.repr()?)
+        } else {
+            None
+        });
+    }
+    if value.is_instance_of::<PyString>() {
+        // a str subclass: as Python's label_key does, by value
+        return label_key(&PyString::new(py, &value.extract::<String>()?).into_any());
+    }
+    Ok(None)
+}
+
+/// `label_key` of each value.
+#[pyfunction]
+fn label_keys<'py>(values: &Bound<'py, PyAny>) -> PyResult<Vec<Option<Bound<'py, PyString>>>> {
+    values.try_iter()?.map(|v| label_key(&v?)).collect()
+}
+
+/// Binary performance counts of labelled predictions, in order: returns
+/// (tp, fp, fn, tn, log-loss sum, log-loss count, wrong per prediction). Scores land in the
+/// 100-bin histograms `pos_scores`/`neg_scores` (array('q'), updated in place); the log-loss
+/// sum continues from `log_loss_sum` in the same order of additions as one by one.
+#[allow(clippy::too_many_arguments, clippy::type_complexity)]
+#[pyfunction]
+fn binary_add_many(
+    py: Python<'_>,
+    label_classes: Vec<Option<String>>,
+    predicted_classes: Vec<Option<String>>,
+    positive: &str,
+    scores: Vec<Option<f64>>,
+    pos_scores: &Bound<'_, PyAny>,
+    neg_scores: &Bound<'_, PyAny>,
+    log_loss_sum: f64,
+) -> PyResult<(u64, u64, u64, u64, f64, u64, Vec<bool>)> {
+    if label_classes.len() != predicted_classes.len() || scores.len() != label_classes.len() {
+        return Err(PyValueError::new_err(
+            "labels, predictions and scores must be of the same length",
+        ));
+    }
+    let pos_buffer = PyBuffer::<i64>::get(pos_scores)?;
+    let neg_buffer = PyBuffer::<i64>::get(neg_scores)?;
+    let mut pos: Vec<i64> = pos_buffer.to_vec(py)?;
+    let mut neg: Vec<i64> = neg_buffer.to_vec(py)?;
+    let bins = pos.len();
+    if bins == 0 || neg.len() != bins {
+        return Err(PyValueError::new_err(
+            "score histograms must have the same, non-zero length",
+        ));
+    }
+    let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
+    let mut sum = log_loss_sum;
+    let mut counted = 0;
+    let mut wrong = Vec::with_capacity(label_classes.len());
+    for ((label, predicted), score) in label_classes.iter().zip(&predicted_classes).zip(&scores) {
+        let actual = label.as_deref() == Some(positive);
+        let predicted = predicted.as_deref() == Some(positive);
+        match (predicted, actual) {
+            (true, true) => tp += 1,
+            (true, false) => fp += 1,
+            (false, true) => fn_ += 1,
+            (false, false) => tn += 1,
+        }
+        wrong.push(predicted != actual);
+        if let Some(score) = score.filter(|s| s.is_finite()) {
+            let clipped = score.clamp(0.0, 1.0);
+            let bucket = ((clipped * bins as f64) as usize).min(bins - 1);
+            if actual {
+                pos[bucket] += 1;
+            } else {
+                neg[bucket] += 1;
+            }
+            let bounded = clipped.clamp(EPS, 1.0 - EPS);
+            sum -= if actual {
+                bounded.ln()
+            } else {
+                (1.0 - bounded).ln()
+            };
+            counted += 1;
+        }
+    }
+    pos_buffer.copy_from_slice(py, &pos)?;
+    neg_buffer.copy_from_slice(py, &neg)?;
+    Ok((tp, fp, fn_, tn, sum, counted, wrong))
+}
+
+const EPS: f64 = 1e-15;
+
 /// Drift statistics of a numeric feature's window bins against its reference.
 #[pyfunction]
 fn numeric_drift<'py>(
@@ -524,6 +649,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kolmogorov_sf, m)?)?;
     m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
     m.add_function(wrap_pyfunction!(numeric_drift, m)?)?;
+    m.add_function(wrap_pyfunction!(label_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(binary_add_many, m)?)?;
     m.add_class::<PyNumericColumn>()?;
     m.add_class::<PyAdwin>()?;
     m.add_class::<PyHddma>()?;

@@ -8,11 +8,12 @@ from running sums. Any window can be updated again when a late label arrives.
 from __future__ import annotations
 
 import math
-import operator
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
+from stream_monitor._native import binary_add_many
+from stream_monitor._native import label_keys as _native_label_keys
 from stream_monitor.monitor.reference import category_of
 
 __all__ = [
@@ -45,20 +46,8 @@ def label_key(value: Any) -> str | None:
 
 
 def label_keys(values: Sequence[Any]) -> list[str | None]:
-    """:func:`label_key` of each value, each distinct value worked out once."""
-    known: dict[tuple[type, Any], str | None] = {}
-    keys: list[str | None] = []
-    append = keys.append
-    for value in values:
-        index = (type(value), value)
-        try:
-            key = known[index]
-        except KeyError:
-            key = known[index] = label_key(value)
-        except TypeError:  # unhashable: not a class label anyway
-            key = label_key(value)
-        append(key)
-    return keys
+    """:func:`label_key` of each value (computed by the native core)."""
+    return _native_label_keys(values)
 
 
 class _Many:
@@ -107,8 +96,8 @@ class BinaryPerformance(_Many):
     def __init__(self, positive: str) -> None:
         self.positive = positive
         self.tp = self.fp = self.tn = self.fn = 0
-        self.pos_scores = [0] * _SCORE_BINS
-        self.neg_scores = [0] * _SCORE_BINS
+        self.pos_scores = array("q", bytes(8 * _SCORE_BINS))
+        self.neg_scores = array("q", bytes(8 * _SCORE_BINS))
         self.log_loss_sum = 0.0
         self.log_loss_n = 0
 
@@ -149,38 +138,22 @@ class BinaryPerformance(_Many):
         classes: tuple[list[str | None], list[str | None]] | None = None,
     ) -> list[bool]:
         """Count labelled predictions in order; whether each was wrong."""
-        positive = self.positive
         label_classes, predicted_classes = classes or (label_keys(labels), label_keys(predictions))
-        actual = [key == positive for key in label_classes]
-        predicted = [key == positive for key in predicted_classes]
-        tp = fp = fn = 0
-        for a, p in zip(actual, predicted, strict=True):
-            if p:
-                if a:
-                    tp += 1
-                else:
-                    fp += 1
-            elif a:
-                fn += 1
+        tp, fp, fn, tn, self.log_loss_sum, counted, wrong = binary_add_many(
+            label_classes,
+            predicted_classes,
+            self.positive,
+            scores,
+            self.pos_scores,
+            self.neg_scores,
+            self.log_loss_sum,
+        )
         self.tp += tp
         self.fp += fp
         self.fn += fn
-        self.tn += len(actual) - tp - fp - fn
-        pos_scores, neg_scores = self.pos_scores, self.neg_scores
-        log, isfinite = math.log, math.isfinite
-        log_loss = self.log_loss_sum
-        counted = 0
-        for score, a in zip(scores, actual, strict=True):
-            if score is None or not isfinite(score):
-                continue
-            clipped = min(max(score, 0.0), 1.0)
-            (pos_scores if a else neg_scores)[min(int(clipped * _SCORE_BINS), _SCORE_BINS - 1)] += 1
-            bounded = min(max(clipped, _EPS), 1 - _EPS)
-            log_loss -= log(bounded if a else 1 - bounded)
-            counted += 1
-        self.log_loss_sum = log_loss
+        self.tn += tn
         self.log_loss_n += counted
-        return list(map(operator.ne, predicted, actual))
+        return wrong
 
     def roc_auc(self) -> float | None:
         """Area under the ROC curve from the score histograms (ties count half)."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream_monitor.monitor.performance import (
     BinaryPerformance,
     MulticlassPerformance,
     RegressionPerformance,
     label_key,
+    label_keys,
     make_performance,
 )
 
@@ -133,3 +137,53 @@ def test_rolling_mean_many_at_once_is_one_by_one(chunk: int) -> None:
             single.count,
             single.position,
         )
+
+
+class_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([0, 1, 0.0, -0.0, 1.0, 2.5, math.nan, math.inf, 1e16]),
+    st.floats(),
+    st.sampled_from(["1", "0", "TRUE", "False", "tRuE", "yes", "İ", "true "]),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(class_values, max_size=40))
+def test_native_label_keys_are_label_key_of_each_value(values: list[Any]) -> None:
+    assert label_keys(values) == [label_key(v) for v in values]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, True, False, "1", "yes", None]),
+            st.sampled_from([0, 1, True, "0", "true", 2]),
+            st.none() | st.floats(-0.5, 1.5) | st.sampled_from([math.nan, -0.0, 1.0, 0.999999]),
+        ),
+        max_size=60,
+    )
+)
+def test_binary_counts_at_once_equal_one_by_one(rows: list[tuple[Any, Any, Any]]) -> None:
+    predictions = [p for p, _, _ in rows]
+    labels = [y for _, y, _ in rows]
+    scores = [s for _, _, s in rows]
+    single, batched = BinaryPerformance("1"), BinaryPerformance("1")
+    expected = [
+        single.add(p, s, None, y) for p, y, s in zip(predictions, labels, scores, strict=True)
+    ]
+    got = batched.add_many(predictions, scores, [None] * len(rows), labels)
+    assert got == expected
+    assert (batched.tp, batched.fp, batched.fn, batched.tn) == (
+        single.tp,
+        single.fp,
+        single.fn,
+        single.tn,
+    )
+    assert list(batched.pos_scores) == list(single.pos_scores)
+    assert list(batched.neg_scores) == list(single.neg_scores)
+    assert batched.log_loss_sum == single.log_loss_sum
+    assert batched.log_loss_n == single.log_loss_n

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import LabelEvent, PredictionEvent, encode_event
 from stream_monitor.monitor import ModelMonitor, MonitorSet
-from stream_monitor.monitor.snapshot import MAGIC, SnapshotError, dump_state, load_state
+from stream_monitor.monitor.snapshot import (
+    MAGIC,
+    SNAPSHOT_VERSION,
+    SnapshotError,
+    dump_state,
+    load_state,
+)
 
 from .streams import stream
 
@@ -161,7 +167,7 @@ def test_foreign_classes_are_never_unpickled() -> None:
             return (os.system, ("echo pwned",))
 
     payload = zlib.compress(pickle.dumps(Boom()))
-    header = MAGIC + bytes([1, 0])
+    header = MAGIC + bytes([SNAPSHOT_VERSION, 0])
     data = header + hashlib.sha256(header + payload).digest() + payload
     with pytest.raises(SnapshotError, match=r"refers to posix\.system, which is not allowed"):
         load_state(data)
@@ -182,3 +188,11 @@ def test_snapshot_of_another_model_or_spec_is_refused() -> None:
         fresh().restore(data)
     with pytest.raises(SnapshotError, match="does not hold a model state"):
         ModelMonitor("m", SPEC).restore(dump_state(("set", "", {})))
+
+
+def test_a_snapshot_of_the_previous_format_is_refused_saying_start_fresh() -> None:
+    """Version 1 held river's ADWIN and Python detectors; the partition starts fresh."""
+    current = dump_state({"x": 1})
+    previous = current[:6] + bytes([SNAPSHOT_VERSION - 1]) + current[7:]
+    with pytest.raises(SnapshotError, match=r"version 1 is not supported.*rebuild it"):
+        load_state(previous)
