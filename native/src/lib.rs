@@ -8,6 +8,7 @@ pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;
+pub mod sketch;
 pub mod special;
 pub mod state;
 pub mod stats;

@@ -13,6 +13,7 @@ use crate::accum::{self, NumericReferenceView};
 use crate::adwin::Adwin as AdwinCore;
 use crate::decode::{decode_prediction, Limits, Prediction, Value};
 use crate::hddm::Hddma as HddmaCore;
+use crate::sketch::LogHistogram as SketchCore;
 use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
 
@@ -599,6 +600,106 @@ fn binary_add_many(
 
 const EPS: f64 = 1e-15;
 
+/// The category string of a value (`reference.category_of`): strings as they are, booleans
+/// and numbers rendered as Python does; None for anything else.
+fn category_of<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
+    let py = value.py();
+    if let Ok(text) = value.cast::<PyString>() {
+        return Ok(Some(text.clone()));
+    }
+    if let Ok(flag) = value.cast::<PyBool>() {
+        let text = if flag.is_true() {
+            intern!(py, "true")
+        } else {
+            intern!(py, "false")
+        };
+        return Ok(Some(text.clone()));
+    }
+    if value.is_instance_of::<PyInt>() {
+        return Ok(Some(value.repr()?));
+    }
+    if let Ok(float) = value.cast::<PyFloat>() {
+        return Ok(if float.value().is_finite() {
+            Some(value.repr()?)
+        } else {
+            None
+        });
+    }
+    Ok(None)
+}
+
+/// Count a run's values of a categorical feature: returns (missing, non-finite, invalid, n,
+/// unseen). With a reference (`index`: category to bin, `known`: every category seen in it),
+/// values land in `bins` (array('q'): top categories, "other known", "never seen").
+#[allow(clippy::type_complexity)]
+#[pyfunction]
+#[pyo3(signature = (column, index=None, known=None, bins=None))]
+fn count_categories(
+    py: Python<'_>,
+    column: &Bound<'_, PyAny>,
+    index: Option<&Bound<'_, PyDict>>,
+    known: Option<&Bound<'_, PyAny>>,
+    bins: Option<&Bound<'_, PyAny>>,
+) -> PyResult<(u64, u64, u64, u64, u64)> {
+    let (mut missing, mut non_finite, mut invalid, mut n, mut unseen) = (0, 0, 0, 0, 0);
+    let buffer = bins.map(PyBuffer::<i64>::get).transpose()?;
+    let mut counts: Vec<i64> = match &buffer {
+        Some(b) => b.to_vec(py)?,
+        None => Vec::new(),
+    };
+    let reference = match (index, known, buffer.is_some()) {
+        (Some(index), Some(known), true) if counts.len() >= 2 => Some((index, known)),
+        (None, None, false) => None,
+        _ => {
+            return Err(PyValueError::new_err(
+                "index, known and bins (at least 2) come together, or not at all",
+            ))
+        }
+    };
+    let (other, never) = (counts.len().wrapping_sub(2), counts.len().wrapping_sub(1));
+    for item in column.try_iter()? {
+        let value = item?;
+        if value.is_none() {
+            missing += 1;
+            continue;
+        }
+        if let Ok(float) = value.cast_exact::<PyFloat>() {
+            if !float.value().is_finite() {
+                non_finite += 1;
+                continue;
+            }
+        }
+        let Some(category) = category_of(&value)? else {
+            invalid += 1;
+            continue;
+        };
+        n += 1;
+        let Some((index, known)) = reference else {
+            continue;
+        };
+        let position = match index.get_item(&category)? {
+            Some(position) => position.extract::<usize>()?,
+            None if known.contains(&category)? => other,
+            None => {
+                unseen += 1;
+                never
+            }
+        };
+        match counts.get_mut(position) {
+            Some(slot) => *slot += 1,
+            None => {
+                return Err(PyValueError::new_err(format!(
+                    "category bin {position} beyond the bins"
+                )))
+            }
+        }
+    }
+    if let Some(buffer) = buffer {
+        buffer.copy_from_slice(py, &counts)?;
+    }
+    Ok((missing, non_finite, invalid, n, unseen))
+}
+
 /// Drift statistics of a numeric feature's window bins against its reference.
 #[pyfunction]
 fn numeric_drift<'py>(
@@ -637,6 +738,79 @@ fn numeric_drift<'py>(
     Ok(out)
 }
 
+/// Counts of non-negative values in 2%-wide logarithmic buckets: latencies, lags, label delays.
+#[pyclass(module = "stream_monitor._native", name = "LogHistogram", eq)]
+#[derive(Clone, Default, PartialEq)]
+struct PyLogHistogram {
+    core: SketchCore,
+}
+
+#[pymethods]
+impl PyLogHistogram {
+    #[new]
+    fn new() -> Self {
+        Self::default()
+    }
+
+    /// Record one value; negative values count as zero.
+    fn add(&mut self, value: f64) {
+        self.core.add(value);
+    }
+
+    /// Record several values.
+    fn add_many(&mut self, values: Vec<f64>) {
+        for value in values {
+            self.core.add(value);
+        }
+    }
+
+    /// Add another sketch's counts.
+    fn merge(&mut self, other: &Self) {
+        self.core.merge(&other.core);
+    }
+
+    /// The q-quantile (0..1), as the upper bound of its bucket; None when empty.
+    fn quantile(&self, q: f64) -> Option<f64> {
+        self.core.quantile(q)
+    }
+
+    /// p50, p95, p99 and max (empty before the first value).
+    fn percentiles<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let out = PyDict::new(py);
+        if self.core.count > 0 {
+            out.set_item("p50", self.core.quantile(0.5))?;
+            out.set_item("p95", self.core.quantile(0.95))?;
+            out.set_item("p99", self.core.quantile(0.99))?;
+            out.set_item("max", self.core.maximum)?;
+        }
+        Ok(out)
+    }
+
+    #[getter]
+    fn count(&self) -> u64 {
+        self.core.count
+    }
+
+    #[getter]
+    fn zeros(&self) -> u64 {
+        self.core.zeros
+    }
+
+    #[getter]
+    fn maximum(&self) -> f64 {
+        self.core.maximum
+    }
+
+    fn __getstate__<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &versioned(|out| self.core.write(out)))
+    }
+
+    fn __setstate__(&mut self, state: &[u8]) -> PyResult<()> {
+        self.core = read_versioned(state, SketchCore::read)?;
+        Ok(())
+    }
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
@@ -650,8 +824,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
     m.add_function(wrap_pyfunction!(numeric_drift, m)?)?;
     m.add_function(wrap_pyfunction!(label_keys, m)?)?;
+    m.add_function(wrap_pyfunction!(count_categories, m)?)?;
     m.add_function(wrap_pyfunction!(binary_add_many, m)?)?;
     m.add_class::<PyNumericColumn>()?;
+    m.add_class::<PyLogHistogram>()?;
     m.add_class::<PyAdwin>()?;
     m.add_class::<PyHddma>()?;
     Ok(())

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from stream_monitor._native import NumericColumn, numeric_drift
+from stream_monitor._native import NumericColumn, count_categories, numeric_drift
 from stream_monitor.monitor.reference import (
     CategoricalReference,
     NumericReference,
-    category_of,
 )
 from stream_monitor.monitor.statistics import chi_square, jensen_shannon, psi
 
@@ -104,40 +102,24 @@ class CategoricalAccumulator(_FeatureCounts):
         self.index = reference.index if reference else {}
         self.known = reference.known if reference else frozenset()
         # top categories, then "other known", then "never seen in the reference"
-        self.bins = [0] * (len(reference.counts) + 1) if reference else []
+        self.bins = array("q", bytes(8 * (len(reference.counts) + 1))) if reference else array("q")
         super().__init__()
         self.unseen = 0
 
-    def add(self, value: Any, times: int = 1) -> None:
-        """Count one value, ``times`` over (None means missing)."""
-        if value is None:
-            self.missing += times
-            return
-        if type(value) is float and not math.isfinite(value):
-            self.non_finite += times
-            return
-        category = value if type(value) is str else category_of(value)
-        if category is None:
-            self.invalid += times
-            return
-        self.n += times
-        if self.reference is None:
-            return
-        position = self.index.get(category)
-        if position is None:
-            if category in self.known:
-                position = len(self.bins) - 2
-            else:
-                position = len(self.bins) - 1
-                self.unseen += times
-        self.bins[position] += times
-
     def add_many(self, column: Sequence[Any]) -> None:
-        """Count a run's values of this feature, each distinct value sorted out once."""
-        add = self.add
-        # keyed by type too: 1, 1.0 and True are equal but different categories
-        for (_, value), times in Counter(zip(map(type, column), column, strict=True)).items():
-            add(value, times)
+        """Count a run's values of this feature at once (the native core, as :meth:`add`)."""
+        ref = self.reference
+        if ref is None:
+            missing, non_finite, invalid, n, unseen = count_categories(column)
+        else:
+            missing, non_finite, invalid, n, unseen = count_categories(
+                column, self.index, self.known, self.bins
+            )
+        self.missing += missing
+        self.non_finite += non_finite
+        self.invalid += invalid
+        self.n += n
+        self.unseen += unseen
 
     def drift(self) -> Stats:
         """Drift statistics against the reference (empty without a reference or values)."""

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from river import drift
 from scipy.special import kolmogorov
 from scipy.stats import chi2
 
 from stream_monitor import _native
-from stream_monitor._native import Adwin, Hddma
+from stream_monitor._native import Adwin, Hddma, LogHistogram
+from stream_monitor.monitor.accumulators import CategoricalAccumulator
+from stream_monitor.monitor.reference import (
+    CategoricalReference,
+    build_feature_reference,
+    category_of,
+)
 from stream_monitor.monitor.snapshot import dump_state, load_state
 
 REL = 1e-12
@@ -123,3 +132,82 @@ def test_detector_arguments_are_checked() -> None:
         Adwin(0.0)
     with pytest.raises(ValueError, match="drift_confidence 2 must be between 0 and 1"):
         Hddma(2.0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0, 1e12) | st.integers(-5, 10**9), max_size=300),
+    st.floats(0, 1),
+    st.integers(0, 300),
+)
+def test_log_histogram_quantile_is_within_two_percent_of_the_nearest_rank(
+    values: list[float], q: float, cut: int
+) -> None:
+    sketch, left, right = LogHistogram(), LogHistogram(), LogHistogram()
+    sketch.add_many(values)
+    left.add_many(values[:cut])
+    for value in values[cut:]:
+        right.add(value)
+    left.merge(right)
+    assert left == sketch  # parts merge exactly
+    assert load_state(dump_state(sketch)) == sketch
+    if not values:
+        assert sketch.quantile(q) is None
+        assert sketch.percentiles() == {}
+        return
+    ordered = sorted(max(float(v), 0.0) for v in values)
+    exact = ordered[max(1, math.ceil(q * len(ordered))) - 1]  # nearest rank
+    got = sketch.quantile(q)
+    assert got is not None
+    assert exact / 1.02 <= got <= exact * 1.02 or (exact == 0.0 and got == 0.0)
+    assert sketch.percentiles()["max"] == ordered[-1]
+
+
+category_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 3),
+    st.sampled_from([1.0, 2.5, math.nan, math.inf, -0.0]),
+    st.sampled_from(["a", "b", "c", "d", "rare", "new", "1", "true"]),
+    st.just([1]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(category_values, max_size=80))
+def test_categorical_counts_follow_the_category_rules(column: list[Any]) -> None:
+    reference = build_feature_reference("categorical", ["a"] * 5 + ["b"] * 3 + ["1"] * 2 + ["rare"])
+    assert isinstance(reference, CategoricalReference)
+    accumulator = CategoricalAccumulator(reference)
+    accumulator.add_many(column[:30])
+    accumulator.add_many(column[30:])
+    expected_bins = [0] * (len(reference.counts) + 1)
+    missing = non_finite = invalid = n = unseen = 0
+    for value in column:  # the rules, written out: categories as reference.category_of says
+        if value is None:
+            missing += 1
+        elif type(value) is float and not math.isfinite(value):
+            non_finite += 1
+        elif (category := category_of(value)) is None:
+            invalid += 1
+        else:
+            n += 1
+            if category in reference.index:
+                expected_bins[reference.index[category]] += 1
+            elif category in reference.known:
+                expected_bins[-2] += 1
+            else:
+                expected_bins[-1] += 1
+                unseen += 1
+    assert list(accumulator.bins) == expected_bins
+    assert (accumulator.missing, accumulator.non_finite, accumulator.invalid) == (
+        missing,
+        non_finite,
+        invalid,
+    )
+    assert (accumulator.n, accumulator.unseen) == (n, unseen)
+
+
+def test_category_arguments_come_together() -> None:
+    with pytest.raises(ValueError, match="come together"):
+        _native.count_categories(["a"], {"a": 0}, None, None)
