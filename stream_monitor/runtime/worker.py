@@ -24,15 +24,20 @@ webhook) cannot take part in a Kafka transaction: they get each alert through th
 made, and a partition commits only after they have delivered it, so for them delivery is
 at-least-once (an alert of a rolled-back transaction comes again, with the same id).
 
-CPU work runs on the event loop in bounded batches (``processing.batch_max_records``) with a
-yield between partitions, so heartbeats (a background task) keep flowing.
+CPU work (decoding and the monitors) runs in one compute thread, batch by batch
+(``processing.batch_max_records``), while the event loop goes on fetching the next batch,
+heartbeating and serving sinks; the native core releases the GIL in its loops. A batch is
+processed, published and its offsets recorded under ``self.computing``, which rebalances and
+shutdown take too, so a partition is never checkpointed or handed over in the middle of a batch.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -165,6 +170,10 @@ class Worker:
         self.metrics.attach(self)
         self.http: web.AppRunner | None = None
         self.http_port: int | None = None
+        # One thread computes batches in order; the lock keeps rebalances out of a batch.
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-compute")
+        self.computing = asyncio.Lock()
+        self.generation = 0  # rebalances seen; records fetched before one are stale
 
     def stop(self) -> None:
         """Ask the worker to finish its batch, checkpoint, commit and leave the group."""
@@ -232,8 +241,14 @@ class Worker:
                 continue
             for tp, records in batches.items():
                 if tp.partition in self.partitions:
+                    generation = self.generation
                     try:
-                        await self._process(tp, records)
+                        async with self.computing:
+                            if self.generation != generation:
+                                # A rebalance ran while we waited: the partition was checkpointed
+                                # and, if still ours, restored and sought; these are re-fetched.
+                                continue
+                            await self._process(tp, records)
                     except KafkaError as exc:
                         if not self.exactly_once:
                             raise
@@ -286,12 +301,18 @@ class Worker:
             if self.http is not None:
                 await self.http.cleanup()
                 self.http = None
+            self.compute.shutdown(wait=True)
             log.info("worker stopped", **vars(self.stats))
 
     # -- rebalances -----------------------------------------------------------------------
 
     async def partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint and commit what is being taken away, then forget it."""
+        async with self.computing:  # the batch being computed finishes first
+            self.generation += 1
+            await self._revoke(revoked)
+
+    async def _revoke(self, revoked: list[TopicPartition]) -> None:
         numbers = sorted({tp.partition for tp in revoked} & set(self.partitions))
         if not numbers:
             return
@@ -306,6 +327,7 @@ class Worker:
 
     async def partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek right after its offsets."""
+        self.generation += 1
         for number in sorted({tp.partition for tp in assigned} - set(self.partitions)):
             await self._take(number)
         self.ready.set()
@@ -448,8 +470,10 @@ class Worker:
         started = time.perf_counter()
         with batch_context(tp.topic, tp.partition, records[0].offset, records[-1].offset):
             self.stats.consumed += len(records)
-            done = process_batch(
-                self.codec, monitors, [record.value for record in records], labels=is_labels
+            values = [record.value for record in records]
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.compute,
+                functools.partial(process_batch, self.codec, monitors, values, labels=is_labels),
             )
             for index, error in done.rejected:
                 await self._dead_letter(tp.partition, records[index], error)
