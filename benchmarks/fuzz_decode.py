@@ -89,6 +89,7 @@ def main() -> None:
     args = parser.parse_args()
     corpus = Path(tempfile.mkdtemp(prefix="fuzz-decode-"))
     seeds(corpus)
+    seeded = len(list(corpus.iterdir()))
     started = time.monotonic()
 
     def report() -> None:
@@ -103,7 +104,8 @@ def main() -> None:
                 "fuzz-decode",
                 f"Measured on: {machine()}.\n"
                 f"Command: `.venv/bin/python -m benchmarks.fuzz_decode --seconds {args.seconds}"
-                f" --record` (atheris, seeded with {len(list(corpus.iterdir()))} events).\n\n"
+                f" --record` (atheris, seeded with {seeded} events; the corpus grew by "
+                f"{len(list(corpus.iterdir())) - seeded} inputs).\n\n"
                 f"{line}.",
             )
 

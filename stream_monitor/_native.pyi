@@ -32,7 +32,6 @@ def binary_add_many(
     neg_scores: object,
     log_loss_sum: float,
 ) -> tuple[int, int, int, int, float, int, list[bool]]: ...
-
 def count_categories(
     column: Iterable[object],
     index: Mapping[str, int] | None = None,

@@ -71,6 +71,7 @@ class BenchResult:
     lag: list[tuple[float, int]] = field(default_factory=list)
     rss_mb: list[tuple[float, float]] = field(default_factory=list)
     raw_consume_rate: float | None = None
+    raw_decode_rate: float | None = None  # consume + orjson.loads of every value
     core_rate: float | None = None
     faust_rate: float | None = None
     latency_rate: float | None = None
@@ -81,6 +82,7 @@ class BenchResult:
         """Monitor rate relative to the peers."""
         return {
             "monitor/raw_consume": _ratio(self.monitor_rate, self.raw_consume_rate),
+            "monitor/raw_consume_decode": _ratio(self.monitor_rate, self.raw_decode_rate),
             "monitor/core": _ratio(self.monitor_rate, self.core_rate),
             "monitor/faust": _ratio(self.monitor_rate, self.faust_rate),
         }
@@ -147,7 +149,8 @@ async def _produce(
     return sent, time.monotonic() - started
 
 
-async def _raw_consume(settings: Settings, topic: str, count: int) -> float:
+async def _raw_consume(settings: Settings, topic: str, count: int, *, decode: bool) -> float:
+    """Events/s of a plain aiokafka consumer (``getmany``), and ``orjson.loads`` when decoding."""
     consumer = AIOKafkaConsumer(
         topic,
         group_id=None,
@@ -162,7 +165,12 @@ async def _raw_consume(settings: Settings, topic: str, count: int) -> float:
     try:
         while seen < count:
             batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            got = sum(len(records) for records in batches.values())
+            got = 0
+            for records in batches.values():
+                got += len(records)
+                if decode:
+                    for record in records:
+                        orjson.loads(record.value)
             if got and started is None:
                 started = time.monotonic()
             seen += got
@@ -358,7 +366,10 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
         result.load_rate = round(result.loaded / seconds, 1)
         if options.compare:
             result.raw_consume_rate = round(
-                await _raw_consume(settings, topics["predictions"], result.loaded), 1
+                await _raw_consume(settings, topics["predictions"], result.loaded, decode=False), 1
+            )
+            result.raw_decode_rate = round(
+                await _raw_consume(settings, topics["predictions"], result.loaded, decode=True), 1
             )
             result.core_rate = round(
                 await asyncio.to_thread(_core_rate, settings, values[: min(len(values), 200_000)]),
@@ -465,6 +476,10 @@ def table(result: BenchResult) -> list[tuple[str, str]]:
     ]
     if result.raw_consume_rate:
         rows.append(("raw aiokafka consume-only", f"{result.raw_consume_rate:,.0f} events/s"))
+    if result.raw_decode_rate:
+        rows.append(
+            ("raw aiokafka consume + orjson.loads", f"{result.raw_decode_rate:,.0f} events/s")
+        )
     if result.core_rate:
         rows.append(("in-memory core alone", f"{result.core_rate:,.0f} events/s"))
     if result.faust_rate:
