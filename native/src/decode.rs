@@ -18,6 +18,8 @@ pub struct Limits {
     pub max_string_length: usize,
     /// `limits.non_finite_features: reject` (else NaN/Infinity in a feature is a missing value).
     pub reject_non_finite: bool,
+    /// Accept integers beyond 64 bits (events the schema already accepted, re-encoded).
+    pub big_integers: bool,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
             max_features: 1_000,
             max_string_length: 1_024,
             reject_non_finite: false,
+            big_integers: false,
         }
     }
 }
@@ -37,6 +40,8 @@ pub enum Value {
     Null,
     Bool(bool),
     Int(i64),
+    /// An integer beyond 64 bits, as its decimal digits (only with `Limits::big_integers`).
+    BigInt(String),
     Float(f64),
     Str(String),
 }
@@ -67,7 +72,11 @@ pub fn decode_prediction(data: &[u8], limits: &Limits) -> Option<Prediction> {
     if data.is_empty() || data.len() > limits.max_event_bytes {
         return None;
     }
-    let mut parser = Parser { bytes: data, at: 0 };
+    let mut parser = Parser {
+        bytes: data,
+        at: 0,
+        big_integers: limits.big_integers,
+    };
     let event = parser.event(limits)?;
     parser.space();
     (parser.at == data.len()).then_some(event)
@@ -75,12 +84,14 @@ pub fn decode_prediction(data: &[u8], limits: &Limits) -> Option<Prediction> {
 
 enum Number {
     Int(i64),
+    Big(String),
     Float(f64),
 }
 
 struct Parser<'a> {
     bytes: &'a [u8],
     at: usize,
+    big_integers: bool,
 }
 
 #[derive(Default)]
@@ -269,7 +280,11 @@ impl<'a> Parser<'a> {
             let value: f64 = text.parse().ok()?;
             value.is_finite().then_some(Number::Float(value))
         } else {
-            text.parse().ok().map(Number::Int) // beyond 64 bits: deferred
+            match text.parse() {
+                Ok(i) => Some(Number::Int(i)),
+                Err(_) if self.big_integers => Some(Number::Big(text.to_owned())),
+                Err(_) => None, // beyond 64 bits: deferred
+            }
         }
     }
 
@@ -288,6 +303,7 @@ impl<'a> Parser<'a> {
             b'"' => Value::Str(self.string()?.into_owned()),
             b'-' | b'0'..=b'9' => match self.number()? {
                 Number::Int(i) => Value::Int(i),
+                Number::Big(digits) => Value::BigInt(digits),
                 Number::Float(f) => Value::Float(f),
             },
             _ => return None,
@@ -306,6 +322,7 @@ impl<'a> Parser<'a> {
     fn finite_number(&mut self) -> Option<f64> {
         match self.number()? {
             Number::Int(i) => Some(i as f64),
+            Number::Big(digits) => digits.parse().ok().filter(|x: &f64| x.is_finite()),
             Number::Float(f) => Some(f),
         }
     }

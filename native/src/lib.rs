@@ -8,6 +8,9 @@ pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;
+pub mod model;
+pub mod model_state;
+pub mod pyrepr;
 pub mod sketch;
 pub mod special;
 pub mod state;
@@ -15,3 +18,5 @@ pub mod stats;
 
 #[cfg(feature = "python")]
 mod python;
+#[cfg(feature = "python")]
+mod python_core;

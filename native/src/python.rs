@@ -267,6 +267,7 @@ fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
         Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::BigInt(digits) => py.get_type::<PyInt>().call1((digits.as_str(),))?,
         Value::Float(f) => f.into_pyobject(py)?.into_any(),
         Value::Str(s) => s.into_pyobject(py)?.into_any(),
     })
@@ -326,6 +327,7 @@ fn decode_predictions<'py>(
         max_features,
         max_string_length,
         reject_non_finite,
+        big_integers: false,
     };
     let slices: Vec<Option<&[u8]>> = records
         .iter()
@@ -829,6 +831,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNumericColumn>()?;
     m.add_class::<PyLogHistogram>()?;
     m.add_class::<PyAdwin>()?;
+    m.add_class::<crate::python_core::PyBatch>()?;
+    m.add_class::<crate::python_core::PyModelCore>()?;
+    m.add_function(wrap_pyfunction!(crate::python_core::decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(
+        crate::python_core::_restore_model_core,
+        m
+    )?)?;
     m.add_class::<PyHddma>()?;
     Ok(())
 }

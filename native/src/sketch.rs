@@ -78,7 +78,7 @@ impl LogHistogram {
             maximum: input.f64()?,
             ..Self::default()
         };
-        let n = input.u32()?;
+        let n = input.count(12)?;
         for _ in 0..n {
             let key = input.u32()? as i32;
             sketch.buckets.insert(key, input.u64()?);

@@ -51,6 +51,20 @@ impl Writer {
             self.f64(value);
         }
     }
+    pub fn i64(&mut self, value: i64) {
+        self.bytes.extend_from_slice(&value.to_le_bytes());
+    }
+    pub fn str(&mut self, value: &str) {
+        self.u32(value.len() as u32);
+        self.bytes.extend_from_slice(value.as_bytes());
+    }
+    pub fn option_i64(&mut self, value: Option<i64>) {
+        self.bool(value.is_some());
+        self.i64(value.unwrap_or(0));
+    }
+    pub fn raw(&mut self, bytes: &[u8]) {
+        self.bytes.extend_from_slice(bytes);
+    }
     pub fn finish(self) -> Vec<u8> {
         self.bytes
     }
@@ -106,6 +120,28 @@ impl<'a> Reader<'a> {
             return Err(StateError::new("native state is truncated"));
         }
         (0..n).map(|_| self.f64()).collect()
+    }
+    pub fn i64(&mut self) -> Result<i64, StateError> {
+        Ok(i64::from_le_bytes(self.array()?))
+    }
+    pub fn str(&mut self) -> Result<String, StateError> {
+        let n = self.u32()? as usize;
+        let bytes = self.take(n)?;
+        String::from_utf8(bytes.to_vec())
+            .map_err(|_| StateError::new("native state holds bad text"))
+    }
+    pub fn option_i64(&mut self) -> Result<Option<i64>, StateError> {
+        let present = self.bool()?;
+        let value = self.i64()?;
+        Ok(present.then_some(value))
+    }
+    /// A count of items that each take at least `min_bytes`: refused when more than could fit.
+    pub fn count(&mut self, min_bytes: usize) -> Result<usize, StateError> {
+        let n = self.u32()? as usize;
+        if n.saturating_mul(min_bytes.max(1)) > self.bytes.len() {
+            return Err(StateError::new("native state is truncated"));
+        }
+        Ok(n)
     }
     /// Fails unless every byte was read.
     pub fn end(&self) -> Result<(), StateError> {

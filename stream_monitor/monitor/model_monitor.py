@@ -1,25 +1,31 @@
 """``ModelMonitor``: everything stream-monitor measures for one model, driven by its events.
 
-Feed prediction events with :meth:`ModelMonitor.update`; it returns the window summaries and alert
-events they caused, in a deterministic order. Pure: no I/O, no clock, no logging; time is the
-events' own timestamps. Bad values inside an event are counted in data quality, never raised.
+The per-event work (runs, windows, accumulators, change detectors, the warm-up sample) is done by
+the native core (``stream_monitor._native.ModelCore``) on a natively decoded batch; this class
+keeps what is decided per window: labels and performance (``Outcomes``), the reference, the
+rules, the alert lifecycle and the outputs. Feed a batch with :meth:`update_native` (or events
+with :meth:`update`/:meth:`update_batch`); it returns the window summaries and alert events they
+caused, in a deterministic order. Pure: no I/O, no clock, no logging; time is the events' own
+timestamps. Bad values inside an event are counted in data quality, never raised.
 """
 
 from __future__ import annotations
 
-import itertools
-import operator
+import json
+import math
 from collections.abc import Sequence
 from typing import Any, Literal, NamedTuple
 
+from stream_monitor._native import Batch, ModelCore, decode_batch
 from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.fast import PredictionLike
 from stream_monitor.events.schemas import LabelEvent
-from stream_monitor.monitor.detectors import StandardisedDetector
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
 from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
 from stream_monitor.monitor.reference import (
+    CategoricalReference,
+    FeatureReference,
     NumericReference,
     ReferenceProfile,
     profile_from_columns,
@@ -31,10 +37,9 @@ from stream_monitor.monitor.rules import (
     quality_checks,
 )
 from stream_monitor.monitor.snapshot import SnapshotError, dump_state, load_state, unpack_state
-from stream_monitor.monitor.window_state import OpenWindow, Run, Warmup, new_accumulator
-from stream_monitor.monitor.windows import CountWindows, EventTimeWindows, WindowBounds
+from stream_monitor.monitor.windows import WindowBounds
 
-__all__ = ["ERRORS", "PREDICTION", "ModelMonitor", "Output"]
+__all__ = ["ERRORS", "PREDICTION", "ModelMonitor", "Output", "encode_for_core"]
 
 Output = WindowSummary | AlertEvent
 PREDICTION = "<prediction>"  # detections key of the prediction signal
@@ -52,27 +57,49 @@ class ModelMonitor:
         self.types: dict[str, FeatureType] = dict(spec.features)
         self.signal: Literal["score", "prediction"] | None = None
         self.reference: ReferenceProfile | None = None
-        self.detectors: dict[str, list[StandardisedDetector]] = {}
-        self.warmup: Warmup | None = None
+        # signal name -> detector names; the detectors themselves live in the native core
+        self.detectors: dict[str, list[str]] = {}
         window = spec.window
-        self.windows: CountWindows | EventTimeWindows
         if window.kind == "count":
-            self.windows = CountWindows(window.events)
+            shape: tuple[Any, ...] = ("count", window.events)
+            self.window_kind = "count"
         else:
             size = round(window.size * 1000)
             step = round((window.step or window.size) * 1000)
-            self.windows = EventTimeWindows(size, step, round(window.allowed_lateness * 1000))
-        self.open: dict[int, OpenWindow] = {}
-        self.late = 0
-        self.max_time: int | None = None
-        self.events = 0
-        self.model_version: str | None = None
+            shape = ("time", size, step, round(window.allowed_lateness * 1000))
+            self.window_kind = "tumbling" if step == size else "hopping"
+        drift = spec.drift
+        self.core = ModelCore(
+            shape,
+            spec.warmup_events,
+            list(self._categorical()),
+            list(drift.detectors),
+            drift.detector_delta,
+            drift.detector_block,
+            list(self.types.items()),
+        )
+        self.window_detections: dict[int, dict[str, int]] = {}  # per open window
         self.tracker = AlertTracker(model_id, spec.alerting, spec.runbook_url, spec.labels)
         self.outcomes = Outcomes(spec, reference.performance if reference else None)
         if reference is not None:
             self._use_reference(reference)
         else:
-            self.warmup = Warmup(spec.warmup_events, self._categorical())
+            self.core.start_warmup()
+
+    @property
+    def warming_up(self) -> bool:
+        """Whether the model is still learning its reference."""
+        return self.core.warming_up
+
+    @property
+    def model_version(self) -> str | None:
+        """The model version of the latest events."""
+        return self.core.model_version
+
+    @property
+    def events(self) -> int:
+        """Prediction events counted."""
+        return self.core.events
 
     # -- events ---------------------------------------------------------------------------
 
@@ -83,115 +110,64 @@ class ModelMonitor:
     def update_batch(self, events: Sequence[PredictionLike]) -> list[Output]:
         """Account for prediction events in order; the summaries and alerts they caused.
 
-        The same outputs as :meth:`update` event by event, however the events are batched:
-        events are taken in runs that fall into the same windows, and a run ends where a window
-        closes, the warm-up ends or the model version changes, so each run is counted column
-        by column at once.
+        The same outputs however the events are batched (runs end where a window closes, the
+        warm-up ends or the model version changes). The events are handed to the native core as
+        their canonical JSON.
         """
-        if isinstance(self.windows, CountWindows):
-            return self._update_counted(events, self.windows)
+        if not events:
+            return []
+        batch = decode_batch([encode_for_core(e) for e in events], trusted=True)
+        for position in batch.deferred():
+            raise ValueError(  # the encoding above is canonical: never deferred
+                f"event {events[position].event_id!r} cannot be read by the native core"
+            )
+        return self.update_native(batch, list(range(len(events))))
+
+    def update_native(self, batch: Batch, positions: list[int]) -> list[Output]:
+        """Account for this model's events of a natively decoded ``batch`` (at ``positions``)."""
         out: list[Output] = []
-        run: list[PredictionLike] = []
-        lags: list[int] = []
-        run_keys: tuple[int, ...] = ()
-        windows = self.windows
-        for event in events:
-            version = event.model_version
-            if version is not None and version != self.model_version:
-                if run:
-                    self._apply(Run(run, lags, self.signal), run_keys, out)
-                    run, lags = [], []
-                self.model_version = version
-            self.events += 1
-            t = event.timestamp
-            if self.max_time is None or t > self.max_time:
-                self.max_time = t
-                lag = 0
+        runs, pause, what = self.core.feed(batch, positions)
+        while True:
+            for run in runs:
+                self._apply(batch, run, out)
+            if pause == "close":
+                out.extend(self._close(what))
+            elif pause == "warmup":
+                self._finish_warmup(what)
             else:
-                lag = self.max_time - t
-            keys = tuple(windows.open_windows(t))
-            if not keys:
-                self.late += 1
-            if run and keys != run_keys:
-                self._apply(Run(run, lags, self.signal), run_keys, out)
-                run, lags = [], []
-            run.append(event)
-            lags.append(lag)
-            run_keys = keys
-            closed = windows.closed_windows()
-            warmup = self.warmup
-            if closed or (warmup is not None and warmup.count + len(run) >= warmup.size):
-                self._apply(Run(run, lags, self.signal), run_keys, out)
-                run, lags = [], []
-                for key, bounds in closed:
-                    out.extend(self._close(key, bounds))
-        if run:
-            self._apply(Run(run, lags, self.signal), run_keys, out)
-        return out
+                return out
+            runs, pause, what = self.core.resume()
 
-    def _update_counted(
-        self, events: Sequence[PredictionLike], windows: CountWindows
-    ) -> list[Output]:
-        """:meth:`update_batch` for count windows: runs are slices up to the next close."""
-        out: list[Output] = []
-        start, total = 0, len(events)
-        while start < total:
-            room = windows.size - windows.count
-            if self.warmup is not None:
-                room = min(room, self.warmup.size - self.warmup.count)
-            run = list(events[start : start + max(room, 1)])
-            versions = set(map(_VERSION, run))
-            versions.discard(None)
-            if versions and versions != {self.model_version}:
-                run = self._until_new_version(run)  # a new model version also ends a run
-            start += len(run)
-            self.events += len(run)
-            chunk = Run(run, [], self.signal)
-            chunk.lags = _lags(chunk.timestamps(), self.max_time)
-            first, last = chunk.first_last()
-            self.max_time = last if self.max_time is None else max(self.max_time, last)
-            windows.take(len(run), first, last)
-            self._apply(chunk, (windows.index,), out)
-            for key, bounds in windows.closed_windows():
-                out.extend(self._close(key, bounds))
-        return out
-
-    def _until_new_version(self, run: list[PredictionLike]) -> list[PredictionLike]:
-        """The run up to the event before the next model version (taking the first's)."""
-        version = self.model_version
-        for i, event in enumerate(run):
-            if event.model_version is not None and event.model_version != version:
-                if i:
-                    return run[:i]
-                version = self.model_version = event.model_version
-        return run
-
-    def _apply(self, run: Run, keys: tuple[int, ...], out: list[Output]) -> None:
-        """Count a run of events that all fall into windows ``keys``, then raise what it fired."""
-        before: dict[int, tuple[int, int | None]] = {}
+    def _apply(self, batch: Batch, run: tuple[Any, ...], out: list[Output]) -> None:
+        """Python's share of a run the core counted: labels, performance and the alerts."""
+        positions, keys, before, detector_hits, last_open = run
         for key in keys:
-            window = self.open.get(key)
-            if window is None:
-                window = self.open[key] = self._new_window()
-            before[key] = (window.count, window.first)
-            window.add_run(run)
-        hits = self._detections(run, keys) if self.detectors and keys else []
-        for position, names in self.outcomes.on_predictions(run.events, keys):
-            hits.append((position, 1, 0, names))
+            self.window_detections.setdefault(key, {})
+        names = self._signal_names()
+        hits: list[tuple[int, int, int, Any]] = [
+            (
+                position,
+                0,
+                order,
+                (names[order // max(len(self.spec.drift.detectors), 1)], detector, detections),
+            )
+            for position, order, _, detector, detections in detector_hits
+        ]
+        columns = _RunColumns(batch, positions)
+        for position, fired in self.outcomes.on_run(columns, keys):
+            hits.append((position, 1, 0, fired))
+        if not hits:
+            return
         # Alerts in the order event-by-event processing raises them.
         hits.sort(key=lambda hit: hit[:3])
+        at = _At(columns.timestamps, dict(zip(keys, before, strict=True)), last_open)
         for position, source, _, what in hits:
-            at = _At(run, position, before)
+            event_time = columns.timestamps[position]
             if source == 1:
-                self._error_alerts(what, run.events[position].timestamp, out, at)
+                last = last_open[0] if last_open else None
+                self._error_alerts(what, event_time, out, last, at.of(last, position))
             else:
-                self._detector_alert(what, at, keys[-1], out)
-        warmup = self.warmup
-        if warmup is not None:
-            for event in run.events:
-                if warmup.add(event):
-                    self._finish_warmup()
-                    break  # a run ends where the warm-up does
+                self._detector_alert(what, at.of(keys[-1], position), keys[-1], event_time, out)
 
     def update_label(self, label: LabelEvent) -> list[Output]:
         """Join a label to its prediction; returns the alerts of error-stream detectors.
@@ -248,29 +224,26 @@ class ModelMonitor:
             "label_stats": counts,
         }
 
-    def _detections(self, run: Run, keys: tuple[int, ...]) -> list[tuple[int, int, int, Any]]:
-        """Feed the run to the change detectors: (position, 0, order, what fired) per signal."""
-        hits: list[tuple[int, int, int, Any]] = []
-        order = 0
-        for name, detectors in self.detectors.items():
-            column = run.numeric(None if name == PREDICTION else name)
-            values, positions = column.for_detectors()
-            for detector in detectors:
-                done = detector.detections
-                for n, i in enumerate(detector.update_many(values)):
-                    hits.append((int(positions[i]), 0, order, (name, detector, done + n + 1)))
-                order += 1
-        return hits
-
     def _error_alerts(
-        self, fired: list[str], at: int, out: list[Output], when: _At | None = None
+        self,
+        fired: list[str],
+        at: int,
+        out: list[Output],
+        key: int | None = None,
+        when: tuple[int, int | None] | None = None,
     ) -> None:
-        keys = list(self.open)
-        window = self.open[keys[-1]] if keys else None
-        count, first = _as_of(window, keys[-1] if keys else None, when)
+        """Alerts of error-stream detectors, counted on window ``key`` (by default the last
+        open one) as it stood then (``when``: its count and first time)."""
+        if when is None:
+            keys = self.core.open_keys()
+            key = keys[-1] if keys else None
+            state = self.core.window_state(key) if key is not None else None
+            when = state if state is not None else (0, None)
+        count, first = when
         for name in fired:
-            if window is not None:
-                window.detections[ERRORS] = window.detections.get(ERRORS, 0) + 1
+            if key is not None:
+                detections = self.window_detections.setdefault(key, {})
+                detections[ERRORS] = detections.get(ERRORS, 0) + 1
             check = self._error_check(name, at, severity="warning")
             start = first if first is not None else at
             alert = self.tracker.observe(
@@ -317,8 +290,8 @@ class ModelMonitor:
     def flush(self) -> list[Output]:
         """Close every open window (end of a finite stream, e.g. a backtest)."""
         out: list[Output] = []
-        for key, bounds in self.windows.flush():
-            out.extend(self._close(key, bounds))
+        for closed in self.core.flush():
+            out.extend(self._close(closed))
         return out
 
     # -- reference ------------------------------------------------------------------------
@@ -330,58 +303,61 @@ class ModelMonitor:
         self.signal = reference.prediction_signal
         self.detectors = {}
         drift = self.spec.drift
-        signals: list[tuple[str, Any]] = [
-            (name, reference.features.get(name)) for name in self.types
+        names = list(self.types)
+        signals: list[tuple[str, int | None, Any]] = [
+            (name, slot, reference.features.get(name)) for slot, name in enumerate(names)
         ]
-        signals.append((PREDICTION, reference.prediction))
-        for name, ref in signals:
+        signals.append((PREDICTION, None, reference.prediction))
+        moments: list[tuple[int | None, float, float]] = []
+        for name, slot, ref in signals:
             if isinstance(ref, NumericReference) and drift.detectors:
-                self.detectors[name] = [
-                    StandardisedDetector(
-                        d, drift.detector_delta, ref.mean, ref.std, drift.detector_block
-                    )
-                    for d in drift.detectors
-                ]
+                self.detectors[name] = list(drift.detectors)
+                moments.append((slot, ref.mean, ref.std))
+        prediction = reference.prediction
+        self.core.set_reference(
+            list(self.types.items()),
+            [_describe(reference.features.get(name), kind) for name, kind in self.types.items()],
+            self.signal,
+            (prediction.kind, _describe(prediction, prediction.kind)) if prediction else None,
+            moments,
+        )
+
+    def _signal_names(self) -> list[str]:
+        return list(self.detectors)
 
     def _categorical(self) -> frozenset[str]:
         return frozenset(name for name, kind in self.types.items() if kind == "categorical")
 
-    def _finish_warmup(self) -> None:
-        assert self.warmup is not None  # noqa: S101
-        warm, self.warmup = self.warmup, None
+    def _finish_warmup(self, sample: tuple[Any, ...]) -> None:
+        columns, scores, predictions = sample
         self._use_reference(
             profile_from_columns(
                 self.model_id,
                 self.types,
                 self.spec.task,
-                warm.columns,
-                scores=warm.scores,
-                predictions=warm.predictions,
+                columns,
+                scores=scores,
+                predictions=predictions,
             )
         )
 
     # -- windows --------------------------------------------------------------------------
 
-    def _new_window(self) -> OpenWindow:
-        ref = self.reference
-        features = {
-            name: new_accumulator(kind, ref.features.get(name) if ref else None)
-            for name, kind in self.types.items()
-        }
-        prediction = None
-        if self.signal is not None and ref is not None and ref.prediction is not None:
-            prediction = new_accumulator(ref.prediction.kind, ref.prediction)
-        return OpenWindow(features, prediction)
-
     def _detector_alert(
-        self, what: tuple[str, StandardisedDetector, int], when: _At, key: int, out: list[Output]
+        self,
+        what: tuple[str, int, int],
+        when: tuple[int, int | None],
+        key: int,
+        at: int,
+        out: list[Output],
     ) -> None:
         name, detector, detections = what
-        at = when.run.events[when.position].timestamp
-        window = self.open[key]
-        window.detections[name] = window.detections.get(name, 0) + 1
-        count, first = _as_of(window, key, when)
-        check = self._detector_check(name, detector, detections, at, severity="warning")
+        window = self.window_detections.setdefault(key, {})
+        window[name] = window.get(name, 0) + 1
+        count, first = when
+        check = self._detector_check(
+            name, self.detectors[name][detector], detections, at, severity="warning"
+        )
         bounds = WindowBounds(-1, first or at, at)
         alert = self.tracker.observe(
             check, window=bounds, sample_size=count, model_version=self.model_version
@@ -390,13 +366,13 @@ class ModelMonitor:
             out.append(alert)
 
     def _detector_check(
-        self, name: str, detector: StandardisedDetector, detections: int, at: int, severity: Any
+        self, name: str, detector: str, detections: int, at: int, severity: Any
     ) -> RuleCheck:
         return RuleCheck(
-            rule=f"detector.{detector.name}",
+            rule=f"detector.{detector}",
             kind="prediction_drift" if name == PREDICTION else "drift",
             feature=None if name == PREDICTION else name,
-            statistic=detector.name,
+            statistic=detector,
             value=None,
             threshold=None,
             severity=severity,
@@ -407,80 +383,81 @@ class ModelMonitor:
             },
         )
 
-    def _close(self, key: int, bounds: WindowBounds) -> list[Output]:
-        window = self.open.pop(key, None) or self._new_window()
-        late, self.late = self.late, 0
+    def _close(self, closed: tuple[Any, ...]) -> list[Output]:
+        key, (index, start, end), late, count, features, prediction, latency, lag = closed
+        bounds = WindowBounds(index, start, end)
+        detections = self.window_detections.pop(key, {})
         ref = self.reference
         reference_id = ref.reference_id if ref else None
-        drift = {name: acc.drift() for name, acc in window.features.items()}
-        quality = {name: acc.quality(window.count) for name, acc in window.features.items()}
-        prediction = window.prediction.drift() if window.prediction else {}
+        drift = {name: stats for name, stats, _, _ in features}
+        quality = {name: q for name, _, q, _ in features}
+        sizes = {name: n for name, _, _, n in features}
+        prediction_drift = prediction[0] if prediction else {}
         summary = WindowSummary(
             model_id=self.model_id,
             model_version=self.model_version,
-            window_kind=self.windows.kind,
+            window_kind=self.window_kind,
             window_index=bounds.index,
             window_start=bounds.start,
             window_end=bounds.end,
-            sample_size=window.count,
+            sample_size=count,
             late_events=late,
             drift={name: stats for name, stats in drift.items() if stats},
-            prediction_drift=prediction,
+            prediction_drift=prediction_drift,
             quality={name: stats for name, stats in quality.items() if stats},
-            latency_ms=window.latency.percentiles(),
-            event_lag_ms=window.lag.percentiles(),
-            detections=dict(sorted(window.detections.items())),
+            latency_ms=latency,
+            event_lag_ms=lag,
+            detections=dict(sorted(detections.items())),
             reference_id=reference_id,
-            **self._label_fields(self.outcomes.window(key), window.count),
+            **self._label_fields(self.outcomes.window(key), count),
         )
         outcome = self.outcomes.close(key, bounds, summary)
-        if self.max_time is not None:
-            self.outcomes.expire(self.max_time)
-        checks = self._window_checks(window, drift, quality, prediction, reference_id)
+        max_time = self.core.max_time
+        if max_time is not None:
+            self.outcomes.expire(max_time)
+        closed_window = _Closed(
+            drift,
+            quality,
+            sizes,
+            prediction_drift,
+            prediction[2] if prediction else 0,
+            count,
+            detections,
+        )
+        checks = self._window_checks(closed_window, reference_id)
         performance = performance_check(
             self.spec, summary.performance, outcome.labelled, self.outcomes.reference
         )
         if performance is not None:
             checks.append(performance)
-        if not window.detections.get(ERRORS):
+        if not detections.get(ERRORS):
             checks += [self._error_check(name, -1, None) for name, _ in self.outcomes.detectors]
         alerts = [
             alert
             for check in checks
             if (
                 alert := self.tracker.observe(
-                    check, window=bounds, sample_size=window.count, model_version=self.model_version
+                    check, window=bounds, sample_size=count, model_version=self.model_version
                 )
             )
         ]
         if (
             self.spec.drift.rebaseline_after_resolve
-            and self.warmup is None
+            and not self.core.warming_up
             and any(
                 a.status == "resolved" and a.kind in ("drift", "prediction_drift") for a in alerts
             )
         ):
-            self.warmup = Warmup(self.spec.warmup_events, self._categorical())
+            self.core.start_warmup()
         return [summary, *alerts, *self.revisions()]
 
-    def _window_checks(
-        self,
-        window: OpenWindow,
-        drift: dict[str, Any],
-        quality: dict[str, Any],
-        prediction: dict[str, Any],
-        reference_id: str | None,
-    ) -> list[RuleCheck]:
+    def _window_checks(self, window: _Closed, reference_id: str | None) -> list[RuleCheck]:
+        drift, quality, sizes = window.drift, window.quality, window.sizes
+        prediction, detections = window.prediction, window.detections
         ref = self.reference
-        inputs = [
-            DriftInput(name, stats, window.features[name].n)
-            for name, stats in drift.items()
-            if stats
-        ]
+        inputs = [DriftInput(name, stats, sizes[name]) for name, stats in drift.items() if stats]
         predicted = (
-            DriftInput(PREDICTION, prediction, window.prediction.n)
-            if prediction and window.prediction
-            else None
+            DriftInput(PREDICTION, prediction, window.prediction_size) if prediction else None
         )
         checks = drift_checks(self.spec, inputs, predicted, reference_id)
         baseline = {n: r.missing_rate for n, r in ref.features.items()} if ref else {}
@@ -494,46 +471,99 @@ class ModelMonitor:
         checks += quality_checks(
             self.spec,
             quality=quality,
-            events=window.count,
+            events=window.events,
             baseline_missing=baseline,
             range_null_rate=range_null,
             reference_id=reference_id,
         )
-        for name, detectors in self.detectors.items():
-            for detector in detectors:
-                if not window.detections.get(name):
-                    checks.append(
-                        self._detector_check(name, detector, detector.detections, -1, severity=None)
-                    )
+        counts = self.core.detections()
+        for (name, detectors), totals in zip(self.detectors.items(), counts, strict=True):
+            for detector, total in zip(detectors, totals, strict=True):
+                if not detections.get(name):
+                    checks.append(self._detector_check(name, detector, total, -1, severity=None))
         return checks
 
 
+class _Closed(NamedTuple):
+    """What the rules read of a closed window."""
+
+    drift: dict[str, Any]
+    quality: dict[str, Any]
+    sizes: dict[str, int]
+    prediction: dict[str, Any]
+    prediction_size: int
+    events: int
+    detections: dict[str, int]
+
+
 class _At(NamedTuple):
-    """Just after event ``position`` of a run; ``before``: (count, first) of its windows."""
+    """A run's event times, its windows' (count, first) before it, and the last open window."""
 
-    run: Run
-    position: int
+    timestamps: list[int]
     before: dict[int, tuple[int, int | None]]
+    last_open: tuple[int, int, int | None] | None
+
+    def of(self, key: int | None, position: int) -> tuple[int, int | None]:
+        """(count, first event time) of window ``key`` just after event ``position``."""
+        if key is None:
+            return 0, None
+        if key not in self.before:  # not one of the run's windows: as it was after the run
+            assert self.last_open is not None  # noqa: S101 - key came from last_open
+            return self.last_open[1], self.last_open[2]
+        count, first = self.before[key]
+        earliest = min(self.timestamps[: position + 1])
+        return count + position + 1, earliest if first is None else min(first, earliest)
 
 
-def _as_of(window: OpenWindow | None, key: int | None, when: _At | None) -> tuple[int, int | None]:
-    """A window's event count and first event time as they were at ``when``."""
-    if window is None:
-        return 0, None
-    if when is None or key not in when.before:
-        return window.count, window.first
-    count, first = when.before[key]
-    position = when.position
-    earliest = min(when.run.timestamps()[: position + 1])
-    return count + position + 1, earliest if first is None else min(first, earliest)
+class _RunColumns:
+    """The columns of a run's events that labels and performance read, built on first use."""
+
+    __slots__ = ("_columns", "batch", "positions", "timestamps")
+
+    def __init__(self, batch: Batch, positions: list[int]) -> None:
+        self.batch = batch
+        self.positions = positions
+        self.timestamps: list[int] = batch.timestamps(positions)
+        self._columns: tuple[list[Any], ...] | None = None
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """(event ids, times, predictions, scores, per-class scores, labels)."""
+        if self._columns is None:
+            self._columns = self.batch.outcomes(self.positions)
+        return self._columns
 
 
-_VERSION = operator.attrgetter("model_version")
+def _describe(reference: FeatureReference | None, kind: str) -> tuple[Any, ...] | None:
+    """A feature reference as the native core takes it (None when of another kind)."""
+    if isinstance(reference, NumericReference) and kind == "numeric":
+        return (
+            "numeric",
+            reference.edges,
+            reference.counts,
+            reference.coarse_of,
+            reference.coarse_counts,
+            reference.minimum,
+            reference.maximum,
+            reference.std,
+        )
+    if isinstance(reference, CategoricalReference) and kind == "categorical":
+        return ("categorical", reference.index, reference.known, reference.counts)
+    return None
 
 
-def _lags(times: list[int], latest: int | None) -> list[int]:
-    """How far each event time is behind the newest one before it (0 when it is the newest)."""
-    if (latest is None or times[0] >= latest) and all(map(operator.le, times, times[1:])):
-        return [0] * len(times)  # in order: the usual case
-    newest = list(itertools.accumulate(times, max, initial=times[0] if latest is None else latest))
-    return [n - t if n > t else 0 for n, t in zip(newest, times, strict=False)]
+def encode_for_core(event: PredictionLike) -> bytes:
+    """An event's canonical JSON for the native core; NaN features written as NaN."""
+    data: dict[str, Any] = {
+        "event_id": event.event_id,
+        "model_id": event.model_id,
+        "timestamp": event.timestamp,
+        "features": dict(event.features),
+        "prediction": event.prediction,
+    }
+    for name in ("model_version", "score", "scores", "label", "latency_ms"):
+        value = getattr(event, name)
+        if value is not None:
+            data[name] = value
+    for name in event.non_finite_features:
+        data["features"][name] = math.nan
+    return json.dumps(data, allow_nan=True, separators=(",", ":")).encode()

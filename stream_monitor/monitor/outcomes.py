@@ -10,13 +10,11 @@ from __future__ import annotations
 import math
 import operator
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
-from stream_monitor.events.fast import PredictionLike
 from stream_monitor.monitor.detectors import BlockErrorDetector
 from stream_monitor.monitor.labels import LabelJoin, Pending
 from stream_monitor.monitor.performance import (
@@ -29,12 +27,15 @@ from stream_monitor.monitor.performance import (
 from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.windows import WindowBounds
 
-__all__ = ["Outcomes", "WindowOutcome", "rolling_value"]
+__all__ = ["Outcomes", "RunColumns", "WindowOutcome", "rolling_value"]
 
-_PREDICTION = operator.attrgetter("prediction")
-_SCORE = operator.attrgetter("score")
-_SCORES = operator.attrgetter("scores")
-_LABEL = operator.attrgetter("label")
+
+class RunColumns(Protocol):
+    """A run's events as columns: what labels and performance read."""
+
+    def columns(self) -> tuple[list[Any], ...]:
+        """(event ids, times, predictions, scores, per-class scores, labels)."""
+        ...
 
 
 @dataclass
@@ -122,55 +123,54 @@ class Outcomes:
                 windows[key] = WindowOutcome(self._new())
         return windows
 
-    def on_predictions(
-        self, events: Sequence[PredictionLike], keys: tuple[int, ...]
-    ) -> list[tuple[int, list[str]]]:
+    def on_run(self, run: RunColumns, keys: tuple[int, ...]) -> list[tuple[int, list[str]]]:
         """Register a run of predictions in windows ``keys``, as :meth:`on_prediction` one by
         one; returns (index in the run, error detectors that fired) where any fired."""
         self._register(keys)
+        ids, times, predictions, scores, per_class, labels = run.columns()
         fired: list[tuple[int, list[str]]] = []
         start = 0
-        for i, event in enumerate(events):
-            if event.label is not None:
+        for i, label in enumerate(labels):
+            if label is not None:
                 continue  # labelled at once: taken together below
             if start < i:
-                fired += self._apply_inline(events, start, i, keys)
+                fired += self._apply_inline(run, start, i, keys)
             start = i + 1
             names = self.on_prediction(
-                event.event_id,
+                ids[i],
                 keys,
-                event.timestamp,
-                prediction=event.prediction,
-                score=event.score,
-                scores=event.scores,
+                times[i],
+                prediction=predictions[i],
+                score=scores[i],
+                scores=per_class[i],
                 label=None,
             )
             if names:
                 fired.append((i, names))
-        if start < len(events):
-            fired += self._apply_inline(events, start, len(events), keys)
+        if start < len(labels):
+            fired += self._apply_inline(run, start, len(labels), keys)
         return fired
 
     def _apply_inline(
-        self, events: Sequence[PredictionLike], start: int, stop: int, keys: tuple[int, ...]
+        self, run: RunColumns, start: int, stop: int, keys: tuple[int, ...]
     ) -> list[tuple[int, list[str]]]:
         """:meth:`_apply` for events ``start:stop``, each labelled in the event itself."""
-        chosen = events[start:stop]
-        predictions = list(map(_PREDICTION, chosen))
-        scores = list(map(_SCORE, chosen))
-        per_class = list(map(_SCORES, chosen))
-        labels = list(map(_LABEL, chosen))
+        _, _, all_predictions, all_scores, all_per_class, all_labels = run.columns()
+        predictions = all_predictions[start:stop]
+        scores = all_scores[start:stop]
+        per_class = all_per_class[start:stop]
+        labels = all_labels[start:stop]
         classes = None
         if self.task != "regression":  # class keys worked out once for every window
             classes = (label_keys(labels), label_keys(predictions))
-        wrong = [False] * len(chosen)
+        wrong = [False] * len(labels)
         for key in keys:
-            outcome = self.windows[key]  # open: registered by on_predictions
+            outcome = self.windows[key]  # open: registered by on_run
             wrong = outcome.performance.add_many(
                 predictions, scores, per_class, labels, classes=classes
             )
-            outcome.labelled += len(chosen)
-            outcome.delays.add_many([0] * len(chosen))  # label time == prediction time
+            outcome.labelled += len(labels)
+            outcome.delays.add_many([0] * len(labels))  # label time == prediction time
         if classes is not None:
             hits = map(operator.eq, *classes)
             self.rolling.update_many([float(hit) for hit in hits])
@@ -182,10 +182,10 @@ class Outcomes:
                     if _is_number(y) and _is_number(p)
                 ]
             )
-        for event in chosen:
+        for i in range(len(labels)):
             if self.learning is None:
                 break
-            self._learn(event.prediction, event.score, event.scores, event.label)
+            self._learn(predictions[i], scores[i], per_class[i], labels[i])
         fired: dict[int, list[str]] = {}
         for name, detector in self.detectors:
             for i in detector.update_many(wrong):

@@ -7,12 +7,13 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from stream_monitor._native import Batch, decode_batch
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.fast import PredictionLike
 from stream_monitor.events.schemas import LabelEvent
-from stream_monitor.monitor.model_monitor import ModelMonitor, Output
+from stream_monitor.monitor.model_monitor import ModelMonitor, Output, encode_for_core
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
 
@@ -100,25 +101,26 @@ class MonitorSet:
         return self.monitor(event.model_id).update(event)
 
     def update_batch(self, events: Sequence[PredictionLike]) -> list[Output]:
-        """Feed events in order (one partition's batch), each model's events together.
+        """Feed decoded events in order (one partition's batch): see :meth:`update_native`."""
+        if not events:
+            return []
+        return self.update_native(decode_batch([encode_for_core(e) for e in events], trusted=True))
+
+    def update_native(self, batch: Batch, start: int = 0, stop: int | None = None) -> list[Output]:
+        """Feed the events of a natively decoded batch (those in ``start:stop``), each model's
+        events together.
 
         Outputs come model by model (models in order of first appearance in the batch), each
-        model's in the order they arose; they are the same as from :meth:`update` event by
-        event, since models share no state.
+        model's in the order they arose; they are the same as event by event, since models
+        share no state.
         """
-        by_model: dict[str, list[PredictionLike]] = {}
-        for event in events:
-            chosen = by_model.get(event.model_id)
-            if chosen is None:
-                chosen = by_model[event.model_id] = []
-            chosen.append(event)
         out: list[Output] = []
         warmed = False
-        for model_id, chosen in by_model.items():
+        for model_id, positions in batch.models(start, stop):
             monitor = self.monitor(model_id)
-            warming = monitor.warmup is not None
-            out.extend(monitor.update_batch(chosen))
-            warmed = warmed or (warming and monitor.warmup is None)
+            warming = monitor.warming_up
+            out.extend(monitor.update_native(batch, positions))
+            warmed = warmed or (warming and not monitor.warming_up)
         if warmed:
             release_memory()
         return out

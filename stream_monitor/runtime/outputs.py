@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor import __version__
+from stream_monitor._native import decode_batch
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.events.codec import EventCodec, encode_event
-from stream_monitor.events.fast import PredictionLike
-from stream_monitor.monitor.model_monitor import Output
+from stream_monitor.monitor.model_monitor import Output, encode_for_core
 from stream_monitor.monitor.registry import MonitorSet
 
 __all__ = ["Processed", "dead_letter_headers", "process_batch", "summary_message"]
@@ -72,19 +72,33 @@ def process_batch(
                 done.models[label.model_id] += 1
         done.outputs += monitors.revisions()
         return done
-    accepted: list[PredictionLike] = []
-    known = monitors.monitors
-    for index, item in enumerate(codec.decode_predictions(values)):
-        if isinstance(item, EventValidationError):
-            done.rejected.append((index, item))
+    limits = codec.limits
+    batch = decode_batch(
+        values,
+        limits.max_event_bytes,
+        limits.max_features,
+        limits.max_string_length,
+        limits.non_finite_features == "reject",
+    )
+    for index in batch.deferred():  # the schema decides what the native decoder deferred
+        try:
+            event = codec.decode_prediction(values[index])
+        except EventValidationError as exc:
+            done.rejected.append((index, exc))
             continue
-        if item.model_id not in known:
-            try:
-                monitors.monitor(item.model_id)  # refuses models not configured, if so set
-            except EventValidationError as exc:
+        if not batch.fill(index, encode_for_core(event)):  # pragma: no cover - canonical form
+            done.rejected.append(
+                (index, EventValidationError("<event>", "", "cannot be read by the native core"))
+            )
+    for model_id, positions in batch.models():
+        try:
+            monitors.monitor(model_id)  # refuses models not configured, if so set
+        except EventValidationError as exc:
+            for index in positions:
+                batch.drop(index)
                 done.rejected.append((index, exc))
-                continue
-        accepted.append(item)
-        done.models[item.model_id] += 1
-    done.outputs = monitors.update_batch(accepted)
+            continue
+        done.models[model_id] += len(positions)
+    done.rejected.sort(key=lambda item: item[0])
+    done.outputs = monitors.update_native(batch)
     return done

@@ -1,0 +1,1309 @@
+//! The per-model state of the batch core: windows, accumulators, change detectors, warm-up.
+//!
+//! A [`ModelCore`] takes a model's decoded events in order and does everything that happens per
+//! event: splitting them into runs that fall into the same windows, counting every run into its
+//! windows (bins on the reference edges, categorical counts, data-quality counters, lags and
+//! latencies), feeding the change detectors, and collecting the warm-up sample. It stops where
+//! the Python side has to decide something before the next event may be counted: when a window
+//! closes (the rules may start a new warm-up) and when a warm-up ends (the reference is learnt
+//! from the sample). The outputs are the same for any batching: runs end where windows close,
+//! where the warm-up ends and where the model version changes, exactly as event by event.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use crate::accum::{self, NumericDrift, NumericReferenceView};
+use crate::adwin::Adwin;
+use crate::decode::{Prediction, Value};
+use crate::pyrepr::float_repr;
+use crate::sketch::LogHistogram;
+use crate::stats;
+
+const CLAMP: f64 = 1e9;
+
+/// How a feature is monitored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Numeric,
+    Categorical,
+}
+
+/// The reference of a numeric feature (percentile edges, counts, deciles, range, spread).
+#[derive(Debug)]
+pub struct NumericRef {
+    pub edges: Vec<f64>,
+    pub counts: Vec<f64>,
+    pub coarse_of: Vec<usize>,
+    pub coarse_counts: Vec<f64>,
+    pub minimum: f64,
+    pub maximum: f64,
+    pub std: f64,
+}
+
+/// The reference of a categorical feature: top categories, the known ones, their counts.
+#[derive(Debug)]
+pub struct CategoricalRef {
+    pub index: HashMap<String, usize>,
+    pub known: HashSet<String>,
+    pub counts: Vec<f64>,
+}
+
+/// A feature's reference, shared by every window opened under it.
+#[derive(Clone, Debug)]
+pub enum Reference {
+    Numeric(Arc<NumericRef>),
+    Categorical(Arc<CategoricalRef>),
+}
+
+/// Counters every feature accumulator keeps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Counts {
+    pub n: u64,
+    pub missing: u64,
+    pub non_finite: u64,
+    pub invalid: u64,
+}
+
+/// One feature (or the prediction signal) in one window.
+#[derive(Clone, Debug)]
+pub enum Acc {
+    Numeric {
+        counts: Counts,
+        bins: Vec<i64>,
+        out_of_range: u64,
+        reference: Option<Arc<NumericRef>>,
+    },
+    Categorical {
+        counts: Counts,
+        bins: Vec<i64>,
+        unseen: u64,
+        reference: Option<Arc<CategoricalRef>>,
+    },
+}
+
+impl Acc {
+    /// An accumulator of `kind`, binned on `reference` when it is of the same kind.
+    pub fn new(kind: Kind, reference: Option<&Reference>) -> Self {
+        match kind {
+            Kind::Numeric => {
+                let reference = match reference {
+                    Some(Reference::Numeric(r)) => Some(Arc::clone(r)),
+                    _ => None,
+                };
+                Acc::Numeric {
+                    counts: Counts::default(),
+                    bins: vec![0; reference.as_ref().map_or(0, |r| r.counts.len())],
+                    out_of_range: 0,
+                    reference,
+                }
+            }
+            Kind::Categorical => {
+                let reference = match reference {
+                    Some(Reference::Categorical(r)) => Some(Arc::clone(r)),
+                    _ => None,
+                };
+                Acc::Categorical {
+                    counts: Counts::default(),
+                    bins: vec![0; reference.as_ref().map_or(0, |r| r.counts.len() + 1)],
+                    unseen: 0,
+                    reference,
+                }
+            }
+        }
+    }
+
+    pub fn counts(&self) -> &Counts {
+        match self {
+            Acc::Numeric { counts, .. } | Acc::Categorical { counts, .. } => counts,
+        }
+    }
+
+    fn counts_mut(&mut self) -> &mut Counts {
+        match self {
+            Acc::Numeric { counts, .. } | Acc::Categorical { counts, .. } => counts,
+        }
+    }
+
+    /// Re-file one missing value as non-finite (NaN or Infinity arrived as a missing value).
+    fn mark_non_finite(&mut self) {
+        let counts = self.counts_mut();
+        counts.missing = counts.missing.wrapping_sub(1);
+        counts.non_finite += 1;
+    }
+
+    /// Count a run's values (`Missing` for absent) of this feature.
+    fn add(&mut self, values: &[Cell<'_>]) {
+        match self {
+            Acc::Numeric {
+                counts,
+                bins,
+                out_of_range,
+                reference,
+            } => {
+                let column = NumericColumn::of(values);
+                counts.missing += column.missing;
+                counts.non_finite += column.non_finite;
+                counts.invalid += column.invalid;
+                counts.n += column.values.len() as u64;
+                if let Some(r) = reference {
+                    if !column.values.is_empty() {
+                        *out_of_range +=
+                            accum::bin_into(&column.values, &r.edges, bins, r.minimum, r.maximum);
+                    }
+                }
+            }
+            Acc::Categorical {
+                counts,
+                bins,
+                unseen,
+                reference,
+            } => {
+                for cell in values {
+                    let category = match cell {
+                        Cell::Missing | Cell::Value(Value::Null) => {
+                            counts.missing += 1;
+                            continue;
+                        }
+                        Cell::Value(value) => category_of(value),
+                        Cell::Score(None) => {
+                            counts.missing += 1;
+                            continue;
+                        }
+                        Cell::Score(Some(x)) => Some(std::borrow::Cow::Owned(float_repr(*x))),
+                    };
+                    let Some(category) = category else {
+                        counts.invalid += 1;
+                        continue;
+                    };
+                    counts.n += 1;
+                    let Some(r) = reference else { continue };
+                    let position = match r.index.get(category.as_ref()) {
+                        Some(&p) => p,
+                        None if r.known.contains(category.as_ref()) => bins.len() - 2,
+                        None => {
+                            *unseen += 1;
+                            bins.len() - 1
+                        }
+                    };
+                    if let Some(slot) = bins.get_mut(position) {
+                        *slot += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drift statistics against the reference; `None` without a reference or values.
+    pub fn drift(&self) -> Option<Drift> {
+        match self {
+            Acc::Numeric {
+                counts,
+                bins,
+                reference: Some(r),
+                ..
+            } if counts.n > 0 => Some(Drift::Numeric(accum::numeric_drift(
+                bins,
+                &NumericReferenceView {
+                    counts: &r.counts,
+                    coarse_of: &r.coarse_of,
+                    coarse_counts: &r.coarse_counts,
+                    edges: &r.edges,
+                    std: r.std,
+                },
+            ))),
+            Acc::Categorical {
+                counts,
+                bins,
+                unseen,
+                reference: Some(r),
+            } if counts.n > 0 => {
+                let mut expected = r.counts.clone();
+                expected.push(0.0);
+                let current: Vec<f64> = bins.iter().map(|&b| b as f64).collect();
+                let (chi, chi_p) = stats::chi_square(&expected, &current);
+                let finite = |x: f64| x.is_finite().then_some(x);
+                Some(Drift::Categorical {
+                    psi: finite(stats::psi(&expected, &current)),
+                    jensen_shannon: finite(stats::jensen_shannon(&expected, &current)),
+                    chi_square: finite(chi),
+                    chi_square_pvalue: finite(chi_p),
+                    unseen_share: finite(*unseen as f64 / counts.n as f64),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Data-quality rates over a window of `events` events (`None` when empty).
+    pub fn quality(&self, events: u64) -> Option<Quality> {
+        if events == 0 {
+            return None;
+        }
+        let e = events as f64;
+        let counts = self.counts();
+        let extra = match self {
+            Acc::Numeric {
+                out_of_range,
+                reference,
+                ..
+            } => reference.as_ref().map(|_| *out_of_range as f64 / e),
+            Acc::Categorical {
+                unseen, reference, ..
+            } => reference.as_ref().map(|_| *unseen as f64 / e),
+        };
+        Some(Quality {
+            missing_rate: counts.missing as f64 / e,
+            non_finite_rate: counts.non_finite as f64 / e,
+            type_mismatch_rate: counts.invalid as f64 / e,
+            extra,
+            numeric: matches!(self, Acc::Numeric { .. }),
+        })
+    }
+}
+
+/// Drift statistics of one feature in a closed window.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Drift {
+    Numeric(NumericDrift),
+    Categorical {
+        psi: Option<f64>,
+        jensen_shannon: Option<f64>,
+        chi_square: Option<f64>,
+        chi_square_pvalue: Option<f64>,
+        unseen_share: Option<f64>,
+    },
+}
+
+/// Data-quality rates of one feature in a closed window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Quality {
+    pub missing_rate: f64,
+    pub non_finite_rate: f64,
+    pub type_mismatch_rate: f64,
+    /// out-of-range rate (numeric) or unseen rate (categorical); None without a reference
+    pub extra: Option<f64>,
+    pub numeric: bool,
+}
+
+/// The category string of a value, as `reference.category_of` makes it.
+fn category_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    use std::borrow::Cow;
+    match value {
+        Value::Null => None,
+        Value::Str(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Int(i) => Some(Cow::Owned(i.to_string())),
+        Value::BigInt(digits) => Some(Cow::Borrowed(digits)),
+        Value::Float(x) if x.is_finite() => Some(Cow::Owned(float_repr(*x))),
+        Value::Float(_) => None,
+    }
+}
+
+/// One event's value of a feature or signal, as a run sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Cell<'a> {
+    /// The event does not have the feature.
+    Missing,
+    Value(&'a Value),
+    /// A score (the prediction signal when it is the score).
+    Score(Option<f64>),
+}
+
+/// A run's values of one numeric feature sorted out: finite numbers and their positions.
+#[derive(Debug, Default)]
+pub struct NumericColumn {
+    pub values: Vec<f64>,
+    pub positions: Vec<usize>,
+    /// false for booleans (counted in a window, not fed to detectors)
+    pub detectable: Vec<bool>,
+    pub missing: u64,
+    pub non_finite: u64,
+    pub invalid: u64,
+}
+
+impl NumericColumn {
+    pub fn of(cells: &[Cell<'_>]) -> Self {
+        let mut column = Self::default();
+        for (i, cell) in cells.iter().enumerate() {
+            let (number, detectable) = match cell {
+                Cell::Missing | Cell::Value(Value::Null) | Cell::Score(None) => {
+                    column.missing += 1;
+                    continue;
+                }
+                Cell::Value(Value::Str(_)) => {
+                    column.invalid += 1;
+                    continue;
+                }
+                Cell::Value(Value::Bool(b)) => (f64::from(u8::from(*b)), false),
+                Cell::Value(Value::Int(n)) => (*n as f64, true),
+                Cell::Value(Value::BigInt(digits)) => (digits.parse().unwrap_or(f64::NAN), true),
+                Cell::Value(Value::Float(x)) => (*x, true),
+                Cell::Score(Some(x)) => (*x, true),
+            };
+            if !number.is_finite() {
+                column.non_finite += 1;
+                continue;
+            }
+            column.values.push(number);
+            column.positions.push(i);
+            column.detectable.push(detectable);
+        }
+        column
+    }
+}
+
+/// The accumulators of one open window.
+#[derive(Clone, Debug)]
+pub struct Window {
+    /// The monitored features when the window opened (`features` follows them).
+    pub names: Arc<Vec<String>>,
+    pub count: u64,
+    pub first: Option<i64>,
+    pub last: Option<i64>,
+    pub features: Vec<Acc>,
+    pub prediction: Option<Acc>,
+    pub latency: LogHistogram,
+    pub lag: LogHistogram,
+}
+
+/// Page-Hinkley with river's arithmetic and the parameters the Python side used
+/// (min_instances 100, delta 0.05, threshold 50, alpha 1 - 1e-4, both directions).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PageHinkley {
+    pub n: f64,
+    pub mean: f64,
+    pub sum_increase: f64,
+    pub sum_decrease: f64,
+    pub min_increase: f64,
+    pub max_decrease: f64,
+    pub drift_detected: bool,
+}
+
+impl Default for PageHinkley {
+    fn default() -> Self {
+        Self {
+            n: 0.0,
+            mean: 0.0,
+            sum_increase: 0.0,
+            sum_decrease: 0.0,
+            min_increase: f64::INFINITY,
+            max_decrease: -1.0,
+            drift_detected: false,
+        }
+    }
+}
+
+impl PageHinkley {
+    const MIN_INSTANCES: f64 = 100.0;
+    const DELTA: f64 = 0.05;
+    const THRESHOLD: f64 = 50.0;
+    const ALPHA: f64 = 1.0 - 0.0001;
+
+    pub fn update(&mut self, x: f64) -> bool {
+        if self.drift_detected {
+            *self = Self::default();
+        }
+        self.n += 1.0;
+        self.mean += (1.0 / self.n) * (x - self.mean);
+        let deviation = x - self.mean;
+        self.sum_increase = Self::ALPHA * self.sum_increase + deviation - Self::DELTA;
+        self.sum_decrease = Self::ALPHA * self.sum_decrease + deviation + Self::DELTA;
+        if self.sum_increase < self.min_increase {
+            self.min_increase = self.sum_increase;
+        }
+        if self.sum_decrease > self.max_decrease {
+            self.max_decrease = self.sum_decrease;
+        }
+        if self.n >= Self::MIN_INSTANCES {
+            self.drift_detected = self.sum_increase - self.min_increase > Self::THRESHOLD
+                || self.max_decrease - self.sum_decrease > Self::THRESHOLD;
+        }
+        self.drift_detected
+    }
+}
+
+/// The change-detection algorithm of a [`Detector`].
+#[derive(Clone, Debug)]
+pub enum Algorithm {
+    Adwin(Adwin),
+    PageHinkley(PageHinkley),
+}
+
+/// A change detector fed standardised block means of one signal.
+#[derive(Clone, Debug)]
+pub struct Detector {
+    pub algorithm: Algorithm,
+    pub mean: f64,
+    pub scale: f64,
+    pub block: u32,
+    pub total: f64,
+    pub filled: u32,
+    pub detections: u64,
+}
+
+impl Detector {
+    /// `name`: "adwin" or "page_hinkley".
+    pub fn new(name: &str, delta: f64, mean: f64, std: f64, block: u32) -> Option<Self> {
+        let block = block.max(1);
+        let algorithm = match name {
+            "adwin" => Algorithm::Adwin(Adwin::new(delta, (32 / block).max(1))),
+            "page_hinkley" => Algorithm::PageHinkley(PageHinkley::default()),
+            _ => return None,
+        };
+        Some(Self {
+            algorithm,
+            mean,
+            scale: if std > 0.0 { 1.0 / std } else { 1.0 },
+            block,
+            total: 0.0,
+            filled: 0,
+            detections: 0,
+        })
+    }
+
+    /// Feed one value; true when a completed block makes the detector signal a change.
+    pub fn update(&mut self, value: f64) -> bool {
+        self.total += value;
+        self.filled += 1;
+        if self.filled < self.block {
+            return false;
+        }
+        let mean = self.total / f64::from(self.filled);
+        self.total = 0.0;
+        self.filled = 0;
+        let mut standardised = (mean - self.mean) * self.scale;
+        if !standardised.is_finite() {
+            if standardised.is_nan() {
+                return false;
+            }
+            standardised = CLAMP.copysign(standardised);
+        }
+        let x = standardised.clamp(-CLAMP, CLAMP);
+        let fired = match &mut self.algorithm {
+            Algorithm::Adwin(adwin) => adwin.update(x),
+            Algorithm::PageHinkley(ph) => ph.update(x),
+        };
+        if fired {
+            self.detections += 1;
+        }
+        fired
+    }
+}
+
+/// The detectors of one signal: a feature (`slot`) or the prediction signal (`None`).
+#[derive(Clone, Debug)]
+pub struct Signal {
+    pub slot: Option<usize>,
+    pub detectors: Vec<Detector>,
+}
+
+/// What the prediction signal of a model is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignalKind {
+    Score,
+    Prediction,
+}
+
+/// One warm-up column, as the Python warm-up keeps it: numbers (NaN = missing) until a value
+/// of another type arrives, then the values themselves (earlier numbers kept as floats).
+#[derive(Clone, Debug)]
+pub enum WarmColumn {
+    Numbers(Vec<f64>),
+    Values(Vec<Value>),
+}
+
+impl WarmColumn {
+    fn len(&self) -> usize {
+        match self {
+            WarmColumn::Numbers(v) => v.len(),
+            WarmColumn::Values(v) => v.len(),
+        }
+    }
+
+    fn pad(&mut self) {
+        match self {
+            WarmColumn::Numbers(v) => v.push(f64::NAN),
+            WarmColumn::Values(v) => v.push(Value::Null),
+        }
+    }
+
+    fn push(&mut self, value: &Value) {
+        if let WarmColumn::Numbers(numbers) = self {
+            match value {
+                Value::Float(x) => return numbers.push(*x),
+                Value::Int(i) => return numbers.push(*i as f64),
+                Value::BigInt(d) => return numbers.push(d.parse().unwrap_or(f64::INFINITY)),
+                Value::Null => return numbers.push(f64::NAN),
+                Value::Str(_) | Value::Bool(_) => {
+                    let values = numbers
+                        .iter()
+                        .map(|&x| {
+                            if x.is_nan() {
+                                Value::Null
+                            } else {
+                                Value::Float(x)
+                            }
+                        })
+                        .collect();
+                    *self = WarmColumn::Values(values);
+                }
+            }
+        }
+        if let WarmColumn::Values(values) = self {
+            values.push(value.clone());
+        }
+    }
+}
+
+/// The first events of a model, kept column by column to learn its reference.
+#[derive(Clone, Debug)]
+pub struct Warmup {
+    pub size: u64,
+    pub count: u64,
+    pub columns: Vec<(String, WarmColumn)>,
+    pub scores: Vec<f64>,
+    pub predictions: Vec<Value>,
+}
+
+impl Warmup {
+    /// A warm-up of `size` events; `categorical` features keep their values exactly.
+    pub fn new(size: u64, categorical: &[String]) -> Self {
+        Self {
+            size,
+            count: 0,
+            columns: categorical
+                .iter()
+                .map(|name| (name.clone(), WarmColumn::Values(Vec::new())))
+                .collect(),
+            scores: Vec::new(),
+            predictions: Vec::new(),
+        }
+    }
+
+    /// Keep one event; true when enough have been seen.
+    fn add(&mut self, event: &Prediction) -> bool {
+        let count = self.count as usize;
+        for (name, value) in &event.features {
+            let at = match self.columns.iter().position(|(n, _)| n == name) {
+                Some(at) => at,
+                None => {
+                    self.columns
+                        .push((name.clone(), WarmColumn::Numbers(vec![f64::NAN; count])));
+                    self.columns.len() - 1
+                }
+            };
+            self.columns[at].1.push(value);
+        }
+        self.count += 1;
+        for (_, column) in &mut self.columns {
+            if column.len() < count + 1 {
+                column.pad();
+            }
+        }
+        self.scores.push(event.score.unwrap_or(f64::NAN));
+        self.predictions.push(event.prediction.clone());
+        self.count >= self.size
+    }
+}
+
+/// Count windows or event-time windows (tumbling or hopping), as `monitor.windows`.
+#[derive(Clone, Debug)]
+pub enum Windows {
+    Count {
+        size: u64,
+        index: i64,
+        count: u64,
+        first: Option<i64>,
+        last: Option<i64>,
+    },
+    Time {
+        size: i64,
+        step: i64,
+        lateness: i64,
+        max_time: Option<i64>,
+        open: Vec<i64>,
+    },
+}
+
+/// Identity and extent of a window (`end` exclusive for time windows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    pub index: i64,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl Windows {
+    fn time_open(&mut self, timestamp: i64) -> Vec<i64> {
+        let Windows::Time {
+            size,
+            step,
+            lateness,
+            max_time,
+            open,
+        } = self
+        else {
+            return Vec::new();
+        };
+        if max_time.is_none_or(|m| timestamp > m) {
+            *max_time = Some(timestamp);
+        }
+        let watermark = max_time.unwrap_or(timestamp) - *lateness;
+        let mut starts = Vec::new();
+        let mut start = timestamp - timestamp.rem_euclid(*step);
+        while start > timestamp - *size {
+            if start + *size > watermark {
+                starts.push(start);
+            }
+            start -= *step;
+        }
+        starts.reverse();
+        for &s in &starts {
+            if !open.contains(&s) {
+                open.push(s);
+            }
+        }
+        starts
+    }
+
+    fn closed(&mut self) -> Vec<(i64, Bounds)> {
+        match self {
+            Windows::Count {
+                size,
+                index,
+                count,
+                first,
+                last,
+            } => {
+                if *count < *size {
+                    return Vec::new();
+                }
+                vec![Self::close_count(index, count, first, last)]
+            }
+            Windows::Time {
+                size,
+                step,
+                lateness,
+                max_time,
+                open,
+            } => {
+                let Some(max_time) = *max_time else {
+                    return Vec::new();
+                };
+                let watermark = max_time - *lateness;
+                let mut ready: Vec<i64> = open
+                    .iter()
+                    .copied()
+                    .filter(|s| s + *size <= watermark)
+                    .collect();
+                ready.sort_unstable();
+                open.retain(|s| !ready.contains(s));
+                ready
+                    .into_iter()
+                    .map(|s| {
+                        (
+                            s,
+                            Bounds {
+                                index: s.div_euclid(*step),
+                                start: s,
+                                end: s + *size,
+                            },
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Vec<(i64, Bounds)> {
+        match self {
+            Windows::Count {
+                index,
+                count,
+                first,
+                last,
+                ..
+            } => {
+                if *count == 0 {
+                    return Vec::new();
+                }
+                vec![Self::close_count(index, count, first, last)]
+            }
+            Windows::Time {
+                size, step, open, ..
+            } => {
+                let mut all = std::mem::take(open);
+                all.sort_unstable();
+                all.into_iter()
+                    .map(|s| {
+                        (
+                            s,
+                            Bounds {
+                                index: s.div_euclid(*step),
+                                start: s,
+                                end: s + *size,
+                            },
+                        )
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    fn close_count(
+        index: &mut i64,
+        count: &mut u64,
+        first: &mut Option<i64>,
+        last: &mut Option<i64>,
+    ) -> (i64, Bounds) {
+        let bounds = Bounds {
+            index: *index,
+            start: first.unwrap_or(0),
+            end: last.unwrap_or(0),
+        };
+        let key = *index;
+        *index += 1;
+        *count = 0;
+        *first = None;
+        *last = None;
+        (key, bounds)
+    }
+}
+
+/// A detector signal at an event of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Index of the event in the run.
+    pub position: usize,
+    /// Order of the (signal, detector) pair among the model's detectors.
+    pub order: usize,
+    /// The signal's feature slot, or None for the prediction signal.
+    pub slot: Option<usize>,
+    pub detector: usize,
+    /// The detector's detections so far, this one included.
+    pub detections: u64,
+}
+
+/// What the Python side needs of one run.
+#[derive(Clone, Debug)]
+pub struct RunRecord {
+    /// Indices of the run's events in the model's events of this batch.
+    pub start: usize,
+    pub len: usize,
+    pub keys: Vec<i64>,
+    /// (count, first event time) of each window in `keys` before the run.
+    pub before: Vec<(u64, Option<i64>)>,
+    pub hits: Vec<Hit>,
+    /// The last open window after the run, with its count and first time then.
+    pub last_open: Option<(i64, u64, Option<i64>)>,
+}
+
+/// Where a step stopped.
+#[derive(Debug)]
+pub enum Pause {
+    /// Window `key` closed: its accumulators, for the summary and the rules.
+    Close {
+        key: i64,
+        bounds: Bounds,
+        window: Box<Window>,
+        late: u64,
+    },
+    /// The warm-up is complete: its sample, to learn the reference from.
+    Warmup(Box<Warmup>),
+    /// Every event of the batch is counted.
+    Done,
+}
+
+/// The configuration a model core needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub windows: Windows,
+    pub warmup_events: u64,
+    /// Features declared categorical, in the order the Python side lists them.
+    pub categorical: Vec<String>,
+    /// Detector names per signal ("adwin", "page_hinkley"), in order.
+    pub detector_names: Vec<String>,
+    pub detector_delta: f64,
+    pub detector_block: u32,
+}
+
+/// The per-event state of one model.
+#[derive(Clone, Debug)]
+pub struct ModelCore {
+    pub config: Config,
+    pub windows: Windows,
+    /// Monitored features, in order, and their kinds.
+    pub types: Vec<(String, Kind)>,
+    pub names: Arc<Vec<String>>,
+    /// The reference of each feature of `types` (when learnt), and of the prediction signal.
+    pub references: Vec<Option<Reference>>,
+    pub prediction_ref: Option<(Kind, Reference)>,
+    pub signal: Option<SignalKind>,
+    pub signals: Vec<Signal>,
+    pub warmup: Option<Warmup>,
+    /// Open windows in the order they opened.
+    pub open: Vec<(i64, Window)>,
+    pub late: u64,
+    pub max_time: Option<i64>,
+    pub events: u64,
+    pub model_version: Option<String>,
+    /// Closes found but not yet handed over (after a warm-up pause).
+    pub pending: VecDeque<(i64, Bounds)>,
+    /// Progress through the current batch: index of the next event of this model.
+    pub cursor: usize,
+    /// Event-time path: the run being built (start index) and its keys.
+    pub run_start: usize,
+    pub run_keys: Vec<i64>,
+    pub run_lags: Vec<f64>,
+}
+
+impl ModelCore {
+    pub fn new(config: Config, types: Vec<(String, Kind)>) -> Self {
+        let warmup = None;
+        let references = vec![None; types.len()];
+        let names = Arc::new(types.iter().map(|(n, _)| n.clone()).collect());
+        Self {
+            names,
+            windows: config.windows.clone(),
+            config,
+            types,
+            references,
+            prediction_ref: None,
+            signal: None,
+            signals: Vec::new(),
+            warmup,
+            open: Vec::new(),
+            late: 0,
+            max_time: None,
+            events: 0,
+            model_version: None,
+            pending: VecDeque::new(),
+            cursor: 0,
+            run_start: 0,
+            run_keys: Vec::new(),
+            run_lags: Vec::new(),
+        }
+    }
+
+    /// Use a learnt or loaded reference: the monitored features and kinds, each feature's
+    /// reference, the prediction signal and its reference, and the detectors' (mean, std) per
+    /// signal (features with a numeric reference in order, then the prediction signal).
+    pub fn set_reference(
+        &mut self,
+        types: Vec<(String, Kind)>,
+        references: Vec<Option<Reference>>,
+        signal: SignalKind,
+        prediction_ref: Option<(Kind, Reference)>,
+        detectors: Vec<(Option<usize>, f64, f64)>,
+    ) {
+        self.names = Arc::new(types.iter().map(|(n, _)| n.clone()).collect());
+        self.types = types;
+        self.references = references;
+        self.signal = Some(signal);
+        self.prediction_ref = prediction_ref;
+        let config = &self.config;
+        self.signals = detectors
+            .into_iter()
+            .map(|(slot, mean, std)| Signal {
+                slot,
+                detectors: config
+                    .detector_names
+                    .iter()
+                    .filter_map(|name| {
+                        Detector::new(
+                            name,
+                            config.detector_delta,
+                            mean,
+                            std,
+                            config.detector_block,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect();
+    }
+
+    /// Start a new warm-up (re-baselining after a resolved drift incident).
+    pub fn restart_warmup(&mut self) {
+        if self.warmup.is_none() {
+            self.warmup = Some(Warmup::new(
+                self.config.warmup_events,
+                &self.config.categorical,
+            ));
+        }
+    }
+
+    fn new_window(&self) -> Window {
+        let features = self
+            .types
+            .iter()
+            .zip(&self.references)
+            .map(|((_, kind), reference)| Acc::new(*kind, reference.as_ref()))
+            .collect();
+        let prediction = match (&self.signal, &self.prediction_ref) {
+            (Some(_), Some((kind, reference))) => Some(Acc::new(*kind, Some(reference))),
+            _ => None,
+        };
+        Window {
+            names: Arc::clone(&self.names),
+            count: 0,
+            first: None,
+            last: None,
+            features,
+            prediction,
+            latency: LogHistogram::default(),
+            lag: LogHistogram::default(),
+        }
+    }
+
+    /// Start a batch: `events` are this model's events of the batch, in order.
+    pub fn begin(&mut self) {
+        self.cursor = 0;
+        self.run_start = 0;
+        self.run_keys.clear();
+        self.run_lags.clear();
+    }
+
+    /// Count events from the cursor until a pause; the runs counted are appended to `runs`.
+    pub fn step(&mut self, events: &[&Prediction], runs: &mut Vec<RunRecord>) -> Pause {
+        if let Some((key, bounds)) = self.pending.pop_front() {
+            return self.close(key, bounds);
+        }
+        if matches!(self.windows, Windows::Count { .. }) {
+            self.step_counted(events, runs)
+        } else {
+            self.step_timed(events, runs)
+        }
+    }
+
+    fn step_counted(&mut self, events: &[&Prediction], runs: &mut Vec<RunRecord>) -> Pause {
+        while self.cursor < events.len() {
+            let Windows::Count { size, count, .. } = self.windows else {
+                unreachable!("count windows")
+            };
+            let mut room = size - count;
+            if let Some(w) = &self.warmup {
+                room = room.min(w.size - w.count);
+            }
+            let start = self.cursor;
+            let mut end = (start + room.max(1) as usize).min(events.len());
+            end = self.until_new_version(events, start, end);
+            self.cursor = end;
+            self.events += (end - start) as u64;
+            let chunk = &events[start..end];
+            let mut latest = self.max_time;
+            let lags: Vec<f64> = chunk
+                .iter()
+                .map(|e| {
+                    let lag = match latest {
+                        Some(m) if m > e.timestamp => (m - e.timestamp) as f64,
+                        _ => 0.0,
+                    };
+                    latest = Some(latest.map_or(e.timestamp, |m| m.max(e.timestamp)));
+                    lag
+                })
+                .collect();
+            let first = chunk.iter().map(|e| e.timestamp).min().unwrap_or(0);
+            let last = chunk.iter().map(|e| e.timestamp).max().unwrap_or(0);
+            self.max_time = Some(self.max_time.map_or(last, |m| m.max(last)));
+            let key = if let Windows::Count {
+                index,
+                count,
+                first: f,
+                last: l,
+                ..
+            } = &mut self.windows
+            {
+                if f.is_none_or(|x| first < x) {
+                    *f = Some(first);
+                }
+                if l.is_none_or(|x| last > x) {
+                    *l = Some(last);
+                }
+                *count += chunk.len() as u64;
+                *index
+            } else {
+                unreachable!("count windows")
+            };
+            let warmed = self.apply(chunk, start, &[key], &lags, runs);
+            self.pending.extend(self.windows.closed());
+            if warmed {
+                return Pause::Warmup(Box::new(self.warmup.take().expect("a warm-up ended")));
+            }
+            if let Some((key, bounds)) = self.pending.pop_front() {
+                return self.close(key, bounds);
+            }
+        }
+        Pause::Done
+    }
+
+    /// The end of a run starting at `start`: before the event that brings a new model version
+    /// (the first event may bring one: it becomes the model's version).
+    fn until_new_version(&mut self, events: &[&Prediction], start: usize, end: usize) -> usize {
+        for (i, event) in events[start..end].iter().enumerate() {
+            if let Some(version) = &event.model_version {
+                if self.model_version.as_ref() != Some(version) {
+                    if i > 0 {
+                        return start + i;
+                    }
+                    self.model_version = Some(version.clone());
+                }
+            }
+        }
+        end
+    }
+
+    fn step_timed(&mut self, events: &[&Prediction], runs: &mut Vec<RunRecord>) -> Pause {
+        while self.cursor < events.len() {
+            let i = self.cursor;
+            let event = events[i];
+            if let Some(version) = &event.model_version {
+                if self.model_version.as_ref() != Some(version) {
+                    self.flush_run(events, i, runs);
+                    self.model_version = Some(version.clone());
+                }
+            }
+            self.events += 1;
+            let t = event.timestamp;
+            let lag = match self.max_time {
+                Some(m) if t <= m => (m - t) as f64,
+                _ => {
+                    self.max_time = Some(t);
+                    0.0
+                }
+            };
+            let keys = self.windows.time_open(t);
+            if keys.is_empty() {
+                self.late += 1;
+            }
+            if i > self.run_start && keys != self.run_keys {
+                self.flush_run(events, i, runs);
+            }
+            self.run_lags.push(lag);
+            self.run_keys = keys;
+            self.cursor = i + 1;
+            let closed = self.windows.closed();
+            let filling = self
+                .warmup
+                .as_ref()
+                .is_some_and(|w| w.count + (self.cursor - self.run_start) as u64 >= w.size);
+            if !closed.is_empty() || filling {
+                let warmed = self.flush_run(events, self.cursor, runs);
+                self.pending.extend(closed);
+                if warmed {
+                    return Pause::Warmup(Box::new(self.warmup.take().expect("a warm-up ended")));
+                }
+                if let Some((key, bounds)) = self.pending.pop_front() {
+                    return self.close(key, bounds);
+                }
+            }
+        }
+        self.flush_run(events, events.len(), runs);
+        if let Some(w) = self.warmup.take() {
+            if w.count >= w.size {
+                return Pause::Warmup(Box::new(w));
+            }
+            self.warmup = Some(w);
+        }
+        Pause::Done
+    }
+
+    /// Apply the event-time run `run_start..end`; true when it completed the warm-up.
+    fn flush_run(&mut self, events: &[&Prediction], end: usize, runs: &mut Vec<RunRecord>) -> bool {
+        let start = self.run_start;
+        self.run_start = end;
+        if end <= start {
+            return false;
+        }
+        let keys = std::mem::take(&mut self.run_keys);
+        let lags = std::mem::take(&mut self.run_lags);
+        self.apply(&events[start..end], start, &keys, &lags, runs)
+    }
+
+    /// Count a run into windows `keys`, feed the detectors, keep warm-up events; true when the
+    /// warm-up became complete with this run.
+    fn apply(
+        &mut self,
+        run: &[&Prediction],
+        start: usize,
+        keys: &[i64],
+        lags: &[f64],
+        runs: &mut Vec<RunRecord>,
+    ) -> bool {
+        let slots = slots_of(&self.names, run);
+        let mut before = Vec::with_capacity(keys.len());
+        for &key in keys {
+            let at = match self.open.iter().position(|(k, _)| *k == key) {
+                Some(at) => at,
+                None => {
+                    let window = self.new_window();
+                    self.open.push((key, window));
+                    self.open.len() - 1
+                }
+            };
+            let window = &mut self.open[at].1;
+            before.push((window.count, window.first));
+            if Arc::ptr_eq(&window.names, &self.names) {
+                add_run(window, run, &slots, self.signal, lags);
+            } else {
+                // opened under other features (before a reference was learnt)
+                let own = slots_of(&window.names, run);
+                add_run(window, run, &own, self.signal, lags);
+            }
+        }
+        let hits = if !self.signals.is_empty() && !keys.is_empty() {
+            self.detections(run, &slots)
+        } else {
+            Vec::new()
+        };
+        let last_open = self.open.last().map(|(k, w)| (*k, w.count, w.first));
+        runs.push(RunRecord {
+            start,
+            len: run.len(),
+            keys: keys.to_vec(),
+            before,
+            hits,
+            last_open,
+        });
+        if let Some(warmup) = &mut self.warmup {
+            for event in run {
+                if warmup.add(event) {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    fn detections(&mut self, run: &[&Prediction], slots: &[Vec<Cell<'_>>]) -> Vec<Hit> {
+        let mut hits = Vec::new();
+        let mut order = 0;
+        let signal = self.signal;
+        for sig in &mut self.signals {
+            let column = match sig.slot {
+                Some(slot) => NumericColumn::of(&slots[slot]),
+                None => NumericColumn::of(&signal_cells(run, signal)),
+            };
+            for (d, detector) in sig.detectors.iter_mut().enumerate() {
+                for ((&value, &position), &keep) in column
+                    .values
+                    .iter()
+                    .zip(&column.positions)
+                    .zip(&column.detectable)
+                {
+                    if keep && detector.update(value) {
+                        hits.push(Hit {
+                            position,
+                            order,
+                            slot: sig.slot,
+                            detector: d,
+                            detections: detector.detections,
+                        });
+                    }
+                }
+                order += 1;
+            }
+        }
+        hits
+    }
+
+    fn close(&mut self, key: i64, bounds: Bounds) -> Pause {
+        let window = match self.open.iter().position(|(k, _)| *k == key) {
+            Some(at) => self.open.remove(at).1,
+            None => self.new_window(),
+        };
+        let late = std::mem::take(&mut self.late);
+        Pause::Close {
+            key,
+            bounds,
+            window: Box::new(window),
+            late,
+        }
+    }
+
+    /// Close every open window (end of a finite stream): the closes, oldest first.
+    pub fn flush(&mut self) -> Vec<(i64, Bounds)> {
+        self.windows.flush()
+    }
+
+    /// The accumulators of closing window `key` (after [`ModelCore::flush`]).
+    pub fn take_window(&mut self, key: i64) -> (Window, u64) {
+        let window = match self.open.iter().position(|(k, _)| *k == key) {
+            Some(at) => self.open.remove(at).1,
+            None => self.new_window(),
+        };
+        (window, std::mem::take(&mut self.late))
+    }
+}
+
+/// For each of `names`, each event's value (`Missing` when absent).
+fn slots_of<'e>(names: &[String], run: &[&'e Prediction]) -> Vec<Vec<Cell<'e>>> {
+    let mut slots: Vec<Vec<Cell<'e>>> = vec![Vec::with_capacity(run.len()); names.len()];
+    for event in run {
+        for (slot, name) in names.iter().enumerate() {
+            // Events usually list features in the same order: try the same position first.
+            let cell = match event.features.get(slot) {
+                Some((n, v)) if n == name => Cell::Value(v),
+                _ => event
+                    .features
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or(Cell::Missing, |(_, v)| Cell::Value(v)),
+            };
+            slots[slot].push(cell);
+        }
+    }
+    slots
+}
+
+/// The prediction signal's value of each event.
+fn signal_cells<'e>(run: &[&'e Prediction], signal: Option<SignalKind>) -> Vec<Cell<'e>> {
+    match signal {
+        Some(SignalKind::Score) => run.iter().map(|e| Cell::Score(e.score)).collect(),
+        _ => run.iter().map(|e| Cell::Value(&e.prediction)).collect(),
+    }
+}
+
+fn add_run(
+    window: &mut Window,
+    run: &[&Prediction],
+    slots: &[Vec<Cell<'_>>],
+    signal: Option<SignalKind>,
+    lags: &[f64],
+) {
+    window.count += run.len() as u64;
+    let first = run.iter().map(|e| e.timestamp).min();
+    let last = run.iter().map(|e| e.timestamp).max();
+    if let Some(first) = first {
+        if window.first.is_none_or(|f| first < f) {
+            window.first = Some(first);
+        }
+    }
+    if let Some(last) = last {
+        if window.last.is_none_or(|l| last > l) {
+            window.last = Some(last);
+        }
+    }
+    for (acc, cells) in window.features.iter_mut().zip(slots) {
+        acc.add(cells);
+    }
+    // Features that arrived as NaN or Infinity were read as missing: count them non-finite.
+    for event in run {
+        for name in &event.non_finite {
+            if let Some(slot) = window.names.iter().position(|n| n == name) {
+                window.features[slot].mark_non_finite();
+            }
+        }
+    }
+    if let Some(prediction) = &mut window.prediction {
+        prediction.add(&signal_cells(run, signal));
+    }
+    for event in run {
+        if let Some(latency) = event.latency_ms {
+            window.latency.add(latency);
+        }
+    }
+    for &lag in lags {
+        window.lag.add(lag);
+    }
+}

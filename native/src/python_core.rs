@@ -1,0 +1,736 @@
+//! Python bindings of the batch core: `Batch` (decoded records of one partition batch) and
+//! `ModelCore` (one model's per-event state).
+//!
+//! `decode_batch` parses every record with the GIL released; `ModelCore.feed` and `resume`
+//! count a model's events, also with the GIL released, and come back to Python only where
+//! Python must decide: a window closed, or the warm-up is complete.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::decode::{decode_prediction, Limits, Prediction, Value};
+use crate::model::{
+    Acc, Bounds, CategoricalRef, Config, Drift, Kind, ModelCore, NumericRef, Pause, Reference,
+    RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
+};
+use crate::model_state::{read_core, write_core};
+use crate::sketch::LogHistogram;
+use crate::state::{Reader, Writer};
+
+/// Version of a model core's state bytes; other versions are refused (the partition restarts
+/// fresh).
+const CORE_STATE_VERSION: u8 = 1;
+
+fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match value {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::BigInt(digits) => py
+            .get_type::<pyo3::types::PyInt>()
+            .call1((digits.as_str(),))?,
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Str(s) => s.into_pyobject(py)?.into_any(),
+    })
+}
+
+/// One partition batch of prediction records, decoded natively.
+#[pyclass(module = "stream_monitor._native", name = "Batch")]
+pub struct PyBatch {
+    events: Vec<Option<Prediction>>,
+    limits: Limits,
+}
+
+#[pymethods]
+impl PyBatch {
+    /// Positions the native decoder deferred to the schema.
+    fn deferred(&self) -> Vec<usize> {
+        (0..self.events.len())
+            .filter(|&i| self.events[i].is_none())
+            .collect()
+    }
+
+    /// Put an event the schema accepted at `position`, as its canonical bytes; False when it
+    /// still cannot be read natively.
+    fn fill(&mut self, position: usize, data: &[u8]) -> PyResult<bool> {
+        let limits = Limits {
+            big_integers: true,
+            max_event_bytes: usize::MAX,
+            ..self.limits.clone()
+        };
+        let slot = self
+            .events
+            .get_mut(position)
+            .ok_or_else(|| PyValueError::new_err(format!("no record at position {position}")))?;
+        *slot = decode_prediction(data, &limits);
+        Ok(slot.is_some())
+    }
+
+    /// Forget the event at `position` (refused after all, e.g. an unknown model).
+    fn drop(&mut self, position: usize) {
+        if let Some(slot) = self.events.get_mut(position) {
+            *slot = None;
+        }
+    }
+
+    /// (model id, positions) of the events in `start..stop` (all by default), models in
+    /// order of first appearance.
+    #[pyo3(signature = (start=0, stop=None))]
+    fn models(&self, start: usize, stop: Option<usize>) -> Vec<(String, Vec<usize>)> {
+        let mut order: Vec<(String, Vec<usize>)> = Vec::new();
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        let stop = stop.unwrap_or(self.events.len()).min(self.events.len());
+        for (i, event) in self.events.iter().enumerate().take(stop).skip(start) {
+            let Some(event) = event else { continue };
+            match seen.get(event.model_id.as_str()) {
+                Some(&at) => order[at].1.push(i),
+                None => {
+                    seen.insert(&event.model_id, order.len());
+                    order.push((event.model_id.clone(), vec![i]));
+                }
+            }
+        }
+        order
+    }
+
+    /// What the label join and performance need of events `positions`: event ids, times,
+    /// predictions, scores, per-class scores and inline labels, as lists.
+    #[allow(clippy::type_complexity)]
+    fn outcomes<'py>(
+        &self,
+        py: Python<'py>,
+        positions: Vec<usize>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (ids, times, predictions, scores, per_class, labels) = (
+            PyList::empty(py),
+            PyList::empty(py),
+            PyList::empty(py),
+            PyList::empty(py),
+            PyList::empty(py),
+            PyList::empty(py),
+        );
+        for i in positions {
+            let Some(Some(event)) = self.events.get(i) else {
+                return Err(PyValueError::new_err(format!("no event at position {i}")));
+            };
+            ids.append(&event.event_id)?;
+            times.append(event.timestamp)?;
+            predictions.append(value_py(py, &event.prediction)?)?;
+            scores.append(event.score)?;
+            match &event.scores {
+                None => per_class.append(py.None())?,
+                Some(s) => {
+                    let dict = PyDict::new(py);
+                    for (k, v) in s {
+                        dict.set_item(k, v)?;
+                    }
+                    per_class.append(dict)?;
+                }
+            }
+            match &event.label {
+                None => labels.append(py.None())?,
+                Some(label) => labels.append(value_py(py, label)?)?,
+            }
+        }
+        PyTuple::new(py, [ids, times, predictions, scores, per_class, labels])
+    }
+
+    /// The event times of events `positions`.
+    fn timestamps(&self, positions: Vec<usize>) -> Vec<i64> {
+        positions
+            .iter()
+            .filter_map(|&i| self.events.get(i).and_then(Option::as_ref))
+            .map(|e| e.timestamp)
+            .collect()
+    }
+
+    fn __len__(&self) -> usize {
+        self.events.len()
+    }
+}
+
+/// Decode a partition batch (GIL released): records the native decoder cannot judge are
+/// deferred (`Batch.deferred()`), for the schema to decide.
+#[pyfunction]
+#[pyo3(signature = (records, max_event_bytes=65_536, max_features=1_000, max_string_length=1_024, reject_non_finite=false, trusted=false))]
+pub fn decode_batch(
+    py: Python<'_>,
+    records: Vec<Option<Bound<'_, PyAny>>>,
+    max_event_bytes: usize,
+    max_features: usize,
+    max_string_length: usize,
+    reject_non_finite: bool,
+    trusted: bool,
+) -> PyBatch {
+    // trusted: events the schema already accepted, re-encoded (no limits, big integers read)
+    let limits = if trusted {
+        Limits {
+            max_event_bytes: usize::MAX,
+            max_features: usize::MAX,
+            max_string_length: usize::MAX,
+            reject_non_finite: false,
+            big_integers: true,
+        }
+    } else {
+        Limits {
+            max_event_bytes,
+            max_features,
+            max_string_length,
+            reject_non_finite,
+            big_integers: false,
+        }
+    };
+    let slices: Vec<Option<&[u8]>> = records
+        .iter()
+        .map(|r| {
+            r.as_ref()
+                .and_then(|r| r.cast::<PyBytes>().ok())
+                .map(|b| b.as_bytes())
+        })
+        .collect();
+    let events = py.detach(|| {
+        slices
+            .iter()
+            .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
+            .collect()
+    });
+    PyBatch { events, limits }
+}
+
+fn kind_of(text: &str) -> PyResult<Kind> {
+    match text {
+        "numeric" => Ok(Kind::Numeric),
+        "categorical" => Ok(Kind::Categorical),
+        other => Err(PyValueError::new_err(format!(
+            "feature kind {other:?} is neither numeric nor categorical"
+        ))),
+    }
+}
+
+/// A reference from its Python description: ("numeric", edges, counts, coarse_of,
+/// coarse_counts, minimum, maximum, std) or ("categorical", index, known, counts).
+fn reference_of(description: &Bound<'_, PyTuple>) -> PyResult<Reference> {
+    let kind: String = description.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "numeric" => {
+            let counts: Vec<f64> = description.get_item(2)?.extract()?;
+            let coarse_of: Vec<usize> = description.get_item(3)?.extract()?;
+            let coarse_counts: Vec<f64> = description.get_item(4)?.extract()?;
+            let edges: Vec<f64> = description.get_item(1)?.extract()?;
+            if counts.len() != edges.len() + 1
+                || coarse_of.len() != counts.len()
+                || coarse_of.iter().any(|&c| c >= coarse_counts.len())
+            {
+                return Err(PyValueError::new_err(
+                    "numeric reference: counts, edges and the coarse map do not agree",
+                ));
+            }
+            Ok(Reference::Numeric(Arc::new(NumericRef {
+                edges,
+                counts,
+                coarse_of,
+                coarse_counts,
+                minimum: description.get_item(5)?.extract()?,
+                maximum: description.get_item(6)?.extract()?,
+                std: description.get_item(7)?.extract()?,
+            })))
+        }
+        "categorical" => {
+            let index: HashMap<String, usize> = description.get_item(1)?.extract()?;
+            let known: HashSet<String> = description.get_item(2)?.extract()?;
+            let counts: Vec<f64> = description.get_item(3)?.extract()?;
+            if index.values().any(|&i| i >= counts.len()) {
+                return Err(PyValueError::new_err(
+                    "categorical reference: an index beyond the counts",
+                ));
+            }
+            Ok(Reference::Categorical(Arc::new(CategoricalRef {
+                index,
+                known,
+                counts,
+            })))
+        }
+        other => Err(PyValueError::new_err(format!(
+            "unknown reference kind {other:?}"
+        ))),
+    }
+}
+
+fn optional_f64(py: Python<'_>, value: Option<f64>) -> Py<PyAny> {
+    match value {
+        Some(v) => v
+            .into_pyobject(py)
+            .map(|v| v.into_any().unbind())
+            .unwrap_or_else(|_| py.None()),
+        None => py.None(),
+    }
+}
+
+fn drift_py<'py>(py: Python<'py>, drift: &Drift) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    match drift {
+        Drift::Numeric(d) => {
+            out.set_item("psi", optional_f64(py, d.psi))?;
+            out.set_item("jensen_shannon", optional_f64(py, d.jensen_shannon))?;
+            out.set_item("chi_square", optional_f64(py, d.chi_square))?;
+            out.set_item("chi_square_pvalue", optional_f64(py, d.chi_square_pvalue))?;
+            out.set_item("ks", optional_f64(py, d.ks))?;
+            out.set_item("ks_pvalue", optional_f64(py, d.ks_pvalue))?;
+            out.set_item("wasserstein", optional_f64(py, d.wasserstein))?;
+        }
+        Drift::Categorical {
+            psi,
+            jensen_shannon,
+            chi_square,
+            chi_square_pvalue,
+            unseen_share,
+        } => {
+            out.set_item("psi", optional_f64(py, *psi))?;
+            out.set_item("jensen_shannon", optional_f64(py, *jensen_shannon))?;
+            out.set_item("chi_square", optional_f64(py, *chi_square))?;
+            out.set_item("chi_square_pvalue", optional_f64(py, *chi_square_pvalue))?;
+            out.set_item("unseen_share", optional_f64(py, *unseen_share))?;
+        }
+    }
+    Ok(out)
+}
+
+fn accumulator_py<'py>(py: Python<'py>, acc: &Acc, events: u64) -> PyResult<Bound<'py, PyTuple>> {
+    let drift = match acc.drift() {
+        Some(d) => drift_py(py, &d)?,
+        None => PyDict::new(py),
+    };
+    let quality = PyDict::new(py);
+    if let Some(q) = acc.quality(events) {
+        quality.set_item("missing_rate", q.missing_rate)?;
+        quality.set_item("non_finite_rate", q.non_finite_rate)?;
+        quality.set_item("type_mismatch_rate", q.type_mismatch_rate)?;
+        let name = if q.numeric {
+            "out_of_range_rate"
+        } else {
+            "unseen_rate"
+        };
+        quality.set_item(name, optional_f64(py, q.extra))?;
+    }
+    PyTuple::new(
+        py,
+        [
+            drift.into_any(),
+            quality.into_any(),
+            acc.counts().n.into_pyobject(py)?.into_any(),
+        ],
+    )
+}
+
+fn percentiles_py<'py>(py: Python<'py>, sketch: &LogHistogram) -> PyResult<Bound<'py, PyDict>> {
+    let out = PyDict::new(py);
+    if sketch.count > 0 {
+        out.set_item("p50", sketch.quantile(0.5))?;
+        out.set_item("p95", sketch.quantile(0.95))?;
+        out.set_item("p99", sketch.quantile(0.99))?;
+        out.set_item("max", sketch.maximum)?;
+    }
+    Ok(out)
+}
+
+/// A closed window for Python: (key, (index, start, end), late, count, features, prediction,
+/// latency percentiles, lag percentiles); features are (drift, quality, n) per monitored
+/// feature, in order; prediction is (drift, quality, n) or None.
+fn close_py<'py>(
+    py: Python<'py>,
+    key: i64,
+    bounds: Bounds,
+    window: &Window,
+    late: u64,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let features = PyList::empty(py);
+    for (name, acc) in window.names.iter().zip(&window.features) {
+        let (drift, quality, n) = accumulator_py(py, acc, window.count)?.extract::<(
+            Bound<'py, PyAny>,
+            Bound<'py, PyAny>,
+            Bound<'py, PyAny>,
+        )>()?;
+        features.append((name, drift, quality, n))?;
+    }
+    let prediction = match &window.prediction {
+        Some(acc) => accumulator_py(py, acc, window.count)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    PyTuple::new(
+        py,
+        [
+            key.into_pyobject(py)?.into_any(),
+            (bounds.index, bounds.start, bounds.end)
+                .into_pyobject(py)?
+                .into_any(),
+            late.into_pyobject(py)?.into_any(),
+            window.count.into_pyobject(py)?.into_any(),
+            features.into_any(),
+            prediction,
+            percentiles_py(py, &window.latency)?.into_any(),
+            percentiles_py(py, &window.lag)?.into_any(),
+        ],
+    )
+}
+
+fn warmup_py<'py>(py: Python<'py>, warmup: &Warmup) -> PyResult<Bound<'py, PyTuple>> {
+    let array = py.import("array")?.getattr("array")?;
+    let as_array = |values: &[f64]| -> PyResult<Bound<'py, PyAny>> {
+        let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_ne_bytes()).collect();
+        array.call1(("d", PyBytes::new(py, &bytes)))
+    };
+    let columns = PyDict::new(py);
+    for (name, column) in &warmup.columns {
+        let value = match column {
+            WarmColumn::Numbers(numbers) => as_array(numbers)?,
+            WarmColumn::Values(values) => {
+                let list = PyList::empty(py);
+                for v in values {
+                    list.append(value_py(py, v)?)?;
+                }
+                list.into_any()
+            }
+        };
+        columns.set_item(name, value)?;
+    }
+    let predictions = PyList::empty(py);
+    for p in &warmup.predictions {
+        predictions.append(value_py(py, p)?)?;
+    }
+    PyTuple::new(
+        py,
+        [
+            columns.into_any(),
+            as_array(&warmup.scores)?,
+            predictions.into_any(),
+        ],
+    )
+}
+
+fn runs_py<'py>(
+    py: Python<'py>,
+    runs: &[RunRecord],
+    positions: &[usize],
+) -> PyResult<Bound<'py, PyList>> {
+    let out = PyList::empty(py);
+    for run in runs {
+        let hits = PyList::empty(py);
+        for hit in &run.hits {
+            hits.append((
+                hit.position,
+                hit.order,
+                hit.slot,
+                hit.detector,
+                hit.detections,
+            ))?;
+        }
+        let chosen: Vec<usize> = positions[run.start..run.start + run.len].to_vec();
+        out.append((
+            chosen,
+            PyTuple::new(py, &run.keys)?,
+            run.before.clone(),
+            hits,
+            run.last_open,
+        ))?;
+    }
+    Ok(out)
+}
+
+/// One model's per-event state in the native core.
+#[pyclass(module = "stream_monitor._native", name = "ModelCore")]
+pub struct PyModelCore {
+    core: ModelCore,
+    batch: Option<Py<PyBatch>>,
+    positions: Vec<usize>,
+}
+
+impl PyModelCore {
+    fn run_step<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let batch = self
+            .batch
+            .as_ref()
+            .ok_or_else(|| PyValueError::new_err("resume() without feed()"))?
+            .bind(py)
+            .borrow();
+        let events: Vec<&Prediction> = self
+            .positions
+            .iter()
+            .filter_map(|&i| batch.events.get(i).and_then(Option::as_ref))
+            .collect();
+        if events.len() != self.positions.len() {
+            return Err(PyValueError::new_err(
+                "a fed position holds no decoded event",
+            ));
+        }
+        let core = &mut self.core;
+        let mut runs = Vec::new();
+        let pause = py.detach(|| core.step(&events, &mut runs));
+        let runs = runs_py(py, &runs, &self.positions)?;
+        let pause = match pause {
+            Pause::Done => ("done", py.None().into_bound(py)),
+            Pause::Close {
+                key,
+                bounds,
+                window,
+                late,
+            } => (
+                "close",
+                close_py(py, key, bounds, &window, late)?.into_any(),
+            ),
+            Pause::Warmup(warmup) => ("warmup", warmup_py(py, &warmup)?.into_any()),
+        };
+        drop(batch);
+        if pause.0 == "done" {
+            self.batch = None;
+        }
+        PyTuple::new(
+            py,
+            [
+                runs.into_any(),
+                pause.0.into_pyobject(py)?.into_any(),
+                pause.1,
+            ],
+        )
+    }
+}
+
+#[pymethods]
+impl PyModelCore {
+    /// `window`: ("count", events) or ("time", size_ms, step_ms, lateness_ms).
+    #[new]
+    #[pyo3(signature = (window, warmup_events, categorical, detectors, delta, block, types))]
+    fn new(
+        window: &Bound<'_, PyTuple>,
+        warmup_events: u64,
+        categorical: Vec<String>,
+        detectors: Vec<String>,
+        delta: f64,
+        block: u32,
+        types: Vec<(String, String)>,
+    ) -> PyResult<Self> {
+        let kind: String = window.get_item(0)?.extract()?;
+        let windows = match kind.as_str() {
+            "count" => Windows::Count {
+                size: window.get_item(1)?.extract::<u64>()?.max(1),
+                index: 0,
+                count: 0,
+                first: None,
+                last: None,
+            },
+            "time" => {
+                let size: i64 = window.get_item(1)?.extract()?;
+                let step: i64 = window.get_item(2)?.extract()?;
+                if size <= 0 || step <= 0 {
+                    return Err(PyValueError::new_err(format!(
+                        "window size {size} and step {step} must be positive milliseconds"
+                    )));
+                }
+                Windows::Time {
+                    size,
+                    step,
+                    lateness: window.get_item(3)?.extract()?,
+                    max_time: None,
+                    open: Vec::new(),
+                }
+            }
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "window kind {other:?} is neither count nor time"
+                )))
+            }
+        };
+        let types = types
+            .into_iter()
+            .map(|(name, kind)| Ok((name, kind_of(&kind)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        if let Some(name) = detectors
+            .iter()
+            .find(|n| !matches!(n.as_str(), "adwin" | "page_hinkley"))
+        {
+            return Err(PyValueError::new_err(format!(
+                "detector {name:?} does not run in the native core (adwin, page_hinkley)"
+            )));
+        }
+        let config = Config {
+            windows,
+            warmup_events: warmup_events.max(1),
+            categorical,
+            detector_names: detectors,
+            detector_delta: delta,
+            detector_block: block,
+        };
+        Ok(Self {
+            core: ModelCore::new(config, types),
+            batch: None,
+            positions: Vec::new(),
+        })
+    }
+
+    /// Use a reference: see `ModelCore::set_reference`. `references` holds one description (or
+    /// None) per feature of `types`; `detectors` one (slot or None, mean, std) per signal.
+    #[allow(clippy::type_complexity)]
+    fn set_reference(
+        &mut self,
+        types: Vec<(String, String)>,
+        references: Vec<Option<Bound<'_, PyTuple>>>,
+        signal: &str,
+        prediction: Option<(String, Bound<'_, PyTuple>)>,
+        detectors: Vec<(Option<usize>, f64, f64)>,
+    ) -> PyResult<()> {
+        if references.len() != types.len() {
+            return Err(PyValueError::new_err("one reference (or None) per feature"));
+        }
+        let types = types
+            .into_iter()
+            .map(|(name, kind)| Ok((name, kind_of(&kind)?)))
+            .collect::<PyResult<Vec<_>>>()?;
+        if detectors
+            .iter()
+            .any(|(slot, _, _)| slot.is_some_and(|s| s >= types.len()))
+        {
+            return Err(PyValueError::new_err("a detector slot beyond the features"));
+        }
+        let references = references
+            .iter()
+            .map(|r| r.as_ref().map(reference_of).transpose())
+            .collect::<PyResult<Vec<_>>>()?;
+        let signal = match signal {
+            "score" => SignalKind::Score,
+            "prediction" => SignalKind::Prediction,
+            other => {
+                return Err(PyValueError::new_err(format!(
+                    "prediction signal {other:?} is neither score nor prediction"
+                )))
+            }
+        };
+        let prediction = prediction
+            .map(|(kind, r)| Ok::<_, PyErr>((kind_of(&kind)?, reference_of(&r)?)))
+            .transpose()?;
+        self.core
+            .set_reference(types, references, signal, prediction, detectors);
+        Ok(())
+    }
+
+    /// Start a warm-up (none may be running).
+    fn start_warmup(&mut self) {
+        self.core.restart_warmup();
+    }
+
+    #[getter]
+    fn warming_up(&self) -> bool {
+        self.core.warmup.is_some()
+    }
+
+    #[getter]
+    fn model_version(&self) -> Option<String> {
+        self.core.model_version.clone()
+    }
+
+    #[getter]
+    fn max_time(&self) -> Option<i64> {
+        self.core.max_time
+    }
+
+    #[getter]
+    fn events(&self) -> u64 {
+        self.core.events
+    }
+
+    /// Keys of the open windows, in the order they opened.
+    fn open_keys(&self) -> Vec<i64> {
+        self.core.open.iter().map(|(k, _)| *k).collect()
+    }
+
+    /// (count, first event time) of open window `key`, or None.
+    fn window_state(&self, key: i64) -> Option<(u64, Option<i64>)> {
+        self.core
+            .open
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, w)| (w.count, w.first))
+    }
+
+    /// Detections so far of each (signal, detector), in order.
+    fn detections(&self) -> Vec<Vec<u64>> {
+        self.core
+            .signals
+            .iter()
+            .map(|s| s.detectors.iter().map(|d| d.detections).collect())
+            .collect()
+    }
+
+    /// Start counting this model's events of `batch` at `positions`: returns (runs, pause,
+    /// what), pause being "close", "warmup" or "done"; after a close or warm-up call resume().
+    fn feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        batch: Py<PyBatch>,
+        positions: Vec<usize>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        self.batch = Some(batch);
+        self.positions = positions;
+        self.core.begin();
+        self.run_step(py)
+    }
+
+    /// Go on after a pause.
+    fn resume<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.run_step(py)
+    }
+
+    /// Pickle support: the state bytes, restored by `_restore_model_core`.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        if self.batch.is_some() || !self.core.pending.is_empty() {
+            return Err(PyValueError::new_err(
+                "a model core cannot be saved in the middle of a batch",
+            ));
+        }
+        let mut out = Writer::default();
+        out.u8(CORE_STATE_VERSION);
+        write_core(&self.core, &mut out);
+        let restore = py
+            .import("stream_monitor._native")?
+            .getattr("_restore_model_core")?;
+        let args = PyTuple::new(py, [PyBytes::new(py, &out.finish())])?;
+        PyTuple::new(py, [restore, args.into_any()])
+    }
+
+    /// Close every open window (end of a finite stream): the closes, oldest first.
+    fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (key, bounds) in self.core.flush() {
+            let (window, late) = self.core.take_window(key);
+            out.append(close_py(py, key, bounds, &window, late)?)?;
+        }
+        Ok(out)
+    }
+}
+
+/// Rebuild a model core from its state bytes (pickle's counterpart of `ModelCore.__reduce__`).
+#[pyfunction]
+pub fn _restore_model_core(state: &[u8]) -> PyResult<PyModelCore> {
+    let mut input = Reader::new(state);
+    let fail = |e: crate::state::StateError| {
+        PyValueError::new_err(format!(
+            "cannot restore the model's native state ({e}); the partition starts fresh"
+        ))
+    };
+    let version = input.u8().map_err(fail)?;
+    if version != CORE_STATE_VERSION {
+        return Err(PyValueError::new_err(format!(
+            "model state version {version} is not supported (this build reads \
+             {CORE_STATE_VERSION}); the partition starts fresh"
+        )));
+    }
+    let core = read_core(&mut input).map_err(fail)?;
+    input.end().map_err(fail)?;
+    Ok(PyModelCore {
+        core,
+        batch: None,
+        positions: Vec::new(),
+    })
+}
