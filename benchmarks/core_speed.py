@@ -19,10 +19,9 @@ import time
 from pyinstrument import Profiler
 
 from benchmarks.record import machine, record
-from stream_monitor._native import Adwin, Batch, decode_batch
+from stream_monitor._native import Batch, decode_batch
 from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events.fast import fast_decoder
 from stream_monitor.monitor import MonitorSet
 
 BATCH = 1_000
@@ -89,39 +88,6 @@ def by_batch_size(events: list[bytes], sizes: tuple[int, ...]) -> list[tuple[int
     return costs
 
 
-def floors(events: list[bytes]) -> list[tuple[str, float]]:
-    """Costs no implementation in Python avoids, per event of the workload, in us."""
-    sample = events[WARMUP : WARMUP + 50_000]
-    clock = time.perf_counter
-    decoder = fast_decoder()
-    started = clock()
-    decoded = [decoder.decode(data) for data in sample]
-    decode = (clock() - started) / len(sample) * 1e6
-    names = list(decoded[0].features)
-    started = clock()
-    for name in names:
-        [event.features.get(name) for event in decoded]
-    columns = (clock() - started) / len(sample) * 1e6
-    signals = len(names) - 1  # the numeric features and the score, less the 2 categorical
-    values = [event.score or 0.0 for event in decoded]
-    started = clock()
-    for _ in range(signals):
-        Adwin().update_many(values)
-    detectors = (clock() - started) / len(sample) * 1e6
-    started = clock()
-    total = 0
-    for i in range(len(sample)):
-        total += i
-    loop = (clock() - started) / len(sample) * 1e9
-    return [
-        ("parse + validate with msgspec, nothing else", decode),
-        (f"read each of the {len(names)} features once (columns)", columns),
-        (f"the native ADWIN, one call per signal, {signals} signals", detectors),
-        ("sum of the three", decode + columns + detectors),
-        ("calibration: one iteration of a Python loop adding an int (ns)", loop),
-    ]
-
-
 def profile(events: list[bytes]) -> str:
     monitors = warmed_up(events)
     profiler = Profiler(interval=0.001)
@@ -166,19 +132,6 @@ def main() -> None:
         ]
     )
     print(shapes)
-    bounds = "\n".join(
-        [
-            "| Floor of a pure-Python implementation (why the core is native) | Per event |",
-            "| --- | --- |",
-            *(
-                f"| {name} | {cost:.0f} ns |"
-                if name.endswith("(ns)")
-                else f"| {name} | {cost:.1f} us |"
-                for name, cost in floors(events)
-            ),
-        ]
-    )
-    print(bounds)
     tree = profile(events)
     print(tree)
     body = "\n".join(
@@ -193,10 +146,6 @@ def main() -> None:
             "The same update when batches are smaller (fewer events of each model per batch):",
             "",
             shapes,
-            "",
-            "What a pure-Python monitor could not go below on this machine:",
-            "",
-            bounds,
             "",
             "Where the time goes (pyinstrument, seconds of the profiled run):",
             "",

@@ -20,12 +20,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from river import datasets, naive_bayes
 
 from benchmarks.record import machine, record
+from stream_monitor._native import decode_batch
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import AlertEvent
-from stream_monitor.events.fast import Prediction
 from stream_monitor.monitor import ModelMonitor
 
 T0 = 1_795_800_000_000
@@ -236,9 +237,9 @@ def run(scenario: Scenario, seed: int) -> Result:
     false_alerts = 0
     started = time.perf_counter()
 
-    def feed(batch: list[Prediction]) -> None:
+    def feed(batch: list[bytes]) -> None:
         nonlocal first_true, false_alerts
-        for output in monitor.update_batch(batch):
+        for output in monitor.update_native(decode_batch(batch), list(range(len(batch)))):
             if not isinstance(output, AlertEvent) or output.status != "firing":
                 continue
             # the event that raised it: a detector's event, or the last event of the window
@@ -252,19 +253,20 @@ def run(scenario: Scenario, seed: int) -> Result:
             else:
                 false_alerts += 1
 
-    batch: list[Prediction] = []
+    batch: list[bytes] = []
     for i, (features, score, prediction, label) in enumerate(scenario.rows(seed)):
-        batch.append(
-            Prediction(
-                event_id=str(i),
-                model_id="bench",
-                timestamp=T0 + i * 10,
-                features=features,
-                prediction=prediction,
-                score=score,
-                label=label,
-            )
-        )
+        event = {
+            "event_id": str(i),
+            "model_id": "bench",
+            "timestamp": T0 + i * 10,
+            "features": features,
+            "prediction": prediction,
+        }
+        if score is not None:
+            event["score"] = score
+        if label is not None:
+            event["label"] = label
+        batch.append(orjson.dumps(event))
         if len(batch) == BATCH:
             feed(batch)
             batch = []

@@ -15,11 +15,12 @@ import gc
 import random
 from typing import Any
 
+import orjson
 import psutil
 
 from benchmarks.record import machine, record
+from stream_monitor._native import decode_batch
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events.fast import Prediction
 from stream_monitor.monitor import ModelMonitor, MonitorSet
 
 T0 = 1_795_800_000_000
@@ -31,18 +32,20 @@ def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
-def event(i: int, model: str, features: dict[str, Any], rng: random.Random) -> Prediction:
-    """An event as the codec's fast path gives it."""
+def event(i: int, model: str, features: dict[str, Any], rng: random.Random) -> bytes:
+    """An event as a record value on the predictions topic."""
     score = rng.random()
-    return Prediction(
-        event_id=f"e{i}",
-        model_id=model,
-        timestamp=T0 + i,
-        features=features,
-        prediction=int(score > 0.5),
-        score=score,
-        label=int(rng.random() < 0.4),
-        latency_ms=rng.expovariate(0.3),
+    return orjson.dumps(
+        {
+            "event_id": f"e{i}",
+            "model_id": model,
+            "timestamp": T0 + i,
+            "features": features,
+            "prediction": int(score > 0.5),
+            "score": score,
+            "label": int(rng.random() < 0.4),
+            "latency_ms": rng.expovariate(0.3),
+        }
     )
 
 
@@ -58,7 +61,7 @@ def one_model(total: int, checkpoint: int) -> tuple[float, float, float]:
             features["c0"] = rng.choice("abcdef")
             features["c1"] = rng.choice("xyz")
             batch.append(event(i, "m", features, rng))
-        monitor.update_batch(batch)
+        monitor.update_native(decode_batch(batch), list(range(len(batch))))
         if offset + BATCH == checkpoint:
             at_checkpoint = rss_mb()
     return start, at_checkpoint, rss_mb()
@@ -75,7 +78,7 @@ def many_models(models: int, per_model: int) -> tuple[float, float]:
             for m in range(models):
                 features = {f"n{j}": rng.gauss(0, 1) for j in range(20)}
                 batch.append(event(round_ * models + m, f"model-{m:04d}", features, rng))
-        monitors.update_batch(batch)
+        monitors.update_native(decode_batch(batch))
     return start, rss_mb()
 
 

@@ -11,12 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from stream_monitor._native import Batch, decode_batch
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.codec import EventCodec, encode_event
-from stream_monitor.events.fast import PredictionLike
 from stream_monitor.events.schemas import LabelEvent
+from stream_monitor.monitor.model_monitor import encode_for_core
 from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.profiling import load_references, read_lines
 
@@ -57,15 +58,45 @@ def run_backtest(
     max_errors: int = 10,
 ) -> BacktestReport:
     """Feed every event of ``events_path`` to the monitors; alerts go to ``on_alert`` as JSON."""
-    codec = EventCodec(settings.limits)
-    monitors = MonitorSet.from_settings(settings, load_references(settings))
-    report = BacktestReport()
+    run = _Backtest(settings, on_alert, on_summary, max_errors)
+    chunk: list[tuple[int, bytes]] = []
+    for item in read_lines(events_path):
+        chunk.append(item)
+        if len(chunk) >= settings.processing.batch_max_records:
+            run.process(chunk)
+            chunk = []
+    run.process(chunk)
+    run.emit(run.monitors.revisions())
+    if flush:
+        run.emit(run.monitors.flush())
+    return run.report
 
-    def emit(outputs: list[AlertEvent | WindowSummary]) -> None:
+
+class _Backtest:
+    """One backtest: chunks of lines decoded natively, the rest decided by the schema."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        on_alert: Callable[[bytes], None],
+        on_summary: Callable[[bytes], None] | None,
+        max_errors: int,
+    ) -> None:
+        self.codec = EventCodec(settings.limits)
+        self.limits = settings.limits
+        self.monitors = MonitorSet.from_settings(settings, load_references(settings))
+        self.report = BacktestReport()
+        self.on_alert = on_alert
+        self.on_summary = on_summary
+        self.max_errors = max_errors
+        self.errors: list[tuple[int, str]] = []  # (line number, why) of the current chunk
+
+    def emit(self, outputs: list[AlertEvent | WindowSummary]) -> None:
+        report = self.report
         for output in outputs:
             model = report.models.setdefault(output.model_id, ModelReport())
             if isinstance(output, AlertEvent):
-                on_alert(encode_event(output))
+                self.on_alert(encode_event(output))
                 report.rules[output.rule] += output.status == "firing"
                 if output.status == "firing":
                     model.firing += 1
@@ -74,38 +105,56 @@ def run_backtest(
             else:
                 model.windows += 1
                 model.late += output.late_events
-                if on_summary is not None:
-                    on_summary(encode_event(output))
+                if self.on_summary is not None:
+                    self.on_summary(encode_event(output))
 
-    pending: list[PredictionLike] = []  # consecutive predictions, fed as one batch
+    def refuse(self, number: int, exc: EventValidationError) -> None:
+        self.report.invalid += 1
+        self.errors.append((number, f"line {number}: {exc}"))
 
-    def feed() -> None:
-        emit(monitors.update_batch(pending))
-        pending.clear()
-
-    for number, line in read_lines(events_path):
-        report.lines += 1
-        try:
-            event = codec.decode_any(line)
-            if isinstance(event, LabelEvent):
-                feed()
-                emit(monitors.update_label(event))
-                report.labels += 1
+    def feed(self, batch: Batch, numbers: list[int], start: int, stop: int) -> None:
+        """The predictions of lines ``start:stop`` of the chunk, as one batch."""
+        for model_id, positions in batch.models(start, stop):
+            try:
+                self.monitors.monitor(model_id)  # refuses models not configured, if so set
+            except EventValidationError as exc:
+                for position in positions:
+                    batch.drop(position)
+                    self.refuse(numbers[position], exc)
                 continue
-            if event.model_id not in monitors.monitors:
-                monitors.monitor(event.model_id)  # refuses models not configured, if so set
-        except EventValidationError as exc:
-            report.invalid += 1
-            if len(report.errors) < max_errors:
-                report.errors.append(f"line {number}: {exc}")
-            continue
-        report.predictions += 1
-        report.models.setdefault(event.model_id, ModelReport()).events += 1
-        pending.append(event)
-        if len(pending) >= settings.processing.batch_max_records:
-            feed()
-    feed()
-    emit(monitors.revisions())
-    if flush:
-        emit(monitors.flush())
-    return report
+            self.report.predictions += len(positions)
+            self.report.models.setdefault(model_id, ModelReport()).events += len(positions)
+        self.emit(self.monitors.update_native(batch, start, stop))
+
+    def process(self, chunk: list[tuple[int, bytes]]) -> None:
+        """Lines of the file in order: predictions natively, labels where they stand."""
+        numbers = [number for number, _ in chunk]
+        values = [line for _, line in chunk]
+        self.report.lines += len(chunk)
+        limits = self.limits
+        batch = decode_batch(
+            values,
+            limits.max_event_bytes,
+            limits.max_features,
+            limits.max_string_length,
+            limits.non_finite_features == "reject",
+        )
+        start = 0
+        for index in batch.deferred():  # labels, conversions and errors: the schema says
+            try:
+                event = self.codec.decode_any(values[index])
+            except EventValidationError as exc:
+                self.refuse(numbers[index], exc)
+                continue
+            if isinstance(event, LabelEvent):
+                self.feed(batch, numbers, start, index)  # the predictions before the label
+                start = index + 1
+                self.emit(self.monitors.update_label(event))
+                self.report.labels += 1
+            elif not batch.fill(index, encode_for_core(event)):  # pragma: no cover
+                self.refuse(numbers[index], EventValidationError("<event>", "", "cannot be read"))
+        self.feed(batch, numbers, start, len(values))
+        self.errors.sort()
+        room = max(self.max_errors - len(self.report.errors), 0)
+        self.report.errors.extend(message for _, message in self.errors[:room])
+        self.errors.clear()

@@ -1307,3 +1307,150 @@ fn add_run(
         window.lag.add(lag);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{decode_prediction, Limits};
+
+    fn event(i: i64, x: &str, version: &str) -> Prediction {
+        let text = format!(
+            r#"{{"event_id":"e{i}","model_id":"m","model_version":"{version}",
+            "timestamp":{},"features":{{"x":{x},"c":"a"}},"prediction":1,"score":0.5}}"#,
+            1_795_800_000_000 + i
+        );
+        decode_prediction(text.as_bytes(), &Limits::default()).expect("a valid event")
+    }
+
+    fn config(size: u64) -> Config {
+        Config {
+            windows: Windows::Count {
+                size,
+                index: 0,
+                count: 0,
+                first: None,
+                last: None,
+            },
+            warmup_events: 4,
+            categorical: vec![],
+            detector_names: vec!["adwin".into()],
+            detector_delta: 0.002,
+            detector_block: 1,
+        }
+    }
+
+    #[test]
+    fn numeric_cells_are_sorted_out_by_kind() {
+        let values = [
+            Value::Float(1.5),
+            Value::Null,
+            Value::Str("x".into()),
+            Value::Bool(true),
+            Value::Int(2),
+            Value::BigInt("1".repeat(400)),
+        ];
+        let mut cells: Vec<Cell<'_>> = values.iter().map(Cell::Value).collect();
+        cells.push(Cell::Missing);
+        cells.push(Cell::Score(None));
+        let column = NumericColumn::of(&cells);
+        assert_eq!(column.values, vec![1.5, 1.0, 2.0]);
+        assert_eq!(column.positions, vec![0, 3, 4]);
+        assert_eq!(column.detectable, vec![true, false, true]);
+        assert_eq!(
+            (column.missing, column.invalid, column.non_finite),
+            (3, 1, 1)
+        );
+    }
+
+    #[test]
+    fn categories_follow_the_reference() {
+        let reference = Reference::Categorical(Arc::new(CategoricalRef {
+            index: HashMap::from([("a".to_string(), 0), ("1".to_string(), 1)]),
+            known: HashSet::from(["a".to_string(), "1".to_string(), "rare".to_string()]),
+            counts: vec![5.0, 2.0, 1.0],
+        }));
+        let mut acc = Acc::new(Kind::Categorical, Some(&reference));
+        let values = [
+            Value::Str("a".into()),
+            Value::Int(1),
+            Value::Str("rare".into()),
+            Value::Str("new".into()),
+            Value::Null,
+            Value::Float(2.5),
+            Value::Bool(true),
+        ];
+        let cells: Vec<Cell<'_>> = values.iter().map(Cell::Value).collect();
+        acc.add(&cells);
+        let Acc::Categorical {
+            counts,
+            bins,
+            unseen,
+            ..
+        } = &acc
+        else {
+            panic!("categorical")
+        };
+        // a, 1, other known (rare), never seen (new, 2.5, true)
+        assert_eq!(bins, &vec![1, 1, 1, 3]);
+        assert_eq!((counts.n, counts.missing, *unseen), (6, 1, 3));
+        let drift = acc.drift().expect("drift against the reference");
+        assert!(matches!(drift, Drift::Categorical { psi: Some(p), .. } if p > 0.0));
+    }
+
+    #[test]
+    fn count_windows_pause_at_warmup_and_close_and_split_at_versions() {
+        let mut core = ModelCore::new(config(3), vec![("x".into(), Kind::Numeric)]);
+        core.restart_warmup();
+        let events: Vec<Prediction> = (0..8)
+            .map(|i| event(i, &format!("{}.5", i), if i < 5 { "v1" } else { "v2" }))
+            .collect();
+        let refs: Vec<&Prediction> = events.iter().collect();
+        core.begin();
+        let mut runs = Vec::new();
+        // window 0 closes after 3 events
+        assert!(matches!(
+            core.step(&refs, &mut runs),
+            Pause::Close { key: 0, .. }
+        ));
+        // the warm-up (4 events) ends inside window 1
+        assert!(matches!(core.step(&refs, &mut runs), Pause::Warmup(_)));
+        assert!(core.warmup.is_none());
+        // the version change at event 5 cuts a run; window 1 closes at event 6
+        assert!(matches!(
+            core.step(&refs, &mut runs),
+            Pause::Close { key: 1, .. }
+        ));
+        assert!(matches!(core.step(&refs, &mut runs), Pause::Done));
+        let lengths: Vec<usize> = runs.iter().map(|r| r.len).collect();
+        assert_eq!(lengths, vec![3, 1, 1, 1, 2]);
+        assert_eq!(core.model_version.as_deref(), Some("v2"));
+        assert_eq!(core.events, 8);
+        let flushed = core.flush();
+        assert_eq!(flushed.len(), 1);
+        let (window, _) = core.take_window(flushed[0].0);
+        assert_eq!(window.count, 2);
+    }
+
+    #[test]
+    fn time_windows_hop_and_count_late_events() {
+        let mut cfg = config(1);
+        cfg.windows = Windows::Time {
+            size: 10,
+            step: 5,
+            lateness: 0,
+            max_time: None,
+            open: Vec::new(),
+        };
+        let mut windows = cfg.windows.clone();
+        assert_eq!(windows.time_open(12), vec![5, 10]);
+        assert_eq!(windows.closed(), Vec::new());
+        assert_eq!(windows.time_open(21), vec![15, 20]);
+        let closed: Vec<i64> = windows.closed().iter().map(|(k, _)| *k).collect();
+        assert_eq!(closed, vec![5, 10]);
+        assert!(
+            windows.time_open(3).is_empty(),
+            "every window of t=3 has closed"
+        );
+        let _ = ModelCore::new(cfg, Vec::new());
+    }
+}

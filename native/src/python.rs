@@ -9,7 +9,6 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
-use crate::accum::{self, NumericReferenceView};
 use crate::adwin::Adwin as AdwinCore;
 use crate::decode::{decode_prediction, Limits, Prediction, Value};
 use crate::hddm::Hddma as HddmaCore;
@@ -97,6 +96,24 @@ fn wasserstein_binned(
 #[pyfunction]
 fn chi2_sf(x: f64, df: u32) -> f64 {
     special::chi2_sf(x, df)
+}
+
+/// P(X > k) for a binomial X (n trials of probability p).
+#[pyfunction]
+fn binom_sf(k: i64, n: u64, p: f64) -> f64 {
+    special::binom_sf(k, n, p)
+}
+
+/// P(X <= k) for a binomial X (n trials of probability p).
+#[pyfunction]
+fn binom_cdf(k: i64, n: u64, p: f64) -> f64 {
+    special::binom_cdf(k, n, p)
+}
+
+/// P(Z > x) for a standard normal Z.
+#[pyfunction]
+fn norm_sf(x: f64) -> f64 {
+    special::norm_sf(x)
 }
 
 /// P(K > x) for Kolmogorov's distribution.
@@ -349,135 +366,6 @@ fn decode_predictions<'py>(
         .collect()
 }
 
-/// One feature's values in a run of events, sorted out once for the windows and detectors.
-///
-/// `values` are the finite numbers (booleans included, as 0/1) and `positions` their indices
-/// in the run; booleans are counted in a window but not fed to change detectors. Anything else
-/// is counted: missing (None), non-finite (NaN, infinities, integers beyond the float range)
-/// or invalid (any other type).
-#[pyclass(module = "stream_monitor._native", name = "NumericColumn", frozen)]
-struct PyNumericColumn {
-    values: Vec<f64>,
-    positions: Vec<usize>,
-    detectable: Option<Vec<bool>>,
-    #[pyo3(get)]
-    missing: u64,
-    #[pyo3(get)]
-    non_finite: u64,
-    #[pyo3(get)]
-    invalid: u64,
-}
-
-#[pymethods]
-impl PyNumericColumn {
-    #[new]
-    fn new(column: &Bound<'_, PyAny>) -> PyResult<Self> {
-        let mut out = Self {
-            values: Vec::new(),
-            positions: Vec::new(),
-            detectable: None,
-            missing: 0,
-            non_finite: 0,
-            invalid: 0,
-        };
-        let mut booleans: Vec<usize> = Vec::new();
-        for (i, item) in column.try_iter()?.enumerate() {
-            let item = item?;
-            let number = if item.is_none() {
-                out.missing += 1;
-                continue;
-            } else if let Ok(float) = item.cast_exact::<PyFloat>() {
-                float.value()
-            } else if let Ok(flag) = item.cast_exact::<PyBool>() {
-                booleans.push(out.values.len());
-                f64::from(u8::from(flag.is_true()))
-            } else if item.is_exact_instance_of::<PyInt>() {
-                match item.extract::<f64>() {
-                    Ok(number) => number,
-                    Err(_) => {
-                        out.non_finite += 1; // beyond the float range
-                        continue;
-                    }
-                }
-            } else {
-                out.invalid += 1;
-                continue;
-            };
-            if !number.is_finite() {
-                out.non_finite += 1;
-                continue;
-            }
-            out.values.push(number);
-            out.positions.push(i);
-        }
-        if !booleans.is_empty() {
-            let mut detectable = vec![true; out.values.len()];
-            for b in booleans {
-                detectable[b] = false;
-            }
-            out.detectable = Some(detectable);
-        }
-        Ok(out)
-    }
-
-    /// The finite values, in order.
-    #[getter]
-    fn values(&self) -> Vec<f64> {
-        self.values.clone()
-    }
-
-    /// Their indices in the run.
-    #[getter]
-    fn positions(&self) -> Vec<usize> {
-        self.positions.clone()
-    }
-
-    fn __len__(&self) -> usize {
-        self.values.len()
-    }
-
-    /// (values, positions) that change detectors take (no booleans).
-    fn for_detectors(&self) -> (Vec<f64>, Vec<usize>) {
-        match &self.detectable {
-            None => (self.values.clone(), self.positions.clone()),
-            Some(keep) => self
-                .values
-                .iter()
-                .zip(&self.positions)
-                .zip(keep)
-                .filter(|(_, &k)| k)
-                .map(|((&v, &p), _)| (v, p))
-                .unzip(),
-        }
-    }
-
-    /// Count the values into `bins` (an `array('q')`) on the reference `edges` (an
-    /// `array('d')`); returns how many fell outside [low, high].
-    fn bin_into(
-        &self,
-        py: Python<'_>,
-        edges: &Bound<'_, PyAny>,
-        bins: &Bound<'_, PyAny>,
-        low: f64,
-        high: f64,
-    ) -> PyResult<u64> {
-        let edges = PyBuffer::<f64>::get(edges)?;
-        let bins = PyBuffer::<i64>::get(bins)?;
-        let edges: Vec<f64> = edges.to_vec(py)?;
-        let mut counts: Vec<i64> = bins.to_vec(py)?;
-        if counts.len() != edges.len() + 1 {
-            return Err(PyValueError::new_err(format!(
-                "{} bins for {} edges; bins must be one more than the edges",
-                counts.len(),
-                edges.len()
-            )));
-        }
-        let beyond = accum::bin_into(&self.values, &edges, &mut counts, low, high);
-        bins.copy_from_slice(py, &counts)?;
-        Ok(beyond)
-    }
-}
-
 /// The canonical class key of a label or prediction (`performance.label_key`): booleans, 0/1
 /// and "true"/"false" agree with each other; other values are their category string, or None.
 fn label_key<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
@@ -602,144 +490,6 @@ fn binary_add_many(
 
 const EPS: f64 = 1e-15;
 
-/// The category string of a value (`reference.category_of`): strings as they are, booleans
-/// and numbers rendered as Python does; None for anything else.
-fn category_of<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
-    let py = value.py();
-    if let Ok(text) = value.cast::<PyString>() {
-        return Ok(Some(text.clone()));
-    }
-    if let Ok(flag) = value.cast::<PyBool>() {
-        let text = if flag.is_true() {
-            intern!(py, "true")
-        } else {
-            intern!(py, "false")
-        };
-        return Ok(Some(text.clone()));
-    }
-    if value.is_instance_of::<PyInt>() {
-        return Ok(Some(value.repr()?));
-    }
-    if let Ok(float) = value.cast::<PyFloat>() {
-        return Ok(if float.value().is_finite() {
-            Some(value.repr()?)
-        } else {
-            None
-        });
-    }
-    Ok(None)
-}
-
-/// Count a run's values of a categorical feature: returns (missing, non-finite, invalid, n,
-/// unseen). With a reference (`index`: category to bin, `known`: every category seen in it),
-/// values land in `bins` (array('q'): top categories, "other known", "never seen").
-#[allow(clippy::type_complexity)]
-#[pyfunction]
-#[pyo3(signature = (column, index=None, known=None, bins=None))]
-fn count_categories(
-    py: Python<'_>,
-    column: &Bound<'_, PyAny>,
-    index: Option<&Bound<'_, PyDict>>,
-    known: Option<&Bound<'_, PyAny>>,
-    bins: Option<&Bound<'_, PyAny>>,
-) -> PyResult<(u64, u64, u64, u64, u64)> {
-    let (mut missing, mut non_finite, mut invalid, mut n, mut unseen) = (0, 0, 0, 0, 0);
-    let buffer = bins.map(PyBuffer::<i64>::get).transpose()?;
-    let mut counts: Vec<i64> = match &buffer {
-        Some(b) => b.to_vec(py)?,
-        None => Vec::new(),
-    };
-    let reference = match (index, known, buffer.is_some()) {
-        (Some(index), Some(known), true) if counts.len() >= 2 => Some((index, known)),
-        (None, None, false) => None,
-        _ => {
-            return Err(PyValueError::new_err(
-                "index, known and bins (at least 2) come together, or not at all",
-            ))
-        }
-    };
-    let (other, never) = (counts.len().wrapping_sub(2), counts.len().wrapping_sub(1));
-    for item in column.try_iter()? {
-        let value = item?;
-        if value.is_none() {
-            missing += 1;
-            continue;
-        }
-        if let Ok(float) = value.cast_exact::<PyFloat>() {
-            if !float.value().is_finite() {
-                non_finite += 1;
-                continue;
-            }
-        }
-        let Some(category) = category_of(&value)? else {
-            invalid += 1;
-            continue;
-        };
-        n += 1;
-        let Some((index, known)) = reference else {
-            continue;
-        };
-        let position = match index.get_item(&category)? {
-            Some(position) => position.extract::<usize>()?,
-            None if known.contains(&category)? => other,
-            None => {
-                unseen += 1;
-                never
-            }
-        };
-        match counts.get_mut(position) {
-            Some(slot) => *slot += 1,
-            None => {
-                return Err(PyValueError::new_err(format!(
-                    "category bin {position} beyond the bins"
-                )))
-            }
-        }
-    }
-    if let Some(buffer) = buffer {
-        buffer.copy_from_slice(py, &counts)?;
-    }
-    Ok((missing, non_finite, invalid, n, unseen))
-}
-
-/// Drift statistics of a numeric feature's window bins against its reference.
-#[pyfunction]
-fn numeric_drift<'py>(
-    py: Python<'py>,
-    bins: Vec<i64>,
-    counts: Vec<f64>,
-    coarse_of: Vec<usize>,
-    coarse_counts: Vec<f64>,
-    edges: Vec<f64>,
-    std: f64,
-) -> PyResult<Bound<'py, PyDict>> {
-    if bins.len() != counts.len() || coarse_of.len() != counts.len() {
-        return Err(PyValueError::new_err(format!(
-            "{} window bins, {} reference bins, {} coarse map entries; they must agree",
-            bins.len(),
-            counts.len(),
-            coarse_of.len()
-        )));
-    }
-    let reference = NumericReferenceView {
-        counts: &counts,
-        coarse_of: &coarse_of,
-        coarse_counts: &coarse_counts,
-        edges: &edges,
-        std,
-    };
-    let drift = accum::numeric_drift(&bins, &reference);
-    let out = PyDict::new(py);
-    out.set_item("psi", drift.psi)?;
-    out.set_item("jensen_shannon", drift.jensen_shannon)?;
-    out.set_item("chi_square", drift.chi_square)?;
-    out.set_item("chi_square_pvalue", drift.chi_square_pvalue)?;
-    out.set_item("ks", drift.ks)?;
-    out.set_item("ks_pvalue", drift.ks_pvalue)?;
-    out.set_item("wasserstein", drift.wasserstein)?;
-    Ok(out)
-}
-
 /// Counts of non-negative values in 2%-wide logarithmic buckets: latencies, lags, label delays.
 #[pyclass(module = "stream_monitor._native", name = "LogHistogram", eq)]
 #[derive(Clone, Default, PartialEq)]
@@ -823,16 +573,17 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(wasserstein_binned, m)?)?;
     m.add_function(wrap_pyfunction!(chi2_sf, m)?)?;
     m.add_function(wrap_pyfunction!(kolmogorov_sf, m)?)?;
+    m.add_function(wrap_pyfunction!(binom_sf, m)?)?;
+    m.add_function(wrap_pyfunction!(binom_cdf, m)?)?;
+    m.add_function(wrap_pyfunction!(norm_sf, m)?)?;
     m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
-    m.add_function(wrap_pyfunction!(numeric_drift, m)?)?;
     m.add_function(wrap_pyfunction!(label_keys, m)?)?;
-    m.add_function(wrap_pyfunction!(count_categories, m)?)?;
     m.add_function(wrap_pyfunction!(binary_add_many, m)?)?;
-    m.add_class::<PyNumericColumn>()?;
     m.add_class::<PyLogHistogram>()?;
     m.add_class::<PyAdwin>()?;
     m.add_class::<crate::python_core::PyBatch>()?;
     m.add_class::<crate::python_core::PyModelCore>()?;
+    m.add_class::<crate::python_core::PySignalDetector>()?;
     m.add_function(wrap_pyfunction!(crate::python_core::decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(
         crate::python_core::_restore_model_core,

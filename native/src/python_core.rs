@@ -14,8 +14,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::decode::{decode_prediction, Limits, Prediction, Value};
 use crate::model::{
-    Acc, Bounds, CategoricalRef, Config, Drift, Kind, ModelCore, NumericRef, Pause, Reference,
-    RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
+    Acc, Bounds, CategoricalRef, Config, Detector, Drift, Kind, ModelCore, NumericRef, Pause,
+    Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::model_state::{read_core, write_core};
 use crate::sketch::LogHistogram;
@@ -733,4 +733,41 @@ pub fn _restore_model_core(state: &[u8]) -> PyResult<PyModelCore> {
         batch: None,
         positions: Vec::new(),
     })
+}
+
+/// One change detector of a signal as the core runs it: block means, standardised by the
+/// reference (mean, std), clamped, fed to ADWIN or Page-Hinkley. For tests against river.
+#[pyclass(module = "stream_monitor._native", name = "SignalDetector")]
+pub struct PySignalDetector {
+    detector: Detector,
+}
+
+#[pymethods]
+impl PySignalDetector {
+    #[new]
+    #[pyo3(signature = (name, delta, mean, std, block=1))]
+    fn new(name: &str, delta: f64, mean: f64, std: f64, block: u32) -> PyResult<Self> {
+        Detector::new(name, delta, mean, std, block)
+            .map(|detector| Self { detector })
+            .ok_or_else(|| PyValueError::new_err(format!("no native detector {name:?}")))
+    }
+
+    /// Feed one value; true when a completed block made the detector signal.
+    fn update(&mut self, value: f64) -> bool {
+        self.detector.update(value)
+    }
+
+    /// Feed values in order; the indices after which it signalled.
+    fn update_many(&mut self, values: Vec<f64>) -> Vec<usize> {
+        values
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &v)| self.detector.update(v).then_some(i))
+            .collect()
+    }
+
+    #[getter]
+    fn detections(&self) -> u64 {
+        self.detector.detections
+    }
 }

@@ -169,9 +169,127 @@ pub fn kolmogorov_sf(x: f64) -> f64 {
     (2.0 * total).clamp(0.0, 1.0)
 }
 
+/// P(Z > x) for a standard normal Z (scipy's `norm.sf`).
+pub fn norm_sf(x: f64) -> f64 {
+    0.5 * erfc(x / std::f64::consts::SQRT_2)
+}
+
+/// ln of the binomial probability of `i` successes in `n` trials of probability `p`
+/// (0 < p < 1), with ln C(n, i) summed term by term so no large logarithms cancel.
+fn binom_log_pmf(i: u64, n: u64, p: f64) -> f64 {
+    let small = i.min(n - i);
+    let mut log_choose = 0.0;
+    for j in 1..=small {
+        log_choose += ((n - small + j) as f64 / j as f64).ln();
+    }
+    log_choose + i as f64 * p.ln() + (n - i) as f64 * (-p).ln_1p()
+}
+
+/// Sum of binomial probabilities from `start` on, stepping by `step` (+1 or -1) while the
+/// terms shrink: every term positive, each from the previous by its exact ratio.
+fn binom_tail(start: u64, n: u64, p: f64, upward: bool) -> f64 {
+    let log_first = binom_log_pmf(start, n, p);
+    let odds = p / (1.0 - p);
+    let (mut i, mut term, mut total) = (start, 0.0, 0.0);
+    let mut log_term = log_first;
+    loop {
+        let value = if log_term > -745.0 {
+            log_term.exp()
+        } else {
+            0.0
+        };
+        if term == 0.0 && value == 0.0 && log_term < -745.0 {
+            // far below the smallest double; the next terms are smaller still
+            break;
+        }
+        term = value;
+        total += term;
+        if term <= total * 1e-17 {
+            break;
+        }
+        if upward {
+            if i == n {
+                break;
+            }
+            log_term += ((n - i) as f64 / (i + 1) as f64).ln() + odds.ln();
+            i += 1;
+        } else {
+            if i == 0 {
+                break;
+            }
+            log_term += (i as f64 / (n - i + 1) as f64).ln() - odds.ln();
+            i -= 1;
+        }
+    }
+    total
+}
+
+/// P(X <= k) for X binomial with `n` trials of probability `p` (scipy's `binom.cdf`).
+pub fn binom_cdf(k: i64, n: u64, p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if k < 0 {
+        return 0.0;
+    }
+    let k = k as u64;
+    if k >= n || p == 0.0 {
+        return 1.0;
+    }
+    if p == 1.0 {
+        return 0.0;
+    }
+    let mode = ((n + 1) as f64 * p).floor() as u64;
+    if k < mode {
+        binom_tail(k, n, p, false).min(1.0)
+    } else {
+        (1.0 - binom_tail(k + 1, n, p, true)).max(0.0)
+    }
+}
+
+/// P(X > k) for X binomial with `n` trials of probability `p` (scipy's `binom.sf`).
+pub fn binom_sf(k: i64, n: u64, p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if k < 0 {
+        return 1.0;
+    }
+    let k = k as u64;
+    if k >= n || p == 0.0 {
+        return 0.0;
+    }
+    if p == 1.0 {
+        return 1.0;
+    }
+    let mode = ((n + 1) as f64 * p).floor() as u64;
+    if k + 1 > mode {
+        binom_tail(k + 1, n, p, true).min(1.0)
+    } else {
+        (1.0 - binom_tail(k, n, p, false)).max(0.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn binomial_tails_by_hand() {
+        // n = 3, p = 1/2: P(X <= 1) = 4/8
+        assert!(close(binom_cdf(1, 3, 0.5), 0.5, 1e-15));
+        assert!(close(binom_sf(1, 3, 0.5), 0.5, 1e-15));
+        assert!(close(binom_sf(2, 3, 0.5), 0.125, 1e-15));
+        assert_eq!(binom_sf(-1, 10, 0.3), 1.0);
+        assert_eq!(binom_cdf(-1, 10, 0.3), 0.0);
+        assert_eq!(binom_sf(10, 10, 0.3), 0.0);
+        assert_eq!(binom_cdf(10, 10, 0.3), 1.0);
+        assert_eq!(binom_sf(4, 10, 1.0), 1.0);
+        assert_eq!(binom_sf(4, 10, 0.0), 0.0);
+        assert!(binom_sf(4, 10, 1.5).is_nan());
+        assert!(close(norm_sf(0.0), 0.5, 1e-16));
+        assert!(close(norm_sf(1.959_963_984_540_054), 0.025, 1e-13));
+    }
 
     fn close(a: f64, b: f64, rel: f64) -> bool {
         (a - b).abs() <= rel * b.abs().max(f64::MIN_POSITIVE)

@@ -7,7 +7,7 @@ so ``critical`` must be at least ``warning``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
@@ -29,7 +29,7 @@ DriftStatistic = Literal["psi", "jensen_shannon", "ks", "wasserstein", "chi_squa
 PerformanceMetric = Literal[
     "accuracy", "precision", "recall", "f1", "roc_auc", "log_loss", "mae", "rmse", "r2"
 ]
-Detector = Literal["adwin", "page_hinkley", "kswin"]
+Detector = Literal["adwin", "page_hinkley"]
 ErrorDetector = Literal["ddm", "eddm", "hddm_a", "hddm_w"]
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -107,7 +107,7 @@ class DriftSpec(_Spec):
     detectors: tuple[Detector, ...] = Field(
         ("adwin",),
         description="Change detectors run on every event of each numeric feature and the score "
-        "(standardised by the reference): adwin, page_hinkley, kswin (slow).",
+        "(standardised by the reference, in the native core): adwin, page_hinkley.",
     )
     detector_delta: float = Field(
         1e-6, gt=0, lt=1, description="ADWIN confidence delta (smaller: fewer false alarms)."
@@ -125,6 +125,17 @@ class DriftSpec(_Spec):
         description="After a drift alert resolves, learn a new reference from the next "
         "warmup_events events.",
     )
+
+    @field_validator("detectors", mode="before")
+    @classmethod
+    def _no_kswin(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple) and "kswin" in value:
+            raise PydanticCustomError(
+                "kswin_removed",
+                "kswin is no longer offered: it cost about 140 us per update, too slow for every "
+                "event; use adwin (default) or page_hinkley",
+            )
+        return value
 
     @field_validator("critical")
     @classmethod

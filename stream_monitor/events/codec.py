@@ -14,16 +14,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
-import msgspec
 import orjson
 from pydantic import BaseModel, ValidationError
 
 from stream_monitor.config.settings import LimitsSettings
 from stream_monitor.errors import EventValidationError, error_location
-from stream_monitor.events.fast import Prediction, fast_decoder
 from stream_monitor.events.schemas import LabelEvent, PredictionEvent
 
 __all__ = ["EventCodec", "encode_event"]
@@ -48,57 +45,10 @@ class EventCodec:
 
     def __init__(self, limits: LimitsSettings | None = None) -> None:
         self.limits = limits or LimitsSettings()
-        self._fast = fast_decoder()
 
     def decode_prediction(self, data: bytes | None) -> PredictionEvent:
         """Decode one prediction event, or raise :class:`EventValidationError`."""
         return self._prediction(self._load(data))
-
-    def decode_predictions(
-        self, batch: Sequence[bytes | None]
-    ) -> list[Prediction | PredictionEvent | EventValidationError]:
-        """Decode a batch: each item is an event or the error that refused it.
-
-        The hot path: plain events come back as a :class:`Prediction` from msgspec, the others
-        (ISO timestamps, NaN features, and every invalid one) through :meth:`decode_prediction`;
-        both read the same to the monitors. Event by event on purpose: one bad event must not
-        cost the others their validation.
-        """
-        results: list[Prediction | PredictionEvent | EventValidationError] = []
-        append, fast = results.append, self._decode_fast
-        for data in batch:
-            event = fast(data)
-            if event is not None:
-                append(event)
-                continue
-            try:
-                append(self._prediction(self._load(data)))
-            except EventValidationError as exc:
-                append(exc)
-        return results
-
-    def _decode_fast(self, data: bytes | None) -> Prediction | None:
-        """The event if msgspec alone can validate it within the limits, else None."""
-        limits = self.limits
-        if type(data) is not bytes or len(data) > limits.max_event_bytes:
-            return None
-        try:
-            event = self._fast.decode(data)
-        except msgspec.DecodeError:  # includes ValidationError: the slow path says why
-            return None
-        if event.score is not None and event.scores is not None:
-            return None
-        features = event.features
-        if len(features) > limits.max_features:
-            return None
-        limit = limits.max_string_length
-        if len(data) > limit:  # only then can a string be longer than the limit
-            strings = [event.event_id, event.model_id, event.model_version, *features]
-            strings += [v for v in (event.prediction, event.label) if type(v) is str]
-            strings += [v for v in features.values() if type(v) is str]
-            if any(len(v) > limit for v in strings if v is not None):
-                return None
-        return event
 
     def decode_any(self, data: bytes | None) -> PredictionEvent | LabelEvent:
         """Decode a line of a mixed stream: a label when it has ``label`` but no ``prediction``."""

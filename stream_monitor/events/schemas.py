@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, model_validator
 from pydantic_core import PydanticCustomError
@@ -20,6 +20,7 @@ __all__ = [
     "LabelEvent",
     "LabelValue",
     "PredictionEvent",
+    "PredictionLike",
     "to_epoch_millis",
 ]
 
@@ -120,3 +121,30 @@ class LabelEvent(_Event):
     model_id: _Id = Field(description="Model that made the prediction.")
     timestamp: EpochMillis = Field(description="When the label became known.")
     label: LabelValue = Field(description="Ground truth: class label or number.")
+
+
+class PredictionLike(Protocol):
+    """What is read of a prediction event (a ``PredictionEvent``, or any object like it)."""
+
+    @property
+    def event_id(self) -> str: ...
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def model_version(self) -> str | None: ...
+    @property
+    def timestamp(self) -> int: ...
+    @property
+    def features(self) -> dict[str, FeatureValue]: ...
+    @property
+    def prediction(self) -> LabelValue: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def scores(self) -> dict[str, float] | None: ...
+    @property
+    def label(self) -> LabelValue | None: ...
+    @property
+    def latency_ms(self) -> float | None: ...
+    @property
+    def non_finite_features(self) -> tuple[str, ...]: ...

@@ -1,114 +1,20 @@
-"""Streaming change detectors, run between window closes.
+"""Change detectors on the error stream of labelled predictions (concept drift).
 
-ADWIN and HDDM_A run in the compiled core (``stream_monitor._native``, with river's arithmetic:
-tests/unit/monitor/test_native.py checks they signal where river's do); PageHinkley, KSWIN and
-the other error-rate detectors are river's own.
-
-Detectors see block means: every ``block`` consecutive values of a signal are averaged and the
-mean, standardised with the reference mean and standard deviation, is one detector update. This
-divides the detector cost by the block size (river's ADWIN checks for change every 32 updates
-anyway) and keeps one set of detector parameters for every feature. Blocks are formed per signal
-across batches, so results do not depend on how events are batched. Costs per detector update
-measured here: ADWIN about 0.5 us, PageHinkley about 1.3 us, KSWIN about 500 us.
+The detectors on features and the prediction signal (ADWIN, Page-Hinkley) run inside the native
+core, fed standardised block means of each signal (``native/src/model.rs``). Here are the
+error-stream detectors of ``performance.detectors``: HDDM_A runs natively
+(``stream_monitor._native.Hddma``, the same detections as river's); DDM, EDDM and HDDM_W are
+river's, imported only when configured. Each sees the error rate of blocks of
+``performance.detector_block`` labelled predictions.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-import numpy as np
-from river import drift as _drift
+from stream_monitor._native import Hddma
 
-from stream_monitor._native import Adwin, Hddma
-
-drift: Any = _drift  # river is untyped
-_CLAMP = 1e9
-
-__all__ = [
-    "BlockErrorDetector",
-    "StandardisedDetector",
-    "make_detector",
-    "make_error_detector",
-]
-
-
-def make_detector(name: str, delta: float, block: int = 1) -> Any:
-    """A fresh river detector by name, for block means of ``block`` values."""
-    if name == "adwin":
-        # ADWIN looks for a change every `clock` updates (32 by default): keep that about 32
-        # values apart whatever the block size.
-        return Adwin(delta, max(1, 32 // block))
-    if name == "page_hinkley":
-        # thresholds in standard deviations: a sustained 0.5 sd shift trips it within ~100 values
-        return drift.PageHinkley(min_instances=100, delta=0.05, threshold=50.0)
-    if name == "kswin":
-        return drift.KSWIN(alpha=delta, window_size=300, stat_size=100, seed=1)
-    raise ValueError(f"unknown detector {name!r}")
-
-
-class StandardisedDetector:
-    """A river detector fed standardised block means; counts the detections it made."""
-
-    __slots__ = ("block", "detections", "detector", "filled", "mean", "name", "scale", "total")
-
-    def __init__(self, name: str, delta: float, mean: float, std: float, block: int = 1) -> None:
-        self.name = name
-        self.detector = make_detector(name, delta, block)
-        self.mean = mean
-        self.scale = 1.0 / std if std > 0 else 1.0
-        self.block = block
-        self.total = 0.0
-        self.filled = 0
-        self.detections = 0
-
-    def update(self, value: float) -> bool:
-        """Feed one value; True when a completed block makes the detector signal a change."""
-        self.total += value
-        self.filled += 1
-        if self.filled < self.block:
-            return False
-        mean, self.total, self.filled = self.total / self.filled, 0.0, 0
-        standardised = (mean - self.mean) * self.scale
-        if not math.isfinite(standardised):  # values near the float limit: clamp
-            if math.isnan(standardised):
-                return False
-            standardised = math.copysign(_CLAMP, standardised)
-        detector = self.detector
-        detector.update(min(max(standardised, -_CLAMP), _CLAMP))
-        if detector.drift_detected:
-            self.detections += 1
-            return True
-        return False
-
-    def update_many(self, values: np.ndarray | list[float]) -> list[int]:
-        """Feed finite values in order; the indices of those after which a change was signalled.
-
-        The same as :meth:`update` value by value, standardised and clamped in one loop.
-        """
-        listed = values if isinstance(values, list) else values.tolist()
-        if self.block > 1 or self.filled:
-            update = self.update
-            return [i for i, value in enumerate(listed) if update(value)]
-        detector = self.detector
-        if type(detector) is Adwin:  # standardised, clamped and fed in one native call
-            fired = detector.update_standardised(listed, self.mean, self.scale)
-            self.detections += len(fired)
-            return fired
-        mean, scale, clamp = self.mean, self.scale, _CLAMP
-        # 0.0 + value: the sum of a block of one value, exactly as update computes it
-        standardised = [((0.0 + v) - mean) * scale for v in listed]
-        if standardised and not -clamp < min(standardised) <= max(standardised) < clamp:
-            standardised = [min(max(x, -clamp), clamp) for x in standardised]  # rare
-        fired = []
-        for i, x in enumerate(standardised):
-            if math.isnan(x):  # skipped, as update does
-                continue
-            detector.update(x)
-            if detector.drift_detected:
-                fired.append(i)
-        self.detections += len(fired)
-        return fired
+__all__ = ["BlockErrorDetector", "make_error_detector"]
 
 
 class BlockErrorDetector:
@@ -144,17 +50,19 @@ class BlockErrorDetector:
 
 
 def make_error_detector(name: str) -> Any:
-    """A river detector for a 0/1 error stream: ddm, eddm, hddm_a or hddm_w."""
-    binary = drift.binary
-    # HDDM at 1e-6 instead of river's 1e-3: at 1e-3 an error rate of 0.45 that never changes
-    # raised 2 detections in 300,000 labels here; at 1e-5 none, still finding 0.45 -> 0.6 in
-    # about 400 labels.
-    factories = {
-        "ddm": binary.DDM,
-        "eddm": binary.EDDM,
-        "hddm_a": lambda: Hddma(1e-6),
-        "hddm_w": lambda: binary.HDDMW(drift_confidence=1e-6, warning_confidence=5e-6),
-    }
-    if name not in factories:
+    """A detector for a 0/1 error stream: ddm, eddm, hddm_w (river's) or hddm_a (native)."""
+    if name == "hddm_a":
+        return Hddma(1e-6)
+    if name not in ("ddm", "eddm", "hddm_w"):
         raise ValueError(f"unknown error detector {name!r}")
-    return factories[name]()
+    from river.drift import binary  # noqa: PLC0415 - river is only imported when asked for
+
+    river: Any = binary  # river is untyped
+    if name == "ddm":
+        return river.DDM()
+    if name == "eddm":
+        return river.EDDM()
+    # HDDM at 1e-6 instead of river's 1e-3 (for HDDM_A too): at 1e-3 an error rate of 0.45 that
+    # never changes raised 2 detections in 300,000 labels here; at 1e-5 none, still finding
+    # 0.45 -> 0.6 in about 400 labels.
+    return river.HDDMW(drift_confidence=1e-6, warning_confidence=5e-6)

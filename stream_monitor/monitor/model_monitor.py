@@ -19,8 +19,7 @@ from typing import Any, Literal, NamedTuple
 from stream_monitor._native import Batch, ModelCore, decode_batch
 from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
-from stream_monitor.events.fast import PredictionLike
-from stream_monitor.events.schemas import LabelEvent
+from stream_monitor.events.schemas import LabelEvent, PredictionLike
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
 from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
 from stream_monitor.monitor.reference import (

@@ -11,8 +11,7 @@ from stream_monitor._native import Batch, decode_batch
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
-from stream_monitor.events.fast import PredictionLike
-from stream_monitor.events.schemas import LabelEvent
+from stream_monitor.events.schemas import LabelEvent, PredictionLike
 from stream_monitor.monitor.model_monitor import ModelMonitor, Output, encode_for_core
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state

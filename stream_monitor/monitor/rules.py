@@ -13,13 +13,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scipy.stats import binom, norm
-
+from stream_monitor._native import binom_cdf, binom_sf, norm_sf
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import AlertKind, Severity
-from stream_monitor.monitor.accumulators import Stats
 from stream_monitor.monitor.lifecycle import RuleCheck
 from stream_monitor.monitor.performance import LOWER_IS_BETTER
+
+Stats = dict[str, float | None]
 
 __all__ = ["DriftInput", "drift_checks", "performance_check", "quality_checks"]
 
@@ -177,7 +177,7 @@ def _rate_check(
 ) -> RuleCheck:
     hits = round(rate * events)
     # One-sided binomial test: is the rate really above what the reference leads us to expect?
-    pvalue = float(binom.sf(hits - 1, events, min(max(base, 1e-3), 1.0))) if hits else 1.0
+    pvalue = binom_sf(hits - 1, events, min(max(base, 1e-3), 1.0)) if hits else 1.0
     severity = _severity(rate, warning, critical) if pvalue < alpha else None
     return RuleCheck(
         rule=rule,
@@ -217,11 +217,11 @@ def performance_check(
             # One-sided two-proportion z-test: the reference is an estimate too.
             pooled = (baseline * reference_n + value * labelled) / (reference_n + labelled)
             spread = math.sqrt(max(pooled * (1 - pooled), 1e-12) * (1 / reference_n + 1 / labelled))
-            pvalue = float(norm.sf((baseline - value) / spread))
+            pvalue = norm_sf((baseline - value) / spread)
         else:
             # One-sided binomial test of the window's rate against a known reference rate.
             hits = round(value * labelled)
-            pvalue = float(binom.cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9)))
+            pvalue = binom_cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9))
     significant = pvalue is None or pvalue < spec.drift.significance
     severity = _severity(worse, perf.warning_drop, perf.critical_drop) if significant else None
     sign = 1 if metric in LOWER_IS_BETTER else -1

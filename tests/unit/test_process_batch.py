@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import orjson
+import pytest
 
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.events import EventCodec
+from stream_monitor.events import EventCodec, encode_event
 from stream_monitor.monitor import MonitorSet
 from stream_monitor.runtime.outputs import process_batch
 
@@ -59,3 +62,47 @@ def test_labels_are_joined_and_revise_closed_windows() -> None:
     [revised] = [o for o in done.outputs if getattr(o, "revision", 0) == 1]
     assert revised.window_index == 0
     assert revised.label_coverage == 5 / 20
+
+
+def _summaries(values: list[bytes]) -> list[dict[str, object]]:
+    monitors = MonitorSet({}, ModelSpec(warmup_events=20, window={"events": 25}), "monitor")
+    outputs = process_batch(CODEC, monitors, values, labels=False).outputs
+    outputs += monitors.flush()
+    return [orjson.loads(encode_event(o)) for o in outputs]
+
+
+def test_events_the_schema_converts_count_as_their_canonical_form() -> None:
+    """ISO timestamps, fractional timestamps, NaN features and huge integers are deferred by the
+    native decoder; the schema converts them and the core counts them in place."""
+    plain = [prediction(i) for i in range(60)]
+    iso = datetime.fromtimestamp((T0 + 3) / 1000, tz=UTC).isoformat(timespec="milliseconds")
+    odd = list(plain)
+    odd[3] = prediction(3, timestamp=iso)
+    odd[7] = prediction(7, timestamp=T0 + 7 + 0.25)  # truncated to the millisecond
+    assert _summaries(odd) == _summaries(plain)
+
+    nan = list(plain)
+    nan[40] = prediction(40).replace(b'"x":5.0', b'"x":NaN')
+    big = list(plain)
+    big[41] = prediction(41).replace(b'"x":6.0', b'"x":' + b"9" * 30)
+    none = list(plain)
+    none[40] = prediction(40).replace(b'"x":5.0', b'"x":null')
+    with_nan, with_none = _summaries(nan), _summaries(none)
+    quality = [s["quality"] for s in with_nan if s.get("quality")]
+    assert any(q["x"]["non_finite_rate"] > 0 for q in quality)  # NaN is non-finite, not missing
+    assert [s.get("drift") for s in with_nan] == [s.get("drift") for s in with_none]
+    assert len(_summaries(big)) == len(_summaries(plain))
+
+
+def test_a_model_core_saved_by_another_version_is_refused() -> None:
+    monitors = MonitorSet({}, ModelSpec(warmup_events=10), "monitor")
+    process_batch(CODEC, monitors, [prediction(i) for i in range(30)], labels=False)
+    core = monitors.monitors["fraud"].core
+    function, (state,) = core.__reduce__()
+    assert function(state).events == 30  # the same state, read back
+    with pytest.raises(ValueError, match=r"version 9 is not supported.*starts fresh"):
+        function(bytes([9]) + state[1:])
+    with pytest.raises(ValueError, match=r"truncated.*starts fresh"):
+        function(state[: len(state) // 2])
+    with pytest.raises(ValueError, match="trailing bytes"):
+        function(state + b"\0")

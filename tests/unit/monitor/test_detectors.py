@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import random
 
-import numpy as np
 import pytest
 from river import drift
 
-from stream_monitor._native import Adwin, Hddma
-from stream_monitor.monitor.accumulators import NumericColumn
-from stream_monitor.monitor.detectors import BlockErrorDetector, StandardisedDetector
+from stream_monitor._native import Adwin, Hddma, SignalDetector
+from stream_monitor.monitor.detectors import BlockErrorDetector
 
 
 def error_stream(seed: int) -> list[int]:
@@ -56,45 +55,64 @@ def test_block_error_detector_batches_like_single_updates(block: int) -> None:
     assert expected
 
 
-@pytest.mark.parametrize(("name", "block"), [("adwin", 1), ("adwin", 8), ("page_hinkley", 1)])
-def test_standardised_detector_batches_like_single_updates(name: str, block: int) -> None:
+def _river(name: str, block: int) -> object:
+    if name == "adwin":
+        return drift.ADWIN(delta=0.002, clock=max(1, 32 // block))
+    return drift.PageHinkley(min_instances=100, delta=0.05, threshold=50.0)
+
+
+def _river_on_block_means(
+    name: str, values: list[float], mean: float, std: float, block: int
+) -> list[int]:
+    """River's detector on standardised, clamped block means: the indices that end a block
+    after which it signalled."""
+    detector = _river(name, block)
+    fired = []
+    for end in range(block - 1, len(values), block):
+        chunk = values[end - block + 1 : end + 1]
+        x = ((sum(chunk, 0.0) / block) - mean) / std if std > 0 else sum(chunk, 0.0) / block - mean
+        if math.isnan(x):
+            continue
+        detector.update(min(max(x, -1e9), 1e9))  # type: ignore[attr-defined]
+        if detector.drift_detected:  # type: ignore[attr-defined]
+            fired.append(end)
+    return fired
+
+
+@pytest.mark.parametrize(
+    ("name", "block"), [("adwin", 1), ("adwin", 8), ("page_hinkley", 1), ("page_hinkley", 4)]
+)
+def test_native_signal_detector_signals_where_river_does(name: str, block: int) -> None:
     rng = random.Random(4)
     values = [rng.gauss(0 if i < 4_000 else 1.5, 1) for i in range(10_000)]
-    single = StandardisedDetector(name, 0.002, 0.0, 1.0, block)
-    expected = [i for i, x in enumerate(values) if single.update(x)]
-    batched = StandardisedDetector(name, 0.002, 0.0, 1.0, block)
+    expected = _river_on_block_means(name, values, 0.0, 1.0, block)
+    single = SignalDetector(name, 0.002, 0.0, 1.0, block)
+    assert [i for i, x in enumerate(values) if single.update(x)] == expected
+    batched = SignalDetector(name, 0.002, 0.0, 1.0, block)
     got: list[int] = []
     for start in range(0, len(values), 333):
-        got += [start + i for i in batched.update_many(np.array(values[start : start + 333]))]
+        got += [start + i for i in batched.update_many(values[start : start + 333])]
     assert got == expected
     assert batched.detections == single.detections == len(expected) > 0
 
 
-def test_values_beyond_the_float_range_are_clamped_alike() -> None:
+def test_values_beyond_the_float_range_are_clamped_as_river_sees_them() -> None:
     values = [0.0, 1e308, -1e308, 0.5] * 50
-    single = StandardisedDetector("page_hinkley", 0.002, -1e308, 0.5)
-    expected = [i for i, x in enumerate(values) if single.update(x)]
-    batched = StandardisedDetector("page_hinkley", 0.002, -1e308, 0.5)
-    assert batched.update_many(np.array(values)) == expected
-    assert batched.detector._x_mean.get() == single.detector._x_mean.get()
+    detector = SignalDetector("page_hinkley", 0.002, -1e308, 0.5)
+    got = detector.update_many(values)
+    river = drift.PageHinkley(min_instances=100, delta=0.05, threshold=50.0)
+    expected = []
+    for i, v in enumerate(values):
+        x = (v - -1e308) * 2.0  # infinite for the large values: clamped to 1e9
+        river.update(min(max(x, -1e9), 1e9) if math.isfinite(x) else math.copysign(1e9, x))
+        if river.drift_detected:
+            expected.append(i)
+    assert got == expected
 
 
-@pytest.mark.parametrize("repeat", [1, 8])  # short runs in lists, long ones in numpy
-def test_numeric_column_sorts_out_every_kind_of_value(repeat: int) -> None:
-    column = NumericColumn([1.5, None, "x", True, float("nan"), float("inf"), 2, 10**400] * repeat)
-    assert (column.missing, column.invalid, column.non_finite) == (repeat, repeat, 3 * repeat)
-    assert list(column.values) == [1.5, 1.0, 2.0] * repeat
-    assert [p % 8 for p in column.positions] == [0, 3, 6] * repeat
-    values, positions = column.for_detectors()  # booleans are counted, not measured
-    assert (list(values), [p % 8 for p in positions]) == ([1.5, 2.0] * repeat, [0, 6] * repeat)
-
-
-@pytest.mark.parametrize("repeat", [1, 20])
-def test_numeric_column_keeps_positions_of_finite_values(repeat: int) -> None:
-    column = NumericColumn([1.0, float("-inf"), 3] * repeat)
-    assert column.non_finite == repeat
-    assert [p % 3 for p in column.positions] == [0, 2] * repeat
-    assert list(column.for_detectors()[0]) == [1.0, 3.0] * repeat
+def test_unknown_native_detectors_are_refused() -> None:
+    with pytest.raises(ValueError, match='no native detector "kswin"'):
+        SignalDetector("kswin", 0.002, 0.0, 1.0)
 
 
 @pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
