@@ -26,7 +26,6 @@ from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import configure_logging
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
-from stream_monitor.simulator import simulate
 
 __all__ = ["demo"]
 
@@ -72,6 +71,8 @@ async def _demo(
         f"covariate drift from event {events // 3}, back to normal at {2 * events // 3}",
         markup=True,
     )
+    from stream_monitor.simulator import simulate  # noqa: PLC0415 - river, only for the demo
+
     sim = asyncio.create_task(
         simulate(
             settings,

@@ -26,7 +26,6 @@ from stream_monitor.logs import configure_logging
 from stream_monitor.profiling import load_references
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
-from stream_monitor.simulator import Scenario, simulate
 
 __all__ = ["alert_line", "run", "simulate_cmd", "tail"]
 
@@ -75,6 +74,9 @@ def simulate_cmd(
         settings = load_from_flags(config, sets, bootstrap_servers)
 
         async def main() -> int:
+            # the simulator's river models are imported only when simulating
+            from stream_monitor.simulator import Scenario, simulate  # noqa: PLC0415
+
             await ensure_topics(settings)
             chosen: Scenario = scenario  # type: ignore[assignment]
             return await simulate(
