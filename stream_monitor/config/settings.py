@@ -179,8 +179,9 @@ class ProcessingSettings(_Section):
         1.0,
         gt=0,
         allow_inf_nan=False,
-        description="exactly_once: seconds between the transactions of a partition "
-        "(each carries its checkpoint). at_least_once commits after every batch.",
+        description="Seconds between offset commits (at_least_once; a crash replays at most "
+        "this much, with the same alert ids) and between the transactions of a partition "
+        "(exactly_once; each carries its checkpoint).",
     )
     checkpoint_interval: float = Field(
         10.0,

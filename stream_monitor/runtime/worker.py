@@ -4,11 +4,12 @@ One consumer group. Partitions of the predictions and labels topics are co-assig
 assignor, same partition counts, both keyed by model id), so partition ``p`` of both topics and
 its monitors live in one worker. Per batch (``getmany``): decode, route to the partition's
 ``MonitorSet``, hand alerts to the alert bus and window summaries to the metrics topic, send
-invalid events to the dead-letter topic; then flush the bus and the producer and commit the
-offsets (at-least-once). Every ``processing.checkpoint_interval`` seconds, and when partitions are
-revoked or the worker stops, each partition's monitors are written to the compacted state topic
-with the offsets they reflect; on assignment they are restored and consumption resumes right
-after those offsets, so state is never ahead of offsets.
+invalid events to the dead-letter topic; then, every ``processing.commit_interval``, flush the
+bus and the producer and commit the offsets (at-least-once). Every
+``processing.checkpoint_interval`` seconds, and when partitions are revoked or the worker stops,
+each partition's monitors are written to the compacted state topic with the offsets they
+reflect; on assignment they are restored and consumption resumes right after those offsets, so
+state is never ahead of offsets.
 
 Under ``processing.guarantee: exactly_once`` each input partition has its own transactional
 producer (transactional id ``<group_id>.<predictions topic>.<partition>``). Everything a partition
@@ -174,6 +175,7 @@ class Worker:
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-compute")
         self.computing = asyncio.Lock()
         self.generation = 0  # rebalances seen; records fetched before one are stale
+        self.committed_at = time.monotonic()  # at_least_once: the last offset commit
 
     def stop(self) -> None:
         """Ask the worker to finish its batch, checkpoint, commit and leave the group."""
@@ -577,6 +579,10 @@ class Worker:
             ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
             await self._commit_transactions(ready, force=force)
             return
+        now = time.monotonic()
+        if not force and now - self.committed_at < self.settings.processing.commit_interval:
+            return  # commit once per interval: waiting for the broker per batch cost a third
+        self.committed_at = now
         await self._flush_outputs(drain=False)
         for number in list(targets):
             error = self.partitions[number].delivery_error()
