@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -127,10 +128,14 @@ def _model_key(value: bytes) -> bytes:
 
 
 async def _produce(
-    settings: Settings, topic: str, values: Iterable[bytes], rate: float | None = None
+    settings: Settings,
+    topic: str,
+    values: Iterable[bytes],
+    rate: float | None = None,
+    linger_ms: int = 20,
 ) -> tuple[int, float]:
     producer = AIOKafkaProducer(
-        acks="all", linger_ms=20, max_batch_size=262_144, **client_kwargs(settings.kafka)
+        acks="all", linger_ms=linger_ms, max_batch_size=262_144, **client_kwargs(settings.kafka)
     )
     await producer.start()
     started = time.monotonic()
@@ -309,7 +314,7 @@ def _rss_mb(pids: list[int]) -> float:
 
 
 async def _read_latencies(
-    settings: Settings, alerts: str, metrics: str, stop: asyncio.Event, *, committed: bool
+    settings: Settings, alerts: str, metrics: str, stop: threading.Event, *, committed: bool
 ) -> tuple[list[float], list[float]]:
     consumer = AIOKafkaConsumer(
         alerts,
@@ -436,33 +441,49 @@ async def _latency_phase(
     rate = max(100.0, result.monitor_rate * options.latency_fraction)
     count = int(rate * options.latency_seconds)
     result.latency_rate = round(rate, 1)
-    stop = asyncio.Event()
-    reader = asyncio.create_task(
-        _read_latencies(
-            settings,
-            topics["alerts"],
-            metrics,
-            stop,
-            committed=options.guarantee == "exactly_once",
-        )
+    stop = threading.Event()
+    figures: list[tuple[list[float], list[float]]] = []
+    # The reader has a thread and an event loop of its own, so the load generator below never
+    # delays the moment an output is seen.
+    reader = threading.Thread(
+        target=lambda: figures.append(
+            asyncio.run(
+                _read_latencies(
+                    settings,
+                    topics["alerts"],
+                    metrics,
+                    stop,
+                    committed=options.guarantee == "exactly_once",
+                )
+            )
+        ),
+        name="latency-reader",
+        daemon=True,
     )
+    reader.start()
     await asyncio.sleep(2)  # the reader is at the end of both topics
+    # Events are made beforehand and stamped with the time they are sent.
+    stamp = b'"timestamp":' + str(_PLACEHOLDER).encode()
+    calm = reference_events(_TEMPLATES, start=result.loaded, timestamp=_PLACEHOLDER)
+    shifted = reference_events(_TEMPLATES, start=result.loaded, shift=3.0, timestamp=_PLACEHOLDER)
 
     def stamped() -> Iterable[bytes]:
-        start = result.loaded
         for i in range(count):
-            shift = 3.0 if i >= count // 4 else 0.0
-            (value,) = reference_events(
-                1, start=start + i, shift=shift, timestamp=time.time_ns() // 1_000_000
-            )
-            yield value
+            template = (shifted if i >= count // 4 else calm)[i % _TEMPLATES]
+            now = b'"timestamp":' + str(time.time_ns() // 1_000_000).encode()
+            yield template.replace(stamp, now)
 
-    await _produce(settings, topics["predictions"], stamped(), rate=rate)
+    await _produce(settings, topics["predictions"], stamped(), rate=rate, linger_ms=0)
     await asyncio.sleep(5)  # the last windows close and publish
     stop.set()
-    alert_ms, summary_ms = await reader
+    await asyncio.to_thread(reader.join, 30)
+    alert_ms, summary_ms = figures[0] if figures else ([], [])
     result.alert_latency_ms = percentiles(alert_ms)
     result.summary_latency_ms = percentiles(summary_ms)
+
+
+_PLACEHOLDER = 1_000_000_000_000  # a 13-digit time, replaced by the send time
+_TEMPLATES = 20_000
 
 
 def table(result: BenchResult) -> list[tuple[str, str]]:
