@@ -7,7 +7,7 @@ use crate::stats;
 
 /// Count finite `values` into `bins` (bin i holds values in [edges[i-1], edges[i])), as
 /// Python's `bisect_right`; returns how many fell outside [low, high].
-pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut [i64], low: f64, high: f64) -> u64 {
+pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut [u32], low: f64, high: f64) -> u64 {
     let mut beyond = 0;
     for &value in values {
         let bin = edges.partition_point(|&edge| edge <= value);
@@ -22,7 +22,7 @@ pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut [i64], low: f64, high:
 }
 
 /// Add the bins of another part of the same window.
-pub fn merge_bins(into: &mut [i64], other: &[i64]) {
+pub fn merge_bins(into: &mut [u32], other: &[u32]) {
     for (a, b) in into.iter_mut().zip(other) {
         *a += b;
     }
@@ -43,7 +43,7 @@ pub struct NumericDrift {
 /// The reference side of a numeric feature, as drift needs it.
 pub struct NumericReferenceView<'a> {
     pub counts: &'a [f64],
-    pub coarse_of: &'a [usize],
+    pub coarse_of: &'a [u16],
     pub coarse_counts: &'a [f64],
     pub edges: &'a [f64],
     pub std: f64,
@@ -64,14 +64,14 @@ pub fn widths(edges: &[f64], bins: usize) -> Vec<f64> {
 }
 
 /// PSI, Jensen-Shannon and chi-square on the deciles; KS and Wasserstein on the percentiles.
-pub fn numeric_drift(bins: &[i64], reference: &NumericReferenceView<'_>) -> NumericDrift {
+pub fn numeric_drift(bins: &[u32], reference: &NumericReferenceView<'_>) -> NumericDrift {
     let mut coarse = vec![0.0; reference.coarse_counts.len()];
     for (&count, &target) in bins.iter().zip(reference.coarse_of) {
-        if let Some(slot) = coarse.get_mut(target) {
-            *slot += count as f64;
+        if let Some(slot) = coarse.get_mut(usize::from(target)) {
+            *slot += f64::from(count);
         }
     }
-    let fine: Vec<f64> = bins.iter().map(|&c| c as f64).collect();
+    let fine: Vec<f64> = bins.iter().map(|&c| f64::from(c)).collect();
     let (chi, chi_p) = stats::chi_square(reference.coarse_counts, &coarse);
     let (ks, ks_p) = stats::ks_binned(reference.counts, &fine);
     let gaps = widths(reference.edges, reference.counts.len());
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn values_land_in_bisect_right_bins() {
         let edges = [0.0, 1.0, 2.0];
-        let mut bins = [0i64; 4];
+        let mut bins = [0u32; 4];
         let beyond = bin_into(
             &[-5.0, 0.0, 0.5, 1.0, 2.0, 7.0],
             &edges,
@@ -114,9 +114,9 @@ mod tests {
     fn bins_of_two_parts_merge_into_the_bins_of_all() {
         let edges = [0.0, 1.0, 2.0];
         let values = [0.1, 1.5, -3.0, 2.5, 0.7, 1.0];
-        let mut all = [0i64; 4];
+        let mut all = [0u32; 4];
         bin_into(&values, &edges, &mut all, 0.0, 2.0);
-        let (mut left, mut right) = ([0i64; 4], [0i64; 4]);
+        let (mut left, mut right) = ([0u32; 4], [0u32; 4]);
         bin_into(&values[..2], &edges, &mut left, 0.0, 2.0);
         bin_into(&values[2..], &edges, &mut right, 0.0, 2.0);
         merge_bins(&mut left, &right);

@@ -11,25 +11,41 @@
 
 use crate::state::{Reader, StateError, Writer};
 
+/// Up to `max_buckets + 1` (6) buckets of one size, oldest first, in place (no allocation).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Row {
-    totals: Vec<f64>,
-    variances: Vec<f64>,
+    len: u8,
+    totals: [f64; 6],
+    variances: [f64; 6],
 }
 
 impl Row {
     fn len(&self) -> usize {
-        self.totals.len()
+        usize::from(self.len)
     }
 
     fn push(&mut self, total: f64, variance: f64) {
-        self.totals.push(total);
-        self.variances.push(variance);
+        let at = self.len();
+        self.totals[at] = total;
+        self.variances[at] = variance;
+        self.len += 1;
     }
 
     fn drop_oldest(&mut self, n: usize) {
-        self.totals.drain(..n);
-        self.variances.drain(..n);
+        let len = self.len();
+        self.totals.copy_within(n..len, 0);
+        self.variances.copy_within(n..len, 0);
+        self.totals[len - n..len].fill(0.0);
+        self.variances[len - n..len].fill(0.0);
+        self.len -= n as u8;
+    }
+
+    fn totals(&self) -> &[f64] {
+        &self.totals[..self.len()]
+    }
+
+    fn variances(&self) -> &[f64] {
+        &self.variances[..self.len()]
     }
 }
 
@@ -205,8 +221,8 @@ impl Adwin {
         out.bool(self.drift_detected);
         out.u32(self.rows.len() as u32);
         for row in &self.rows {
-            out.f64s(&row.totals);
-            out.f64s(&row.variances);
+            out.f64s(row.totals());
+            out.f64s(row.variances());
         }
     }
 
@@ -229,7 +245,11 @@ impl Adwin {
                 if totals.len() != variances.len() || totals.len() > adwin.max_buckets + 1 {
                     return Err(StateError::new("ADWIN row of a wrong length"));
                 }
-                Ok(Row { totals, variances })
+                let mut row = Row::default();
+                for (&t, &v) in totals.iter().zip(&variances) {
+                    row.push(t, v);
+                }
+                Ok(row)
             })
             .collect::<Result<_, _>>()?;
         Ok(adwin)

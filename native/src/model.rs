@@ -33,7 +33,7 @@ pub enum Kind {
 pub struct NumericRef {
     pub edges: Vec<f64>,
     pub counts: Vec<f64>,
-    pub coarse_of: Vec<usize>,
+    pub coarse_of: Vec<u16>,
     pub coarse_counts: Vec<f64>,
     pub minimum: f64,
     pub maximum: f64,
@@ -69,13 +69,13 @@ pub struct Counts {
 pub enum Acc {
     Numeric {
         counts: Counts,
-        bins: Vec<i64>,
+        bins: Vec<u32>,
         out_of_range: u64,
         reference: Option<Arc<NumericRef>>,
     },
     Categorical {
         counts: Counts,
-        bins: Vec<i64>,
+        bins: Vec<u32>,
         unseen: u64,
         reference: Option<Arc<CategoricalRef>>,
     },
@@ -219,7 +219,7 @@ impl Acc {
             } if counts.n > 0 => {
                 let mut expected = r.counts.clone();
                 expected.push(0.0);
-                let current: Vec<f64> = bins.iter().map(|&b| b as f64).collect();
+                let current: Vec<f64> = bins.iter().map(|&b| f64::from(b)).collect();
                 let (chi, chi_p) = stats::chi_square(&expected, &current);
                 let finite = |x: f64| x.is_finite().then_some(x);
                 Some(Drift::Categorical {

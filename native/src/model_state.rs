@@ -73,6 +73,18 @@ fn read_value(input: &mut Reader<'_>) -> Result<Value, StateError> {
     })
 }
 
+fn write_bins(out: &mut Writer, values: &[u32]) {
+    out.u32(values.len() as u32);
+    for &v in values {
+        out.u32(v);
+    }
+}
+
+fn read_bins(input: &mut Reader<'_>) -> Result<Vec<u32>, StateError> {
+    let n = input.count(4)?;
+    (0..n).map(|_| input.u32()).collect()
+}
+
 fn write_i64s(out: &mut Writer, values: &[i64]) {
     out.u32(values.len() as u32);
     for &v in values {
@@ -161,7 +173,7 @@ fn write_reference(out: &mut Writer, reference: &Reference) {
             out.f64s(&r.counts);
             out.u32(r.coarse_of.len() as u32);
             for &c in &r.coarse_of {
-                out.u32(c as u32);
+                out.u32(u32::from(c));
             }
             out.f64s(&r.coarse_counts);
             out.f64(r.minimum);
@@ -195,12 +207,18 @@ fn read_reference(input: &mut Reader<'_>) -> Result<Reference, StateError> {
             let counts = input.f64s()?;
             let n = input.count(4)?;
             let coarse_of = (0..n)
-                .map(|_| input.u32().map(|c| c as usize))
+                .map(|_| {
+                    input
+                        .u32()
+                        .and_then(|c| u16::try_from(c).map_err(|_| bad("coarse bin beyond range")))
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let coarse_counts = input.f64s()?;
             if counts.len() != edges.len() + 1
                 || coarse_of.len() != counts.len()
-                || coarse_of.iter().any(|&c| c >= coarse_counts.len())
+                || coarse_of
+                    .iter()
+                    .any(|&c| usize::from(c) >= coarse_counts.len())
             {
                 return Err(bad("numeric reference does not hold together"));
             }
@@ -251,7 +269,7 @@ fn write_acc(out: &mut Writer, acc: &Acc, tables: &mut Tables) {
         } => {
             out.u8(0);
             write_counts(out, counts);
-            write_i64s(out, bins);
+            write_bins(out, bins);
             out.u64(*out_of_range);
         }
         Acc::Categorical {
@@ -262,7 +280,7 @@ fn write_acc(out: &mut Writer, acc: &Acc, tables: &mut Tables) {
         } => {
             out.u8(1);
             write_counts(out, counts);
-            write_i64s(out, bins);
+            write_bins(out, bins);
             out.u64(*unseen);
         }
     }
@@ -272,7 +290,7 @@ fn write_acc(out: &mut Writer, acc: &Acc, tables: &mut Tables) {
 fn read_acc(input: &mut Reader<'_>, references: &[Reference]) -> Result<Acc, StateError> {
     let tag = input.u8()?;
     let counts = read_counts(input)?;
-    let bins = read_i64s(input)?;
+    let bins = read_bins(input)?;
     let extra = input.u64()?;
     let reference = match input.u32()? {
         NONE => None,

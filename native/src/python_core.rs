@@ -218,12 +218,14 @@ fn reference_of(description: &Bound<'_, PyTuple>) -> PyResult<Reference> {
     match kind.as_str() {
         "numeric" => {
             let counts: Vec<f64> = description.get_item(2)?.extract()?;
-            let coarse_of: Vec<usize> = description.get_item(3)?.extract()?;
+            let coarse_of: Vec<u16> = description.get_item(3)?.extract()?;
             let coarse_counts: Vec<f64> = description.get_item(4)?.extract()?;
             let edges: Vec<f64> = description.get_item(1)?.extract()?;
             if counts.len() != edges.len() + 1
                 || coarse_of.len() != counts.len()
-                || coarse_of.iter().any(|&c| c >= coarse_counts.len())
+                || coarse_of
+                    .iter()
+                    .any(|&c| usize::from(c) >= coarse_counts.len())
             {
                 return Err(PyValueError::new_err(
                     "numeric reference: counts, edges and the coarse map do not agree",

@@ -55,7 +55,8 @@ class ModelMonitor:
         self.spec = spec
         self.types: dict[str, FeatureType] = dict(spec.features)
         self.signal: Literal["score", "prediction"] | None = None
-        self.reference: ReferenceProfile | None = None
+        # What the rules read of the reference; its bins live in the native core.
+        self.reference: ReferenceSummary | None = None
         # signal name -> detector names; the detectors themselves live in the native core
         self.detectors: dict[str, list[str]] = {}
         window = spec.window
@@ -296,7 +297,7 @@ class ModelMonitor:
     # -- reference ------------------------------------------------------------------------
 
     def _use_reference(self, reference: ReferenceProfile) -> None:
-        self.reference = reference
+        self.reference = ReferenceSummary.of(reference)
         if not self.types:
             self.types = {name: ref.kind for name, ref in reference.features.items()}
         self.signal = reference.prediction_signal
@@ -465,7 +466,7 @@ class ModelMonitor:
         range_null = {
             n: 2.0 * (1.0 - 0.001 ** (1.0 / max(r.sample_size, 1)))
             for n, r in (ref.features.items() if ref else ())
-            if isinstance(r, NumericReference)
+            if r.kind == "numeric"
         }
         checks += quality_checks(
             self.spec,
@@ -481,6 +482,31 @@ class ModelMonitor:
                 if not detections.get(name):
                     checks.append(self._detector_check(name, detector, total, -1, severity=None))
         return checks
+
+
+class FeatureSummary(NamedTuple):
+    """What the rules read of a feature's reference."""
+
+    kind: str
+    missing_rate: float
+    sample_size: int
+
+
+class ReferenceSummary(NamedTuple):
+    """What the rules read of a reference profile (the bins are in the native core)."""
+
+    reference_id: str
+    features: dict[str, FeatureSummary]
+
+    @classmethod
+    def of(cls, profile: ReferenceProfile) -> ReferenceSummary:
+        return cls(
+            profile.reference_id,
+            {
+                name: FeatureSummary(ref.kind, ref.missing_rate, ref.sample_size)
+                for name, ref in profile.features.items()
+            },
+        )
 
 
 class _Closed(NamedTuple):
