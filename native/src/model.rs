@@ -571,12 +571,18 @@ impl Warmup {
         Self {
             size,
             count: 0,
+            // Columns take their full size at once: no regrowth to fragment the heap.
             columns: categorical
                 .iter()
-                .map(|name| (name.clone(), WarmColumn::Values(Vec::new())))
+                .map(|name| {
+                    (
+                        name.clone(),
+                        WarmColumn::Values(Vec::with_capacity(size as usize)),
+                    )
+                })
                 .collect(),
-            scores: Vec::new(),
-            predictions: Vec::new(),
+            scores: Vec::with_capacity(size as usize),
+            predictions: Vec::with_capacity(size as usize),
         }
     }
 
@@ -587,8 +593,10 @@ impl Warmup {
             let at = match self.columns.iter().position(|(n, _)| n == name) {
                 Some(at) => at,
                 None => {
+                    let mut numbers = Vec::with_capacity(self.size as usize);
+                    numbers.resize(count, f64::NAN);
                     self.columns
-                        .push((name.clone(), WarmColumn::Numbers(vec![f64::NAN; count])));
+                        .push((name.clone(), WarmColumn::Numbers(numbers)));
                     self.columns.len() - 1
                 }
             };
