@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stream_monitor._native import Batch, decode_batch
+from stream_monitor._native import Batch
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
@@ -83,7 +83,6 @@ class _Backtest:
         max_errors: int,
     ) -> None:
         self.codec = EventCodec(settings.limits)
-        self.limits = settings.limits
         self.monitors = MonitorSet.from_settings(settings, load_references(settings))
         self.report = BacktestReport()
         self.on_alert = on_alert
@@ -131,14 +130,7 @@ class _Backtest:
         numbers = [number for number, _ in chunk]
         values = [line for _, line in chunk]
         self.report.lines += len(chunk)
-        limits = self.limits
-        batch = decode_batch(
-            values,
-            limits.max_event_bytes,
-            limits.max_features,
-            limits.max_string_length,
-            limits.non_finite_features == "reject",
-        )
+        batch = self.codec.decode_batch(values)
         start = 0
         for index in batch.deferred():  # labels, conversions and errors: the schema says
             try:

@@ -708,16 +708,7 @@ impl Windows {
                 open.retain(|s| !ready.contains(s));
                 ready
                     .into_iter()
-                    .map(|s| {
-                        (
-                            s,
-                            Bounds {
-                                index: s.div_euclid(*step),
-                                start: s,
-                                end: s + *size,
-                            },
-                        )
-                    })
+                    .map(|s| (s, time_bounds(s, *size, *step)))
                     .collect()
             }
         }
@@ -743,16 +734,7 @@ impl Windows {
                 let mut all = std::mem::take(open);
                 all.sort_unstable();
                 all.into_iter()
-                    .map(|s| {
-                        (
-                            s,
-                            Bounds {
-                                index: s.div_euclid(*step),
-                                start: s,
-                                end: s + *size,
-                            },
-                        )
-                    })
+                    .map(|s| (s, time_bounds(s, *size, *step)))
                     .collect()
             }
         }
@@ -775,6 +757,15 @@ impl Windows {
         *first = None;
         *last = None;
         (key, bounds)
+    }
+}
+
+/// The bounds of the time window starting at `start`.
+fn time_bounds(start: i64, size: i64, step: i64) -> Bounds {
+    Bounds {
+        index: start.div_euclid(step),
+        start,
+        end: start + size,
     }
 }
 

@@ -10,8 +10,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::adwin::Adwin as AdwinCore;
-use crate::decode::{decode_prediction, Limits, Prediction, Value};
+use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
+use crate::python_core::value_py;
 use crate::sketch::LogHistogram as SketchCore;
 use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
@@ -279,17 +280,6 @@ impl PyHddma {
     }
 }
 
-fn value_to_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match value {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::BigInt(digits) => py.get_type::<PyInt>().call1((digits.as_str(),))?,
-        Value::Float(f) => f.into_pyobject(py)?.into_any(),
-        Value::Str(s) => s.into_pyobject(py)?.into_any(),
-    })
-}
-
 fn prediction_to_py<'py>(py: Python<'py>, event: &Prediction) -> PyResult<Bound<'py, PyDict>> {
     let out = PyDict::new(py);
     out.set_item("event_id", &event.event_id)?;
@@ -298,11 +288,11 @@ fn prediction_to_py<'py>(py: Python<'py>, event: &Prediction) -> PyResult<Bound<
     out.set_item("timestamp", event.timestamp)?;
     let features = PyDict::new(py);
     for (name, value) in &event.features {
-        features.set_item(name, value_to_py(py, value)?)?;
+        features.set_item(name, value_py(py, value)?)?;
     }
     out.set_item("features", features)?;
     out.set_item("non_finite_features", PyList::new(py, &event.non_finite)?)?;
-    out.set_item("prediction", value_to_py(py, &event.prediction)?)?;
+    out.set_item("prediction", value_py(py, &event.prediction)?)?;
     out.set_item("score", event.score)?;
     let scores = match &event.scores {
         None => None,
@@ -317,7 +307,7 @@ fn prediction_to_py<'py>(py: Python<'py>, event: &Prediction) -> PyResult<Bound<
     out.set_item("scores", scores)?;
     let label = match &event.label {
         None => py.None().into_bound(py),
-        Some(label) => value_to_py(py, label)?,
+        Some(label) => value_py(py, label)?,
     };
     out.set_item("label", label)?;
     out.set_item("latency_ms", event.latency_ms)?;

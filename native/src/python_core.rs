@@ -25,7 +25,8 @@ use crate::state::{Reader, Writer};
 /// fresh).
 const CORE_STATE_VERSION: u8 = 1;
 
-fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
+/// A decoded value as the Python object the schema would give.
+pub fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match value {
         Value::Null => py.None().into_bound(py),
         Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),

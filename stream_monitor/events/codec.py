@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ValidationError
 
+from stream_monitor._native import Batch, decode_batch
 from stream_monitor.config.settings import LimitsSettings
 from stream_monitor.errors import EventValidationError, error_location
 from stream_monitor.events.schemas import LabelEvent, PredictionEvent
@@ -45,6 +47,18 @@ class EventCodec:
 
     def __init__(self, limits: LimitsSettings | None = None) -> None:
         self.limits = limits or LimitsSettings()
+
+    def decode_batch(self, values: Sequence[bytes | None]) -> Batch:
+        """A batch of record values decoded by the native decoder under these limits (GIL
+        released); what it cannot judge is left for :meth:`decode_prediction` (``deferred``)."""
+        limits = self.limits
+        return decode_batch(
+            values,
+            limits.max_event_bytes,
+            limits.max_features,
+            limits.max_string_length,
+            limits.non_finite_features == "reject",
+        )
 
     def decode_prediction(self, data: bytes | None) -> PredictionEvent:
         """Decode one prediction event, or raise :class:`EventValidationError`."""

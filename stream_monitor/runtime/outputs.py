@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor import __version__
-from stream_monitor._native import decode_batch
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.events.codec import EventCodec, encode_event
@@ -72,14 +71,7 @@ def process_batch(
                 done.models[label.model_id] += 1
         done.outputs += monitors.revisions()
         return done
-    limits = codec.limits
-    batch = decode_batch(
-        values,
-        limits.max_event_bytes,
-        limits.max_features,
-        limits.max_string_length,
-        limits.non_finite_features == "reject",
-    )
+    batch = codec.decode_batch(values)
     for index in batch.deferred():  # the schema decides what the native decoder deferred
         try:
             event = codec.decode_prediction(values[index])
