@@ -642,7 +642,8 @@ pub struct Bounds {
 }
 
 impl Windows {
-    fn time_open(&mut self, timestamp: i64) -> Vec<i64> {
+    /// Keys of the still-open time windows the event belongs to (empty when it is late).
+    pub fn time_open(&mut self, timestamp: i64) -> Vec<i64> {
         let Windows::Time {
             size,
             step,
@@ -674,7 +675,8 @@ impl Windows {
         starts
     }
 
-    fn closed(&mut self) -> Vec<(i64, Bounds)> {
+    /// Windows that closed: the full count window, or the time windows the watermark passed.
+    pub fn closed(&mut self) -> Vec<(i64, Bounds)> {
         match self {
             Windows::Count {
                 size,
@@ -714,7 +716,8 @@ impl Windows {
         }
     }
 
-    fn flush(&mut self) -> Vec<(i64, Bounds)> {
+    /// Close every open window (end of a finite stream).
+    pub fn flush(&mut self) -> Vec<(i64, Bounds)> {
         match self {
             Windows::Count {
                 index,
@@ -737,6 +740,22 @@ impl Windows {
                     .map(|s| (s, time_bounds(s, *size, *step)))
                     .collect()
             }
+        }
+    }
+
+    /// Count windows: `events` more events, of times `first` to `last`.
+    pub fn take(&mut self, events: u64, first_time: i64, last_time: i64) {
+        if let Windows::Count {
+            count, first, last, ..
+        } = self
+        {
+            if first.is_none_or(|x| first_time < x) {
+                *first = Some(first_time);
+            }
+            if last.is_none_or(|x| last_time > x) {
+                *last = Some(last_time);
+            }
+            *count += events;
         }
     }
 
@@ -1005,23 +1024,8 @@ impl ModelCore {
             let first = chunk.iter().map(|e| e.timestamp).min().unwrap_or(0);
             let last = chunk.iter().map(|e| e.timestamp).max().unwrap_or(0);
             self.max_time = Some(self.max_time.map_or(last, |m| m.max(last)));
-            let key = if let Windows::Count {
-                index,
-                count,
-                first: f,
-                last: l,
-                ..
-            } = &mut self.windows
-            {
-                if f.is_none_or(|x| first < x) {
-                    *f = Some(first);
-                }
-                if l.is_none_or(|x| last > x) {
-                    *l = Some(last);
-                }
-                *count += chunk.len() as u64;
-                *index
-            } else {
+            self.windows.take(chunk.len() as u64, first, last);
+            let Windows::Count { index: key, .. } = self.windows else {
                 unreachable!("count windows")
             };
             let warmed = self.apply(chunk, start, &[key], &lags, runs);

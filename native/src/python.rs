@@ -574,6 +574,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<crate::python_core::PyBatch>()?;
     m.add_class::<crate::python_core::PyModelCore>()?;
     m.add_class::<crate::python_core::PySignalDetector>()?;
+    m.add_class::<crate::python_core::PyWindowClock>()?;
     m.add_function(wrap_pyfunction!(crate::python_core::decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(
         crate::python_core::_restore_model_core,

@@ -6,9 +6,10 @@
 //! Python must decide: a window closed, or the warm-up is complete.
 
 use std::collections::{HashMap, HashSet};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
@@ -166,7 +167,7 @@ pub fn decode_batch(
     max_string_length: usize,
     reject_non_finite: bool,
     trusted: bool,
-) -> PyBatch {
+) -> PyResult<PyBatch> {
     // trusted: events the schema already accepted, re-encoded (no limits, big integers read)
     let limits = if trusted {
         Limits {
@@ -193,13 +194,29 @@ pub fn decode_batch(
                 .map(|b| b.as_bytes())
         })
         .collect();
-    let events = py.detach(|| {
-        slices
-            .iter()
-            .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
-            .collect()
-    });
-    PyBatch { events, limits }
+    let events = py
+        .detach(|| {
+            catch_unwind(AssertUnwindSafe(|| {
+                slices
+                    .iter()
+                    .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
+                    .collect()
+            }))
+        })
+        .map_err(|panic| internal_error("decoding a batch", &panic))?;
+    Ok(PyBatch { events, limits })
+}
+
+/// The error of a panic inside the core (a bug), naming what it was doing.
+fn internal_error(what: &str, panic: &Box<dyn std::any::Any + Send>) -> PyErr {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    PyRuntimeError::new_err(format!(
+        "the native core failed while {what}: {detail} (a bug)"
+    ))
 }
 
 fn kind_of(text: &str) -> PyResult<Kind> {
@@ -471,7 +488,12 @@ impl PyModelCore {
         }
         let core = &mut self.core;
         let mut runs = Vec::new();
-        let pause = py.detach(|| core.step(&events, &mut runs));
+        // A panic is a bug of the core: it becomes an exception the batch handling sees, never
+        // an abort of the interpreter (nor PyO3's PanicException, which escapes `except
+        // Exception`).
+        let pause = py
+            .detach(|| catch_unwind(AssertUnwindSafe(|| core.step(&events, &mut runs))))
+            .map_err(|panic| internal_error("counting a batch", &panic))?;
         let runs = runs_py(py, &runs, &self.positions)?;
         let pause = match pause {
             Pause::Done => ("done", py.None().into_bound(py)),
@@ -515,37 +537,7 @@ impl PyModelCore {
         block: u32,
         types: Vec<(String, String)>,
     ) -> PyResult<Self> {
-        let kind: String = window.get_item(0)?.extract()?;
-        let windows = match kind.as_str() {
-            "count" => Windows::Count {
-                size: window.get_item(1)?.extract::<u64>()?.max(1),
-                index: 0,
-                count: 0,
-                first: None,
-                last: None,
-            },
-            "time" => {
-                let size: i64 = window.get_item(1)?.extract()?;
-                let step: i64 = window.get_item(2)?.extract()?;
-                if size <= 0 || step <= 0 {
-                    return Err(PyValueError::new_err(format!(
-                        "window size {size} and step {step} must be positive milliseconds"
-                    )));
-                }
-                Windows::Time {
-                    size,
-                    step,
-                    lateness: window.get_item(3)?.extract()?,
-                    max_time: None,
-                    open: Vec::new(),
-                }
-            }
-            other => {
-                return Err(PyValueError::new_err(format!(
-                    "window kind {other:?} is neither count nor time"
-                )))
-            }
-        };
+        let windows = windows_of(window)?;
         let types = types
             .into_iter()
             .map(|(name, kind)| Ok((name, kind_of(&kind)?)))
@@ -772,5 +764,117 @@ impl PySignalDetector {
     #[getter]
     fn detections(&self) -> u64 {
         self.detector.detections
+    }
+}
+
+/// Window bookkeeping alone (count or event-time windows), as the model core keeps it.
+#[pyclass(module = "stream_monitor._native", name = "WindowClock")]
+pub struct PyWindowClock {
+    windows: Windows,
+}
+
+fn windows_of(window: &Bound<'_, PyTuple>) -> PyResult<Windows> {
+    let kind: String = window.get_item(0)?.extract()?;
+    match kind.as_str() {
+        "count" => Ok(Windows::Count {
+            size: window.get_item(1)?.extract::<u64>()?.max(1),
+            index: 0,
+            count: 0,
+            first: None,
+            last: None,
+        }),
+        "time" => {
+            let size: i64 = window.get_item(1)?.extract()?;
+            let step: i64 = window.get_item(2)?.extract()?;
+            if size <= 0 || step <= 0 {
+                return Err(PyValueError::new_err(format!(
+                    "window size {size} and step {step} must be positive milliseconds"
+                )));
+            }
+            Ok(Windows::Time {
+                size,
+                step,
+                lateness: window.get_item(3)?.extract()?,
+                max_time: None,
+                open: Vec::new(),
+            })
+        }
+        other => Err(PyValueError::new_err(format!(
+            "window kind {other:?} is neither count nor time"
+        ))),
+    }
+}
+
+fn bounds_list(closed: Vec<(i64, Bounds)>) -> Vec<(i64, (i64, i64, i64))> {
+    closed
+        .into_iter()
+        .map(|(key, b)| (key, (b.index, b.start, b.end)))
+        .collect()
+}
+
+#[pymethods]
+impl PyWindowClock {
+    /// `window`: ("count", events) or ("time", size_ms, step_ms, lateness_ms).
+    #[new]
+    fn new(window: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        Ok(Self {
+            windows: windows_of(window)?,
+        })
+    }
+
+    /// Keys of the windows an event at `timestamp` belongs to (empty when it is late).
+    fn open_windows(&mut self, timestamp: i64) -> Vec<i64> {
+        match &mut self.windows {
+            Windows::Count { index, .. } => {
+                let key = *index;
+                self.windows.take(1, timestamp, timestamp);
+                vec![key]
+            }
+            Windows::Time { .. } => self.windows.time_open(timestamp),
+        }
+    }
+
+    /// Count windows: `events` events at once, of times `first` to `last`.
+    fn take(&mut self, events: u64, first: i64, last: i64) {
+        self.windows.take(events, first, last);
+    }
+
+    /// (key, (index, start, end)) of the windows that closed, oldest first.
+    fn closed_windows(&mut self) -> Vec<(i64, (i64, i64, i64))> {
+        bounds_list(self.windows.closed())
+    }
+
+    /// Close every open window.
+    fn flush(&mut self) -> Vec<(i64, (i64, i64, i64))> {
+        bounds_list(self.windows.flush())
+    }
+
+    /// Count windows: the current window's index.
+    #[getter]
+    fn index(&self) -> Option<i64> {
+        match &self.windows {
+            Windows::Count { index, .. } => Some(*index),
+            Windows::Time { .. } => None,
+        }
+    }
+
+    /// Count windows: events in the current window.
+    #[getter]
+    fn count(&self) -> Option<u64> {
+        match &self.windows {
+            Windows::Count { count, .. } => Some(*count),
+            Windows::Time { .. } => None,
+        }
+    }
+
+    /// Time windows: largest event time seen minus the allowed lateness.
+    #[getter]
+    fn watermark(&self) -> Option<i64> {
+        match &self.windows {
+            Windows::Time {
+                max_time, lateness, ..
+            } => max_time.map(|m| m - lateness),
+            Windows::Count { .. } => None,
+        }
     }
 }

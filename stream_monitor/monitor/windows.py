@@ -4,12 +4,15 @@ Count windows close every N events of the model. Event-time windows (tumbling: s
 hopping: step < size) are aligned to the epoch and close when the watermark (largest event time
 seen minus the allowed lateness) reaches their end. An event whose windows have all closed is
 *late*: it is counted, and reported on the next window to close, never dropped silently. Time
-comes in with the events; nothing here reads a clock.
+comes in with the events; nothing here reads a clock. The bookkeeping is the native core's
+(``native/src/model.rs``, the same the model cores run); these classes give it its Python shape.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from stream_monitor._native import WindowClock
 
 __all__ = ["CountWindows", "EventTimeWindows", "WindowBounds"]
 
@@ -23,6 +26,10 @@ class WindowBounds:
     end: int
 
 
+def _bounds(closed: list[tuple[int, tuple[int, int, int]]]) -> list[tuple[int, WindowBounds]]:
+    return [(key, WindowBounds(*bounds)) for key, bounds in closed]
+
+
 class CountWindows:
     """Tumbling windows of ``size`` events of one model."""
 
@@ -30,41 +37,33 @@ class CountWindows:
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self.index = 0
-        self.count = 0
-        self.first_time: int | None = None
-        self.last_time: int | None = None
+        self._clock = WindowClock(("count", size))
+
+    @property
+    def index(self) -> int:
+        """Index of the current window."""
+        return self._clock.index or 0
+
+    @property
+    def count(self) -> int:
+        """Events in the current window."""
+        return self._clock.count or 0
 
     def open_windows(self, timestamp: int) -> list[int]:
         """Keys of the windows the event belongs to (always the current one)."""
-        self.take(1, timestamp, timestamp)
-        return [self.index]
+        return self._clock.open_windows(timestamp)
 
     def take(self, events: int, first: int, last: int) -> None:
         """:meth:`open_windows` for ``events`` events at once, of times ``first`` to ``last``."""
-        if self.first_time is None or first < self.first_time:
-            self.first_time = first
-        if self.last_time is None or last > self.last_time:
-            self.last_time = last
-        self.count += events
+        self._clock.take(events, first, last)
 
     def closed_windows(self) -> list[tuple[int, WindowBounds]]:
         """Windows that closed with the last event (the current one when it is full)."""
-        if self.count < self.size:
-            return []
-        return [self._close()]
+        return _bounds(self._clock.closed_windows())
 
     def flush(self) -> list[tuple[int, WindowBounds]]:
         """Close the current window even if it is not full (end of a finite stream)."""
-        return [self._close()] if self.count else []
-
-    def _close(self) -> tuple[int, WindowBounds]:
-        bounds = WindowBounds(self.index, self.first_time or 0, self.last_time or 0)
-        key = self.index
-        self.index += 1
-        self.count = 0
-        self.first_time = self.last_time = None
-        return key, bounds
+        return _bounds(self._clock.flush())
 
 
 class EventTimeWindows:
@@ -75,41 +74,21 @@ class EventTimeWindows:
         self.size = size_ms
         self.step = step_ms
         self.lateness = lateness_ms
-        self.max_time: int | None = None
-        self.open: set[int] = set()  # window starts
+        self._clock = WindowClock(("time", size_ms, step_ms, lateness_ms))
 
     @property
     def watermark(self) -> int | None:
         """Largest event time seen minus the allowed lateness."""
-        return None if self.max_time is None else self.max_time - self.lateness
+        return self._clock.watermark
 
     def open_windows(self, timestamp: int) -> list[int]:
         """Starts of the still-open windows the event belongs to; empty when it is late."""
-        if self.max_time is None or timestamp > self.max_time:
-            self.max_time = timestamp
-        watermark = self.max_time - self.lateness
-        starts: list[int] = []
-        start = timestamp - timestamp % self.step  # the latest window holding the event
-        while start > timestamp - self.size:
-            if start + self.size > watermark:  # windows the watermark passed are closed
-                starts.append(start)
-            start -= self.step
-        starts.reverse()
-        self.open.update(starts)
-        return starts
+        return self._clock.open_windows(timestamp)
 
     def closed_windows(self) -> list[tuple[int, WindowBounds]]:
         """Windows whose end the watermark has reached, oldest first."""
-        watermark = self.watermark
-        if watermark is None:
-            return []
-        ready = sorted(s for s in self.open if s + self.size <= watermark)
-        return [self._close(start) for start in ready]
+        return _bounds(self._clock.closed_windows())
 
     def flush(self) -> list[tuple[int, WindowBounds]]:
         """Close every open window (end of a finite stream)."""
-        return [self._close(start) for start in sorted(self.open)]
-
-    def _close(self, start: int) -> tuple[int, WindowBounds]:
-        self.open.discard(start)
-        return start, WindowBounds(start // self.step, start, start + self.size)
+        return _bounds(self._clock.flush())
