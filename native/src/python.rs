@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::adwin::Adwin as AdwinCore;
-use crate::decode::{decode_prediction, Limits, Prediction};
+use crate::decode::Prediction;
 use crate::hddm::Hddma as HddmaCore;
 use crate::python_core::value_py;
 use crate::sketch::LogHistogram as SketchCore;
@@ -329,27 +329,16 @@ fn decode_predictions<'py>(
     max_string_length: usize,
     reject_non_finite: bool,
 ) -> PyResult<Vec<Option<Bound<'py, PyDict>>>> {
-    let limits = Limits {
+    let batch = crate::python_core::decode_batch(
+        py,
+        records,
         max_event_bytes,
         max_features,
         max_string_length,
         reject_non_finite,
-        big_integers: false,
-    };
-    let slices: Vec<Option<&[u8]>> = records
-        .iter()
-        .map(|r| {
-            r.as_ref()
-                .and_then(|r| r.cast::<PyBytes>().ok())
-                .map(|b| b.as_bytes())
-        })
-        .collect();
-    let decoded: Vec<Option<Prediction>> = py.detach(|| {
-        slices
-            .iter()
-            .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
-            .collect()
-    });
+        false,
+    )?;
+    let decoded = batch.events();
     decoded
         .iter()
         .map(|event| event.as_ref().map(|e| prediction_to_py(py, e)).transpose())

@@ -47,6 +47,13 @@ pub struct PyBatch {
     limits: Limits,
 }
 
+impl PyBatch {
+    /// Each record's event, or None where it was deferred.
+    pub fn events(&self) -> &[Option<Prediction>] {
+        &self.events
+    }
+}
+
 #[pymethods]
 impl PyBatch {
     /// Positions the native decoder deferred to the schema.
