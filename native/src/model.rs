@@ -795,8 +795,6 @@ pub struct Hit {
     pub position: usize,
     /// Order of the (signal, detector) pair among the model's detectors.
     pub order: usize,
-    /// The signal's feature slot, or None for the prediction signal.
-    pub slot: Option<usize>,
     pub detector: usize,
     /// The detector's detections so far, this one included.
     pub detections: u64,
@@ -1198,7 +1196,6 @@ impl ModelCore {
                         hits.push(Hit {
                             position,
                             order,
-                            slot: sig.slot,
                             detector: d,
                             detections: detector.detections,
                         });

@@ -148,15 +148,6 @@ impl PyBatch {
         PyTuple::new(py, [ids, times, predictions, scores, per_class, labels])
     }
 
-    /// The event times of events `positions`.
-    fn timestamps(&self, positions: Vec<usize>) -> Vec<i64> {
-        positions
-            .iter()
-            .filter_map(|&i| self.events.get(i).and_then(Option::as_ref))
-            .map(|e| e.timestamp)
-            .collect()
-    }
-
     fn __len__(&self) -> usize {
         self.events.len()
     }
@@ -447,13 +438,7 @@ fn runs_py<'py>(
     for run in runs {
         let hits = PyList::empty(py);
         for hit in &run.hits {
-            hits.append((
-                hit.position,
-                hit.order,
-                hit.slot,
-                hit.detector,
-                hit.detections,
-            ))?;
+            hits.append((hit.position, hit.order, hit.detector, hit.detections))?;
         }
         let chosen: Vec<usize> = positions[run.start..run.start + run.len].to_vec();
         out.append((

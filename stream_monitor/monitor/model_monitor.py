@@ -117,9 +117,9 @@ class ModelMonitor:
         if not events:
             return []
         batch = decode_batch([encode_for_core(e) for e in events], trusted=True)
-        for position in batch.deferred():
-            raise ValueError(  # the encoding above is canonical: never deferred
-                f"event {events[position].event_id!r} cannot be read by the native core"
+        if deferred := batch.deferred():  # the encoding above is canonical: never deferred
+            raise ValueError(
+                f"event {events[deferred[0]].event_id!r} cannot be read by the native core"
             )
         return self.update_native(batch, list(range(len(events))))
 
@@ -141,17 +141,11 @@ class ModelMonitor:
     def _apply(self, batch: Batch, run: tuple[Any, ...], out: list[Output]) -> None:
         """Python's share of a run the core counted: labels, performance and the alerts."""
         positions, keys, before, detector_hits, last_open = run
-        for key in keys:
-            self.window_detections.setdefault(key, {})
-        names = self._signal_names()
+        names = list(self.detectors)  # signals in the core's order, each with every detector
+        per_signal = max(len(self.spec.drift.detectors), 1)
         hits: list[tuple[int, int, int, Any]] = [
-            (
-                position,
-                0,
-                order,
-                (names[order // max(len(self.spec.drift.detectors), 1)], detector, detections),
-            )
-            for position, order, _, detector, detections in detector_hits
+            (position, 0, order, (names[order // per_signal], detector, detections))
+            for position, order, detector, detections in detector_hits
         ]
         columns = _RunColumns(batch, positions)
         for position, fired in self.outcomes.on_run(columns, keys):
@@ -321,9 +315,6 @@ class ModelMonitor:
             (prediction.kind, _describe(prediction, prediction.kind)) if prediction else None,
             moments,
         )
-
-    def _signal_names(self) -> list[str]:
-        return list(self.detectors)
 
     def _categorical(self) -> frozenset[str]:
         return frozenset(name for name, kind in self.types.items() if kind == "categorical")
@@ -543,13 +534,17 @@ class _At(NamedTuple):
 class _RunColumns:
     """The columns of a run's events that labels and performance read, built on first use."""
 
-    __slots__ = ("_columns", "batch", "positions", "timestamps")
+    __slots__ = ("_columns", "batch", "positions")
 
     def __init__(self, batch: Batch, positions: list[int]) -> None:
         self.batch = batch
         self.positions = positions
-        self.timestamps: list[int] = batch.timestamps(positions)
         self._columns: tuple[list[Any], ...] | None = None
+
+    @property
+    def timestamps(self) -> list[int]:
+        """The events' times."""
+        return self.columns()[1]
 
     def columns(self) -> tuple[list[Any], ...]:
         """(event ids, times, predictions, scores, per-class scores, labels)."""
