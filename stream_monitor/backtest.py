@@ -113,16 +113,12 @@ class _Backtest:
 
     def feed(self, batch: Batch, numbers: list[int], start: int, stop: int) -> None:
         """The predictions of lines ``start:stop`` of the chunk, as one batch."""
-        for model_id, positions in batch.models(start, stop):
-            try:
-                self.monitors.monitor(model_id)  # refuses models not configured, if so set
-            except EventValidationError as exc:
-                for position in positions:
-                    batch.drop(position)
-                    self.refuse(numbers[position], exc)
-                continue
-            self.report.predictions += len(positions)
-            self.report.models.setdefault(model_id, ModelReport()).events += len(positions)
+        admitted, refused = self.monitors.admit(batch, start, stop)
+        for position, exc in refused:
+            self.refuse(numbers[position], exc)
+        for model_id, count in admitted.items():
+            self.report.predictions += count
+            self.report.models.setdefault(model_id, ModelReport()).events += count
         self.emit(self.monitors.update_native(batch, start, stop))
 
     def process(self, chunk: list[tuple[int, bytes]]) -> None:

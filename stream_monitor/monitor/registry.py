@@ -105,6 +105,25 @@ class MonitorSet:
             return []
         return self.update_native(decode_batch([encode_for_core(e) for e in events], trusted=True))
 
+    def admit(
+        self, batch: Batch, start: int = 0, stop: int | None = None
+    ) -> tuple[dict[str, int], list[tuple[int, EventValidationError]]]:
+        """Sort the events of ``batch`` (those in ``start:stop``) by model: events per model
+        monitored, and (position, why) of those refused (models not configured while
+        ``unknown_models`` is reject), which are dropped from the batch."""
+        admitted: dict[str, int] = {}
+        refused: list[tuple[int, EventValidationError]] = []
+        for model_id, positions in batch.models(start, stop):
+            try:
+                self.monitor(model_id)
+            except EventValidationError as exc:
+                for position in positions:
+                    batch.drop(position)
+                    refused.append((position, exc))
+                continue
+            admitted[model_id] = len(positions)
+        return admitted, refused
+
     def update_native(self, batch: Batch, start: int = 0, stop: int | None = None) -> list[Output]:
         """Feed the events of a natively decoded batch (those in ``start:stop``), each model's
         events together.

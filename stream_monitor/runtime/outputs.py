@@ -82,15 +82,9 @@ def process_batch(
             done.rejected.append(
                 (index, EventValidationError("<event>", "", "cannot be read by the native core"))
             )
-    for model_id, positions in batch.models():
-        try:
-            monitors.monitor(model_id)  # refuses models not configured, if so set
-        except EventValidationError as exc:
-            for index in positions:
-                batch.drop(index)
-                done.rejected.append((index, exc))
-            continue
-        done.models[model_id] += len(positions)
+    admitted, refused = monitors.admit(batch)
+    done.models.update(admitted)
+    done.rejected += refused
     done.rejected.sort(key=lambda item: item[0])
     done.outputs = monitors.update_native(batch)
     return done
