@@ -833,7 +833,6 @@ pub enum Pause {
 /// The configuration a model core needs.
 #[derive(Clone, Debug)]
 pub struct Config {
-    pub windows: Windows,
     pub warmup_events: u64,
     /// Features declared categorical, in the order the Python side lists them.
     pub categorical: Vec<String>,
@@ -874,13 +873,14 @@ pub struct ModelCore {
 }
 
 impl ModelCore {
-    pub fn new(config: Config, types: Vec<(String, Kind)>) -> Self {
+    /// A core counting into `windows` (fresh or restored), monitoring `types`.
+    pub fn new(config: Config, windows: Windows, types: Vec<(String, Kind)>) -> Self {
         let warmup = None;
         let references = vec![None; types.len()];
         let names = Arc::new(types.iter().map(|(n, _)| n.clone()).collect());
         Self {
             names,
-            windows: config.windows.clone(),
+            windows,
             config,
             types,
             references,
@@ -1322,15 +1322,18 @@ mod tests {
         decode_prediction(text.as_bytes(), &Limits::default()).expect("a valid event")
     }
 
-    fn config(size: u64) -> Config {
+    fn count_windows(size: u64) -> Windows {
+        Windows::Count {
+            size,
+            index: 0,
+            count: 0,
+            first: None,
+            last: None,
+        }
+    }
+
+    fn config() -> Config {
         Config {
-            windows: Windows::Count {
-                size,
-                index: 0,
-                count: 0,
-                first: None,
-                last: None,
-            },
             warmup_events: 4,
             categorical: vec![],
             detector_names: vec!["adwin".into()],
@@ -1399,7 +1402,11 @@ mod tests {
 
     #[test]
     fn count_windows_pause_at_warmup_and_close_and_split_at_versions() {
-        let mut core = ModelCore::new(config(3), vec![("x".into(), Kind::Numeric)]);
+        let mut core = ModelCore::new(
+            config(),
+            count_windows(3),
+            vec![("x".into(), Kind::Numeric)],
+        );
         core.restart_warmup();
         let events: Vec<Prediction> = (0..8)
             .map(|i| event(i, &format!("{}.5", i), if i < 5 { "v1" } else { "v2" }))
@@ -1433,15 +1440,13 @@ mod tests {
 
     #[test]
     fn time_windows_hop_and_count_late_events() {
-        let mut cfg = config(1);
-        cfg.windows = Windows::Time {
+        let mut windows = Windows::Time {
             size: 10,
             step: 5,
             lateness: 0,
             max_time: None,
             open: Vec::new(),
         };
-        let mut windows = cfg.windows.clone();
         assert_eq!(windows.time_open(12), vec![5, 10]);
         assert_eq!(windows.closed(), Vec::new());
         assert_eq!(windows.time_open(21), vec![15, 20]);
@@ -1451,6 +1456,5 @@ mod tests {
             windows.time_open(3).is_empty(),
             "every window of t=3 has closed"
         );
-        let _ = ModelCore::new(cfg, Vec::new());
     }
 }

@@ -538,7 +538,6 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
     }
     // config
     let config = &core.config;
-    write_windows(out, &config.windows);
     out.u64(config.warmup_events);
     out.u32(config.categorical.len() as u32);
     for name in &config.categorical {
@@ -604,14 +603,12 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
 
 /// Read a core written by [`write_core`].
 pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
-    let windows = read_windows(input)?;
     let warmup_events = input.u64()?;
     let n = input.count(4)?;
     let categorical = (0..n).map(|_| input.str()).collect::<Result<Vec<_>, _>>()?;
     let n = input.count(4)?;
     let detector_names = (0..n).map(|_| input.str()).collect::<Result<Vec<_>, _>>()?;
     let config = Config {
-        windows,
         warmup_events,
         categorical,
         detector_names,
@@ -732,9 +729,8 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
             },
         ));
     }
-    let mut core = ModelCore::new(config, types);
+    let mut core = ModelCore::new(config, state_windows, types);
     core.names = names;
-    core.windows = state_windows;
     core.references = own;
     core.prediction_ref = prediction_ref;
     core.signal = signal;

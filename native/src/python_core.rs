@@ -543,7 +543,6 @@ impl PyModelCore {
             )));
         }
         let config = Config {
-            windows,
             warmup_events: warmup_events.max(1),
             categorical,
             detector_names: detectors,
@@ -551,7 +550,7 @@ impl PyModelCore {
             detector_block: block,
         };
         Ok(Self {
-            core: ModelCore::new(config, types),
+            core: ModelCore::new(config, windows, types),
             batch: None,
             positions: Vec::new(),
         })
