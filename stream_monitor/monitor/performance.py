@@ -12,8 +12,10 @@ from array import array
 from collections.abc import Sequence
 from typing import Any
 
-from stream_monitor._native import binary_add_many
-from stream_monitor._native import label_keys as _native_label_keys
+from stream_monitor._native import (
+    binary_add_many,
+    label_keys,  # label_key of each value, natively
+)
 from stream_monitor.monitor.reference import category_of
 
 __all__ = [
@@ -43,11 +45,6 @@ def label_key(value: Any) -> str | None:
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return "1" if value.lower() == "true" else "0"
     return category_of(value)
-
-
-def label_keys(values: Sequence[Any]) -> list[str | None]:
-    """:func:`label_key` of each value (computed by the native core)."""
-    return _native_label_keys(values)
 
 
 class _Many:
