@@ -19,7 +19,6 @@ use crate::{special, stats};
 
 /// Version of the state bytes written by `__getstate__`; older or newer ones are refused.
 const STATE_VERSION: u8 = 1;
-const CLAMP: f64 = 1e9;
 
 fn state_error(error: StateError) -> PyErr {
     PyValueError::new_err(format!(
@@ -171,31 +170,6 @@ impl PyAdwin {
                 .enumerate()
                 .filter_map(|(i, &v)| core.update(v).then_some(i))
                 .collect()
-        })
-    }
-
-    /// Feed values standardised as `(v - mean) * scale`, clamped to +-1e9, NaN skipped; the
-    /// indices (into `values`) after which a change was signalled.
-    fn update_standardised(
-        &mut self,
-        py: Python<'_>,
-        values: Vec<f64>,
-        mean: f64,
-        scale: f64,
-    ) -> Vec<usize> {
-        let core = &mut self.core;
-        py.detach(|| {
-            let mut fired = Vec::new();
-            for (i, &v) in values.iter().enumerate() {
-                let x = ((0.0 + v) - mean) * scale;
-                if x.is_nan() {
-                    continue;
-                }
-                if core.update(x.clamp(-CLAMP, CLAMP)) {
-                    fired.push(i);
-                }
-            }
-            fired
         })
     }
 
