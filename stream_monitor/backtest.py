@@ -116,10 +116,10 @@ class _Backtest:
         admitted, refused = self.monitors.admit(batch, start, stop)
         for position, exc in refused:
             self.refuse(numbers[position], exc)
-        for model_id, count in admitted.items():
-            self.report.predictions += count
-            self.report.models.setdefault(model_id, ModelReport()).events += count
-        self.emit(self.monitors.update_native(batch, start, stop))
+        for model_id, positions in admitted:
+            self.report.predictions += len(positions)
+            self.report.models.setdefault(model_id, ModelReport()).events += len(positions)
+        self.emit(self.monitors.update_native(batch, admitted))
 
     def process(self, chunk: list[tuple[int, bytes]]) -> None:
         """Lines of the file in order: predictions natively, labels where they stand."""

@@ -16,7 +16,9 @@ from stream_monitor.monitor.model_monitor import ModelMonitor, Output, encode_fo
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
 
-__all__ = ["MonitorSet", "UnknownModelError", "release_memory"]
+__all__ = ["Groups", "MonitorSet", "UnknownModelError", "release_memory"]
+
+Groups = list[tuple[str, list[int]]]  # (model id, positions in a batch)
 
 
 @functools.cache
@@ -107,11 +109,12 @@ class MonitorSet:
 
     def admit(
         self, batch: Batch, start: int = 0, stop: int | None = None
-    ) -> tuple[dict[str, int], list[tuple[int, EventValidationError]]]:
-        """Sort the events of ``batch`` (those in ``start:stop``) by model: events per model
-        monitored, and (position, why) of those refused (models not configured while
-        ``unknown_models`` is reject), which are dropped from the batch."""
-        admitted: dict[str, int] = {}
+    ) -> tuple[Groups, list[tuple[int, EventValidationError]]]:
+        """Sort the events of ``batch`` (those in ``start:stop``) by model: (model id, positions)
+        of the models monitored, in order of first appearance, and (position, why) of the events
+        refused (models not configured while ``unknown_models`` is reject), which are dropped
+        from the batch."""
+        admitted: Groups = []
         refused: list[tuple[int, EventValidationError]] = []
         for model_id, positions in batch.models(start, stop):
             try:
@@ -121,12 +124,12 @@ class MonitorSet:
                     batch.drop(position)
                     refused.append((position, exc))
                 continue
-            admitted[model_id] = len(positions)
+            admitted.append((model_id, positions))
         return admitted, refused
 
-    def update_native(self, batch: Batch, start: int = 0, stop: int | None = None) -> list[Output]:
-        """Feed the events of a natively decoded batch (those in ``start:stop``), each model's
-        events together.
+    def update_native(self, batch: Batch, groups: Groups | None = None) -> list[Output]:
+        """Feed the events of a natively decoded batch, each model's events together
+        (``groups``: (model id, positions) as :meth:`admit` gives them; all by default).
 
         Outputs come model by model (models in order of first appearance in the batch), each
         model's in the order they arose; they are the same as event by event, since models
@@ -134,7 +137,7 @@ class MonitorSet:
         """
         out: list[Output] = []
         warmed = False
-        for model_id, positions in batch.models(start, stop):
+        for model_id, positions in batch.models() if groups is None else groups:
             monitor = self.monitor(model_id)
             warming = monitor.warming_up
             out.extend(monitor.update_native(batch, positions))

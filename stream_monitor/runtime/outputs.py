@@ -83,8 +83,8 @@ def process_batch(
                 (index, EventValidationError("<event>", "", "cannot be read by the native core"))
             )
     admitted, refused = monitors.admit(batch)
-    done.models.update(admitted)
+    done.models.update({model_id: len(positions) for model_id, positions in admitted})
     done.rejected += refused
     done.rejected.sort(key=lambda item: item[0])
-    done.outputs = monitors.update_native(batch)
+    done.outputs = monitors.update_native(batch, admitted)
     return done
