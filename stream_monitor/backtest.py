@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.events.schemas import LabelEvent
 from stream_monitor.monitor.model_monitor import encode_for_core
 from stream_monitor.monitor.registry import MonitorSet
-from stream_monitor.profiling import load_references, read_lines
+from stream_monitor.profiling import load_references, read_chunks
 
 __all__ = ["BacktestReport", "run_backtest"]
 
@@ -59,13 +60,18 @@ def run_backtest(
 ) -> BacktestReport:
     """Feed every event of ``events_path`` to the monitors; alerts go to ``on_alert`` as JSON."""
     run = _Backtest(settings, on_alert, on_summary, max_errors)
-    chunk: list[tuple[int, bytes]] = []
-    for item in read_lines(events_path):
-        chunk.append(item)
-        if len(chunk) >= settings.processing.batch_max_records:
-            run.process(chunk)
-            chunk = []
-    run.process(chunk)
+    # Chunk N+1 is read and decoded (the native decoder releases the GIL) while the monitors
+    # work on chunk N: decoding is a pure function of the bytes, so the order of everything
+    # else is unchanged.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="backtest-decode") as decoding:
+        ahead: tuple[int, list[bytes], Future[Batch]] | None = None
+        for first, lines in read_chunks(events_path, settings.processing.batch_max_records):
+            decoded = decoding.submit(run.codec.decode_batch, lines)
+            if ahead is not None:
+                run.process(ahead[0], ahead[1], ahead[2].result())
+            ahead = (first, lines, decoded)
+        if ahead is not None:
+            run.process(ahead[0], ahead[1], ahead[2].result())
     run.emit(run.monitors.revisions())
     if flush:
         run.emit(run.monitors.flush())
@@ -111,37 +117,39 @@ class _Backtest:
         self.report.invalid += 1
         self.errors.append((number, f"line {number}: {exc}"))
 
-    def feed(self, batch: Batch, numbers: list[int], start: int, stop: int) -> None:
+    def feed(self, batch: Batch, first: int, start: int, stop: int) -> None:
         """The predictions of lines ``start:stop`` of the chunk, as one batch."""
         admitted, refused = self.monitors.admit(batch, start, stop)
         for position, exc in refused:
-            self.refuse(numbers[position], exc)
+            self.refuse(first + position, exc)
         for model_id, positions in admitted:
             self.report.predictions += len(positions)
             self.report.models.setdefault(model_id, ModelReport()).events += len(positions)
         self.emit(self.monitors.update_native(batch, admitted))
 
-    def process(self, chunk: list[tuple[int, bytes]]) -> None:
-        """Lines of the file in order: predictions natively, labels where they stand."""
-        numbers = [number for number, _ in chunk]
-        values = [line for _, line in chunk]
-        self.report.lines += len(chunk)
-        batch = self.codec.decode_batch(values)
+    def process(self, first: int, lines: list[bytes], batch: Batch) -> None:
+        """Lines ``first`` onwards of the file (``batch`` their native decoding), in order:
+        predictions natively, labels where they stand; blank lines are skipped."""
+        self.report.lines += len(lines)
         start = 0
         for index in batch.deferred():  # labels, conversions and errors: the schema says
+            line = lines[index]
+            if not line.strip():
+                self.report.lines -= 1
+                continue
             try:
-                event = self.codec.decode_any(values[index])
+                event = self.codec.decode_any(line)
             except EventValidationError as exc:
-                self.refuse(numbers[index], exc)
+                self.refuse(first + index, exc)
                 continue
             if isinstance(event, LabelEvent):
-                self.feed(batch, numbers, start, index)  # the predictions before the label
+                self.feed(batch, first, start, index)  # the predictions before the label
                 start = index + 1
                 self.emit(self.monitors.update_label(event))
                 self.report.labels += 1
             elif not batch.fill(index, encode_for_core(event)):  # pragma: no cover
-                self.refuse(numbers[index], EventValidationError("<event>", "", "cannot be read"))
-        self.feed(batch, numbers, start, len(values))
+                self.refuse(first + index, EventValidationError("<event>", "", "cannot be read"))
+        self.feed(batch, first, start, len(lines))
         self.errors.sort()
         room = max(self.max_errors - len(self.report.errors), 0)
         self.report.errors.extend(message for _, message in self.errors[:room])

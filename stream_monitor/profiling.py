@@ -25,7 +25,7 @@ from stream_monitor.monitor.reference import (
     profile_from_rows,
 )
 
-__all__ = ["DataFileError", "load_references", "profile_file", "read_lines"]
+__all__ = ["DataFileError", "load_references", "profile_file", "read_chunks", "read_lines"]
 
 _MAX_ERRORS_SHOWN = 10
 
@@ -34,19 +34,43 @@ class DataFileError(StreamMonitorError):
     """A data file could not be read or holds no usable rows."""
 
 
-def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
-    """Non-empty lines of a JSONL or JSONL.gz file with their 1-based numbers."""
+_BLOCK_BYTES = 1 << 20
+
+
+def read_chunks(path: Path, size: int) -> Iterator[tuple[int, list[bytes]]]:
+    """Lines of a JSONL or JSONL.gz file in chunks of ``size``, each with its first line's
+    1-based number. Lines are as written (blank ones included, ``\r`` kept): the file is read
+    in blocks and split, not line by line, which is most of the cost of a backtest's reading.
+    """
     opener: Callable[..., IO[bytes]] = gzip.open if path.suffix == ".gz" else open  # type: ignore[assignment]
+    number, tail = 1, b""
+    pending: list[bytes] = []
     try:
         with opener(path, "rb") as handle:
-            for number, line in enumerate(handle, start=1):
-                stripped = line.strip()
-                if stripped:
-                    yield number, stripped
+            while block := handle.read(_BLOCK_BYTES):
+                lines = (tail + block).split(b"\n")
+                tail = lines.pop()
+                pending.extend(lines)
+                while len(pending) >= size:
+                    yield number, pending[:size]
+                    number, pending = number + size, pending[size:]
     except OSError as exc:  # includes gzip.BadGzipFile
         raise DataFileError(f"{path}: cannot be read ({exc}); check the path and format") from None
     except EOFError:
         raise DataFileError(f"{path}: ends in the middle of a gzip stream") from None
+    if tail:
+        pending.append(tail)
+    if pending:
+        yield number, pending
+
+
+def read_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Non-empty lines of a JSONL or JSONL.gz file, stripped, with their 1-based numbers."""
+    for first, lines in read_chunks(path, 4096):
+        for number, line in enumerate(lines, start=first):
+            stripped = line.strip()
+            if stripped:
+                yield number, stripped
 
 
 def _read_jsonl(

@@ -9,6 +9,10 @@
 //! differently, on generated events and on fuzzed bytes.
 
 use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A feature name: shared by the events of a batch that list the same names.
+pub type Name = Arc<str>;
 
 /// The codec's limits (`limits` in the configuration).
 #[derive(Clone, Debug)]
@@ -54,7 +58,7 @@ pub struct Prediction {
     pub model_version: Option<String>,
     pub timestamp: i64,
     /// In the order of the event; a non-finite value is `Null` and its name in `non_finite`.
-    pub features: Vec<(String, Value)>,
+    pub features: Vec<(Name, Value)>,
     pub non_finite: Vec<String>,
     pub prediction: Value,
     pub score: Option<f64>,
@@ -63,23 +67,47 @@ pub struct Prediction {
     pub latency_ms: Option<f64>,
 }
 
+/// 10^0 ..= 10^15, all exact in an f64 (fractions of more digits take the standard parser).
+const POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
 const MIN_MS: i64 = 100_000_000_000;
 const MAX_MS: i64 = 10_000_000_000_000;
 const MAX_ID: usize = 256;
 
 /// Decode one event; `None` defers it to the Python schema.
 pub fn decode_prediction(data: &[u8], limits: &Limits) -> Option<Prediction> {
-    if data.is_empty() || data.len() > limits.max_event_bytes {
-        return None;
+    Decoder::default().decode(data, limits)
+}
+
+/// Decodes the events of a batch, reusing the feature names of the event before (events of
+/// one model list the same names, usually in the same order) and its scratch space.
+#[derive(Default)]
+pub struct Decoder {
+    names: Vec<Name>,
+    hashes: Vec<u64>,
+}
+
+impl Decoder {
+    /// Decode one event; `None` defers it to the Python schema.
+    pub fn decode(&mut self, data: &[u8], limits: &Limits) -> Option<Prediction> {
+        if data.is_empty() || data.len() > limits.max_event_bytes {
+            return None;
+        }
+        // JSON is UTF-8: checked once here, so strings and numbers are sliced without a check.
+        let text = std::str::from_utf8(data).ok()?;
+        let mut parser = Parser {
+            text,
+            bytes: data,
+            at: 0,
+            big_integers: limits.big_integers,
+            decoder: self,
+        };
+        let event = parser.event(limits)?;
+        parser.space();
+        (parser.at == data.len()).then_some(event)
     }
-    let mut parser = Parser {
-        bytes: data,
-        at: 0,
-        big_integers: limits.big_integers,
-    };
-    let event = parser.event(limits)?;
-    parser.space();
-    (parser.at == data.len()).then_some(event)
 }
 
 enum Number {
@@ -88,10 +116,12 @@ enum Number {
     Float(f64),
 }
 
-struct Parser<'a> {
+struct Parser<'a, 'd> {
+    text: &'a str,
     bytes: &'a [u8],
     at: usize,
     big_integers: bool,
+    decoder: &'d mut Decoder,
 }
 
 #[derive(Default)]
@@ -112,7 +142,7 @@ fn char_len(text: &str) -> usize {
     text.chars().count()
 }
 
-impl<'a> Parser<'a> {
+impl<'a> Parser<'a, '_> {
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
@@ -173,17 +203,18 @@ impl<'a> Parser<'a> {
         self.at += 1;
         let start = self.at;
         // Fast path: no escapes.
-        while let Some(&b) = self.bytes.get(self.at) {
-            match b {
-                b'"' => {
-                    let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-                    self.at += 1;
-                    return Some(Cow::Borrowed(text));
-                }
-                b'\\' => break,
-                0..=0x1f => return None,
-                _ => self.at += 1,
+        let end = start
+            + self.bytes[start..]
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        self.at = end;
+        match self.bytes[end] {
+            b'"' => {
+                self.at += 1;
+                return Some(Cow::Borrowed(self.text.get(start..end)?));
             }
+            b'\\' => {}
+            _ => return None,
         }
         let mut out: Vec<u8> = self.bytes[start..self.at].to_vec();
         loop {
@@ -247,35 +278,58 @@ impl<'a> Parser<'a> {
 
     fn number(&mut self) -> Option<Number> {
         let start = self.at;
-        let mut float = false;
-        if self.peek() == Some(b'-') {
+        let negative = self.peek() == Some(b'-');
+        if negative {
             self.at += 1;
         }
+        // The digits' value as they are scanned: plain decimals (the usual case) need no
+        // second pass; anything longer or with an exponent goes to the standard parser.
+        let mut mantissa = 0_u64;
+        let int_start = self.at;
         match self.peek()? {
             b'0' => self.at += 1,
-            b'1'..=b'9' => self.digits(),
+            b'1'..=b'9' => mantissa = self.digits(0),
             _ => return None,
         }
+        let mut digits = self.at - int_start;
+        let mut fraction = 0;
+        let mut float = false;
         if self.peek() == Some(b'.') {
             self.at += 1;
             float = true;
             if !self.peek()?.is_ascii_digit() {
                 return None;
             }
-            self.digits();
+            let fraction_start = self.at;
+            mantissa = self.digits(mantissa);
+            fraction = self.at - fraction_start;
+            digits += fraction;
         }
+        let mut exponent = false;
         if let Some(b'e' | b'E') = self.peek() {
             self.at += 1;
             float = true;
+            exponent = true;
             if let Some(b'+' | b'-') = self.peek() {
                 self.at += 1;
             }
             if !self.peek()?.is_ascii_digit() {
                 return None;
             }
-            self.digits();
+            self.digits(0);
         }
-        let text = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        // Up to 15 digits, the mantissa is below 2^53 and exact, and so is 10^fraction for a
+        // fraction of up to 22 digits: one IEEE division is then the correctly rounded value,
+        // the same as the standard parser's (Clinger's fast path).
+        if !exponent && digits <= 15 {
+            if !float {
+                let value = mantissa as i64;
+                return Some(Number::Int(if negative { -value } else { value }));
+            }
+            let value = mantissa as f64 / POWERS_OF_TEN[fraction];
+            return Some(Number::Float(if negative { -value } else { value }));
+        }
+        let text = self.text.get(start..self.at)?;
         if float {
             let value: f64 = text.parse().ok()?;
             value.is_finite().then_some(Number::Float(value))
@@ -288,10 +342,13 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
+    /// Skip a run of digits, folding them into `value` (wrapping: only read up to 15 digits).
+    fn digits(&mut self, mut value: u64) -> u64 {
+        while let Some(digit @ b'0'..=b'9') = self.peek() {
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
             self.at += 1;
         }
+        value
     }
 
     /// A scalar: null, true, false, a number or a string (objects and arrays defer).
@@ -314,7 +371,7 @@ impl<'a> Parser<'a> {
     fn label(&mut self, limit: usize) -> Option<Value> {
         match self.scalar()? {
             Value::Null => None,
-            Value::Str(s) if char_len(&s) > limit => None,
+            Value::Str(s) if s.len() > limit && char_len(&s) > limit => None,
             value => Some(value),
         }
     }
@@ -337,19 +394,24 @@ impl<'a> Parser<'a> {
 
     fn id(&mut self, limit: usize) -> Option<String> {
         let text = self.string()?;
-        let n = char_len(&text);
-        ((1..=MAX_ID).contains(&n) && n <= limit).then(|| text.into_owned())
+        let bound = MAX_ID.min(limit); // characters; a byte length within it is within it too
+        let fits = !text.is_empty() && (text.len() <= bound || char_len(&text) <= bound);
+        fits.then(|| text.into_owned())
     }
 
     fn features(
         &mut self,
         limits: &Limits,
         non_finite: &mut Vec<String>,
-    ) -> Option<Vec<(String, Value)>> {
-        let mut features: Vec<(String, Value)> = Vec::with_capacity(16);
+    ) -> Option<Vec<(Name, Value)>> {
+        let mut features: Vec<(Name, Value)> = Vec::with_capacity(self.decoder.names.len());
+        let mut hashes = std::mem::take(&mut self.decoder.hashes);
+        hashes.clear();
         let limit = limits.max_string_length;
-        self.object(|p, name| {
-            if char_len(&name) > limit || features.len() >= limits.max_features {
+        let read = self.object(|p, name| {
+            if features.len() >= limits.max_features
+                || (name.len() > limit && char_len(&name) > limit)
+            {
                 return None;
             }
             let value = match p.peek()? {
@@ -364,16 +426,26 @@ impl<'a> Parser<'a> {
                     non_finite.push(name.to_string());
                     Value::Null
                 }
-                Some(Value::Str(s)) if char_len(&s) > limit => return None,
+                Some(Value::Str(s)) if s.len() > limit && char_len(&s) > limit => return None,
                 Some(v) => v,
             };
-            features.push((name.into_owned(), value));
+            let slot = features.len();
+            let shared = match p.decoder.names.get(slot) {
+                Some(known) if **known == *name => known.clone(),
+                _ => {
+                    let fresh: Name = Arc::from(name.as_ref());
+                    p.decoder.names.truncate(slot);
+                    p.decoder.names.push(fresh.clone());
+                    fresh
+                }
+            };
+            hashes.push(fnv1a(&shared));
+            features.push((shared, value));
             Some(())
-        })?;
-        if has_duplicates(features.iter().map(|(name, _)| name.as_str())) {
-            return None;
-        }
-        Some(features)
+        });
+        let unique = read.is_some() && !repeats(&hashes, |i| &*features[i].0);
+        self.decoder.hashes = hashes;
+        unique.then_some(features)
     }
 
     fn scores(&mut self) -> Option<Vec<(String, f64)>> {
@@ -456,19 +528,32 @@ impl<'a> Parser<'a> {
     }
 }
 
-/// Whether any name repeats: names are hashed (FNV-1a) and sorted by (hash, name), so equal
-/// names end up side by side; a dozen features cost a few dozen nanoseconds.
+fn fnv1a(name: &str) -> u64 {
+    name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Whether any name repeats, given each name's hash: pairs are compared by hash, and by name
+/// only when the hashes are equal. Quadratic in hashes, which for up to the few dozen features
+/// events carry beats sorting; beyond that, sorted.
+fn repeats<'s>(hashes: &[u64], name: impl Fn(usize) -> &'s str) -> bool {
+    if hashes.len() <= 48 {
+        (0..hashes.len())
+            .any(|i| (i + 1..hashes.len()).any(|j| hashes[i] == hashes[j] && name(i) == name(j)))
+    } else {
+        let mut hashed: Vec<(u64, &str)> =
+            (0..hashes.len()).map(|i| (hashes[i], name(i))).collect();
+        hashed.sort_unstable();
+        hashed.windows(2).any(|pair| pair[0] == pair[1])
+    }
+}
+
+/// Whether any name repeats.
 fn has_duplicates<'s>(names: impl Iterator<Item = &'s str>) -> bool {
-    let mut hashed: Vec<(u64, &str)> = names
-        .map(|name| {
-            let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
-                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-            });
-            (hash, name)
-        })
-        .collect();
-    hashed.sort_unstable();
-    hashed.windows(2).any(|pair| pair[0] == pair[1])
+    let names: Vec<&str> = names.collect();
+    let hashes: Vec<u64> = names.iter().map(|n| fnv1a(n)).collect();
+    repeats(&hashes, |i| names[i])
 }
 
 #[cfg(test)]
@@ -564,6 +649,56 @@ mod tests {
             ..Limits::default()
         };
         assert!(decode_prediction(PLAIN.as_bytes(), &small).is_none());
+    }
+
+    #[test]
+    fn plain_decimals_read_as_the_standard_parser_reads_them() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let digits = (next() % 16 + 1) as usize;
+            let point = (next() % (digits as u64 + 1)) as usize;
+            let text: String = (0..digits)
+                .map(|_| char::from(b'0' + (next() % 10) as u8))
+                .collect();
+            let text = match point {
+                0 => text,
+                p => format!("{}.{}", &text[..p], &text[p..]),
+            };
+            let text = text.trim_start_matches('0');
+            let text = if text.is_empty() || text.starts_with('.') {
+                format!("0{text}")
+            } else {
+                text.to_string()
+            };
+            if text.ends_with('.') {
+                continue;
+            }
+            for sign in ["", "-"] {
+                let written = format!("{sign}{text}");
+                let mut decoder = Decoder::default();
+                let mut parser = Parser {
+                    text: &written,
+                    bytes: written.as_bytes(),
+                    at: 0,
+                    big_integers: false,
+                    decoder: &mut decoder,
+                };
+                match parser.number() {
+                    Some(Number::Int(i)) => assert_eq!(Ok(i), written.parse::<i64>(), "{written}"),
+                    Some(Number::Float(f)) => {
+                        let expected: f64 = written.parse().unwrap();
+                        assert_eq!(f.to_bits(), expected.to_bits(), "{written}");
+                    }
+                    _ => panic!("{written} not read"),
+                }
+            }
+        }
     }
 
     #[test]

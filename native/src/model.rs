@@ -590,13 +590,13 @@ impl Warmup {
     fn add(&mut self, event: &Prediction) -> bool {
         let count = self.count as usize;
         for (name, value) in &event.features {
-            let at = match self.columns.iter().position(|(n, _)| n == name) {
+            let at = match self.columns.iter().position(|(n, _)| **n == **name) {
                 Some(at) => at,
                 None => {
                     let mut numbers = Vec::with_capacity(self.size as usize);
                     numbers.resize(count, f64::NAN);
                     self.columns
-                        .push((name.clone(), WarmColumn::Numbers(numbers)));
+                        .push((name.to_string(), WarmColumn::Numbers(numbers)));
                     self.columns.len() - 1
                 }
             };
@@ -1243,11 +1243,11 @@ fn slots_of<'e>(names: &[String], run: &[&'e Prediction]) -> Vec<Vec<Cell<'e>>> 
         for (slot, name) in names.iter().enumerate() {
             // Events usually list features in the same order: try the same position first.
             let cell = match event.features.get(slot) {
-                Some((n, v)) if n == name => Cell::Value(v),
+                Some((n, v)) if **n == **name => Cell::Value(v),
                 _ => event
                     .features
                     .iter()
-                    .find(|(n, _)| n == name)
+                    .find(|(n, _)| **n == **name)
                     .map_or(Cell::Missing, |(_, v)| Cell::Value(v)),
             };
             slots[slot].push(cell);

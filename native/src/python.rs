@@ -262,7 +262,7 @@ fn prediction_to_py<'py>(py: Python<'py>, event: &Prediction) -> PyResult<Bound<
     out.set_item("timestamp", event.timestamp)?;
     let features = PyDict::new(py);
     for (name, value) in &event.features {
-        features.set_item(name, value_py(py, value)?)?;
+        features.set_item(&**name, value_py(py, value)?)?;
     }
     out.set_item("features", features)?;
     out.set_item("non_finite_features", PyList::new(py, &event.non_finite)?)?;

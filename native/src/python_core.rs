@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
-use crate::decode::{decode_prediction, Limits, Prediction, Value};
+use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
 use crate::model::{
     Acc, Bounds, CategoricalRef, Config, Detector, Drift, Kind, ModelCore, NumericRef, Pause,
     Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
@@ -195,9 +195,10 @@ pub fn decode_batch(
     let events = py
         .detach(|| {
             catch_unwind(AssertUnwindSafe(|| {
+                let mut decoder = Decoder::default();
                 slices
                     .iter()
-                    .map(|data| data.and_then(|d| decode_prediction(d, &limits)))
+                    .map(|data| data.and_then(|d| decoder.decode(d, &limits)))
                     .collect()
             }))
         })

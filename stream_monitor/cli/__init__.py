@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from stream_monitor import __version__
+import stream_monitor
 from stream_monitor.cli.bench_cmd import bench
 from stream_monitor.cli.broker_cmd import broker_app
 from stream_monitor.cli.config_cmd import config_app
@@ -42,7 +42,7 @@ app.command("bench")(bench)
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(__version__)
+        typer.echo(stream_monitor.__version__)
         raise typer.Exit
 
 

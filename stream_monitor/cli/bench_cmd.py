@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from stream_monitor.bench.runner import BenchOptions, run_bench, table
 from stream_monitor.cli.common import (
     BootstrapOption,
     ConfigOption,
@@ -57,6 +56,8 @@ def bench(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Load events into a fresh topic, run the monitor on them and measure it end to end."""
+    from stream_monitor.bench.runner import BenchOptions, run_bench, table
+
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
         options = BenchOptions(

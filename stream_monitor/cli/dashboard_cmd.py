@@ -17,8 +17,6 @@ from stream_monitor.cli.common import (
     load_from_flags,
     reported_errors,
 )
-from stream_monitor.dashboard.app import plotly_js, serve
-from stream_monitor.logs import configure_logging
 
 __all__ = ["dashboard"]
 
@@ -39,6 +37,9 @@ def dashboard(
     ] = None,
 ) -> None:
     """Serve the dashboard: models, drift, performance, quality and alerts, live."""
+    from stream_monitor.dashboard.app import plotly_js, serve
+    from stream_monitor.logs import configure_logging
+
     with reported_errors():
         overrides: dict[str, Any] = {}
         if port is not None:

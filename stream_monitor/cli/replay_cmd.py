@@ -8,7 +8,7 @@ import signal
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
@@ -30,8 +30,10 @@ from stream_monitor.cli.common import (
     reported_errors,
 )
 from stream_monitor.errors import StreamMonitorError
-from stream_monitor.replay.files import BadLineError, Record, read_records
-from stream_monitor.replay.tools import ReplayStats, record_topic, replay_records
+
+if TYPE_CHECKING:
+    from stream_monitor.replay.files import BadLineError, Record
+    from stream_monitor.replay.tools import ReplayStats
 
 __all__ = ["record", "replay"]
 
@@ -63,6 +65,8 @@ def record(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Capture a live topic to JSONL: value, key, headers, partition, offset, timestamp."""
+    from stream_monitor.replay.tools import record_topic
+
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
 
@@ -117,6 +121,9 @@ def replay(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Produce a recorded or generated stream into Kafka at a rate or recorded speed."""
+    from stream_monitor.replay.files import read_records
+    from stream_monitor.replay.tools import ReplayStats, replay_records
+
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
         if not file.is_file():

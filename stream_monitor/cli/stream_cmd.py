@@ -9,7 +9,6 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from aiokafka import AIOKafkaConsumer
 from rich.console import Console
 from rich.markup import escape
 
@@ -21,11 +20,6 @@ from stream_monitor.cli.common import (
     load_from_flags,
     reported_errors,
 )
-from stream_monitor.kafka.connection import client_kwargs
-from stream_monitor.logs import configure_logging
-from stream_monitor.profiling import load_references
-from stream_monitor.runtime.topics import ensure_topics
-from stream_monitor.runtime.worker import Worker
 
 __all__ = ["alert_line", "run", "simulate_cmd", "tail"]
 
@@ -36,6 +30,10 @@ def run(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Run a monitor worker: consume predictions and labels, publish alerts (Ctrl-C stops)."""
+    from stream_monitor.logs import configure_logging
+    from stream_monitor.profiling import load_references
+    from stream_monitor.runtime.worker import Worker
+
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
         configure_logging(settings.logging)
@@ -74,8 +72,8 @@ def simulate_cmd(
         settings = load_from_flags(config, sets, bootstrap_servers)
 
         async def main() -> int:
-            # the simulator's river models are imported only when simulating
-            from stream_monitor.simulator import Scenario, simulate  # noqa: PLC0415
+            from stream_monitor.runtime.topics import ensure_topics
+            from stream_monitor.simulator import Scenario, simulate
 
             await ensure_topics(settings)
             chosen: Scenario = scenario  # type: ignore[assignment]
@@ -125,6 +123,10 @@ def tail(
         settings = load_from_flags(config, sets, bootstrap_servers)
 
         async def main() -> None:
+            from aiokafka import AIOKafkaConsumer
+
+            from stream_monitor.kafka.connection import client_kwargs
+
             consumer = AIOKafkaConsumer(
                 settings.topics.alerts,
                 enable_auto_commit=False,

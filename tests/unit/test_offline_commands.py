@@ -160,3 +160,29 @@ def test_reference_of_another_model_is_refused(tmp_path: Path) -> None:
     result = runner.invoke(app, ["backtest", str(data), "-c", str(config)])
     assert result.exit_code == 1
     assert "stream-monitor profile DATA --model churn" in result.output
+
+
+def test_backtest_numbers_lines_across_chunks_blank_lines_and_crlf(tmp_path: Path) -> None:
+    # Chunks of 7 lines: the invalid lines fall in later chunks, after blank lines and CRLF
+    # endings, and the report still names their line numbers in the file.
+    lines = [encode_event(event) for event in stream(40, model_id="fraud")]
+    lines[3] += b"\r"
+    lines.insert(5, b"")
+    lines.insert(9, b"   \r")
+    lines.insert(17, b'{"event_id": 1}')
+    lines.insert(30, b"[]\r")
+    live = tmp_path / "live.jsonl"
+    live.write_bytes(b"\n".join(lines))  # no final newline
+    config = tmp_path / "c.yaml"
+    config.write_text("processing:\n  batch_max_records: 7\n", encoding="utf-8")
+    result = runner.invoke(
+        app, ["backtest", str(live), "-c", str(config), "--alerts", str(tmp_path / "a.jsonl")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "40 predictions, 0 labels, 2 invalid lines of 42" in result.output
+    assert "invalid line 18: " in result.output
+    assert "invalid line 31: <event>: list must be a JSON object" in result.output
+    numbered = list(read_lines(live))
+    assert [number for number, _ in numbered][:6] == [1, 2, 3, 4, 5, 7]
+    assert numbered[3][1].endswith(b"}")  # stripped of the \r
+    assert len(numbered) == 42
