@@ -2,26 +2,33 @@
 //! `drift.ADWIN`, so both signal at the same updates (tests/unit/monitor/test_native.py feeds
 //! the same seeded streams to both).
 //!
-//! The window is kept as rows of buckets: row `i` holds up to `max_buckets + 1` buckets of
-//! `2^i` values each (their total and variance). A full row merges its two oldest buckets into
-//! the next row. Every `clock` updates, each split of the window into an older and a newer part
+//! The window is kept as rows of buckets: row `i` holds up to 5 buckets (river's
+//! `max_buckets`) of `2^i` values each (their total and variance). A full row merges its two
+//! oldest buckets into the next row. Every `clock` updates, each split of the window into an older and a newer part
 //! is tested; when their means differ by more than the Hoeffding-style bound, the oldest
 //! bucket is dropped and a change is signalled. As river's wrapper does, the update after a
 //! signal starts again from an empty window.
 
-use crate::state::{Reader, StateError, Writer};
+use crate::state::{exact, Reader, StateError, Writer};
 
-/// Up to `max_buckets + 1` (6) buckets of one size, oldest first, in place (no allocation).
+/// Buckets a row holds (river's `max_buckets`).
+const MAX_BUCKETS: usize = 5;
+
+/// Up to [`MAX_BUCKETS`] buckets of one size, oldest first, in place (no allocation).
 #[derive(Clone, Debug, Default, PartialEq)]
 struct Row {
     len: u8,
-    totals: [f64; 6],
-    variances: [f64; 6],
+    totals: [f64; MAX_BUCKETS],
+    variances: [f64; MAX_BUCKETS],
 }
 
 impl Row {
     fn len(&self) -> usize {
         usize::from(self.len)
+    }
+
+    fn full(&self) -> bool {
+        self.len() == MAX_BUCKETS
     }
 
     fn push(&mut self, total: f64, variance: f64) {
@@ -54,7 +61,6 @@ impl Row {
 pub struct Adwin {
     delta: f64,
     clock: u32,
-    max_buckets: usize,
     min_window: f64,
     grace: f64,
     total: f64,
@@ -72,7 +78,6 @@ impl Adwin {
         Self {
             delta,
             clock: clock.max(1),
-            max_buckets: 5,
             min_window: 5.0,
             grace: 10.0,
             total: 0.0,
@@ -113,7 +118,6 @@ impl Adwin {
     }
 
     fn insert(&mut self, value: f64) {
-        self.rows[0].push(value, 0.0);
         self.width += 1.0;
         let mut added = 0.0;
         if self.width > 1.0 {
@@ -122,27 +126,29 @@ impl Adwin {
         }
         self.variance += added;
         self.total += value;
-        self.compress();
+        self.make_room();
+        self.rows[0].push(value, 0.0);
     }
 
-    fn compress(&mut self) {
-        let mut i = 0;
-        while self.rows[i].len() == self.max_buckets + 1 {
+    /// Before a value is added: each full row from the first up merges its two oldest buckets
+    /// into the next row, highest first. river adds first and merges an overfull row after;
+    /// the buckets merged and where they go are the same, but no row ever holds more than
+    /// [`MAX_BUCKETS`], and the rows grow one at a time (they are the detector's memory).
+    fn make_room(&mut self) {
+        let full = self.rows.iter().take_while(|row| row.full()).count();
+        if full == self.rows.len() {
+            self.rows.reserve_exact(1);
+            self.rows.push(Row::default());
+        }
+        for i in (0..full).rev() {
             let size = (1u64 << i) as f64;
             let row = &self.rows[i];
             let (t0, t1) = (row.totals[0], row.totals[1]);
             let (v0, v1) = (row.variances[0], row.variances[1]);
             let (m0, m1) = (t0 / size, t1 / size);
             let merged_variance = v0 + v1 + size * 0.5 * (m0 - m1) * (m0 - m1);
-            if i + 1 == self.rows.len() {
-                self.rows.push(Row::default());
-            }
             self.rows[i + 1].push(t0 + t1, merged_variance);
             self.rows[i].drop_oldest(2);
-            if self.rows[i + 1].len() <= self.max_buckets {
-                break;
-            }
-            i += 1;
         }
     }
 
@@ -238,20 +244,18 @@ impl Adwin {
         if rows == 0 || rows > 64 {
             return Err(StateError::new("ADWIN rows out of range"));
         }
-        adwin.rows = (0..rows)
-            .map(|_| {
-                let totals = input.f64s()?;
-                let variances = input.f64s()?;
-                if totals.len() != variances.len() || totals.len() > adwin.max_buckets + 1 {
-                    return Err(StateError::new("ADWIN row of a wrong length"));
-                }
-                let mut row = Row::default();
-                for (&t, &v) in totals.iter().zip(&variances) {
-                    row.push(t, v);
-                }
-                Ok(row)
-            })
-            .collect::<Result<_, _>>()?;
+        adwin.rows = exact(rows, || {
+            let totals = input.f64s()?;
+            let variances = input.f64s()?;
+            if totals.len() != variances.len() || totals.len() > MAX_BUCKETS {
+                return Err(StateError::new("ADWIN row of a wrong length"));
+            }
+            let mut row = Row::default();
+            for (&t, &v) in totals.iter().zip(&variances) {
+                row.push(t, v);
+            }
+            Ok(row)
+        })?;
         Ok(adwin)
     }
 }
@@ -296,6 +300,9 @@ mod tests {
         let bytes = out.finish();
         let back = Adwin::read(&mut Reader::new(&bytes)).unwrap();
         assert_eq!(back, adwin);
+        // rows are the detector's memory: grown one at a time, restored at their exact size
+        assert_eq!(adwin.rows.capacity(), adwin.rows.len());
+        assert_eq!(back.rows.capacity(), back.rows.len());
         assert!(Adwin::read(&mut Reader::new(&bytes[..bytes.len() - 3])).is_err());
     }
 }

@@ -12,7 +12,7 @@ use crate::model::{
     PageHinkley, Reference, Signal, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::sketch::LogHistogram;
-use crate::state::{Reader, StateError, Writer};
+use crate::state::{exact, Reader, StateError, Writer};
 
 const NONE: u32 = u32::MAX;
 
@@ -82,7 +82,7 @@ fn write_bins(out: &mut Writer, values: &[u32]) {
 
 fn read_bins(input: &mut Reader<'_>) -> Result<Vec<u32>, StateError> {
     let n = input.count(4)?;
-    (0..n).map(|_| input.u32()).collect()
+    exact(n, || input.u32())
 }
 
 fn write_i64s(out: &mut Writer, values: &[i64]) {
@@ -94,7 +94,7 @@ fn write_i64s(out: &mut Writer, values: &[i64]) {
 
 fn read_i64s(input: &mut Reader<'_>) -> Result<Vec<i64>, StateError> {
     let n = input.count(8)?;
-    (0..n).map(|_| input.i64()).collect()
+    exact(n, || input.i64())
 }
 
 fn write_counts(out: &mut Writer, counts: &Counts) {
@@ -206,13 +206,11 @@ fn read_reference(input: &mut Reader<'_>) -> Result<Reference, StateError> {
             let edges = input.f64s()?;
             let counts = input.f64s()?;
             let n = input.count(4)?;
-            let coarse_of = (0..n)
-                .map(|_| {
-                    input
-                        .u32()
-                        .and_then(|c| u16::try_from(c).map_err(|_| bad("coarse bin beyond range")))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
+            let coarse_of = exact(n, || {
+                input
+                    .u32()
+                    .and_then(|c| u16::try_from(c).map_err(|_| bad("coarse bin beyond range")))
+            })?;
             let coarse_counts = input.f64s()?;
             if counts.len() != edges.len() + 1
                 || coarse_of.len() != counts.len()
@@ -429,11 +427,7 @@ fn read_warmup(input: &mut Reader<'_>) -> Result<Warmup, StateError> {
             0 => WarmColumn::Numbers(input.f64s()?),
             1 => {
                 let n = input.count(1)?;
-                WarmColumn::Values(
-                    (0..n)
-                        .map(|_| read_value(input))
-                        .collect::<Result<_, _>>()?,
-                )
+                WarmColumn::Values(exact(n, || read_value(input))?)
             }
             _ => return Err(bad("bad warm-up column")),
         };
@@ -441,9 +435,7 @@ fn read_warmup(input: &mut Reader<'_>) -> Result<Warmup, StateError> {
     }
     let scores = input.f64s()?;
     let n = input.count(1)?;
-    let predictions = (0..n)
-        .map(|_| read_value(input))
-        .collect::<Result<_, _>>()?;
+    let predictions = exact(n, || read_value(input))?;
     Ok(Warmup {
         size,
         count,
@@ -605,9 +597,9 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
 pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     let warmup_events = input.u64()?;
     let n = input.count(4)?;
-    let categorical = (0..n).map(|_| input.str()).collect::<Result<Vec<_>, _>>()?;
+    let categorical = exact(n, || input.str())?;
     let n = input.count(4)?;
-    let detector_names = (0..n).map(|_| input.str()).collect::<Result<Vec<_>, _>>()?;
+    let detector_names = exact(n, || input.str())?;
     let config = Config {
         warmup_events,
         categorical,
@@ -616,16 +608,12 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         detector_block: input.u32()?,
     };
     let n = input.count(1)?;
-    let references = (0..n)
-        .map(|_| read_reference(input))
-        .collect::<Result<Vec<_>, _>>()?;
+    let references = exact(n, || read_reference(input))?;
     let n = input.count(4)?;
     let mut name_lists = Vec::with_capacity(n);
     for _ in 0..n {
         let m = input.count(4)?;
-        name_lists.push(Arc::new(
-            (0..m).map(|_| input.str()).collect::<Result<Vec<_>, _>>()?,
-        ));
+        name_lists.push(Arc::new(exact(m, || input.str())?));
     }
     let lookup_names = |id: u32| -> Result<Arc<Vec<String>>, StateError> {
         name_lists
@@ -649,13 +637,9 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     if n != names.len() {
         return Err(bad("feature kinds do not match the features"));
     }
-    let kinds = (0..n)
-        .map(|_| read_kind(input))
-        .collect::<Result<Vec<_>, _>>()?;
+    let kinds = exact(n, || read_kind(input))?;
     let types: Vec<(String, Kind)> = names.iter().cloned().zip(kinds).collect();
-    let own = (0..types.len())
-        .map(|_| lookup_reference(input.u32()?))
-        .collect::<Result<Vec<_>, _>>()?;
+    let own = exact(types.len(), || lookup_reference(input.u32()?))?;
     let prediction_ref = if input.bool()? {
         let kind = read_kind(input)?;
         let reference = lookup_reference(input.u32()?)?.ok_or_else(|| bad("missing reference"))?;
@@ -678,9 +662,7 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
             _ => return Err(bad("signal beyond the features")),
         };
         let m = input.count(8)?;
-        let detectors = (0..m)
-            .map(|_| read_detector(input))
-            .collect::<Result<_, _>>()?;
+        let detectors = exact(m, || read_detector(input))?;
         signals.push(Signal { slot, detectors });
     }
     let warmup = if input.bool()? {
@@ -705,9 +687,7 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         if m != window_names.len() {
             return Err(bad("window accumulators do not match its features"));
         }
-        let features = (0..m)
-            .map(|_| read_acc(input, &references))
-            .collect::<Result<Vec<_>, _>>()?;
+        let features = exact(m, || read_acc(input, &references))?;
         let prediction = if input.bool()? {
             Some(read_acc(input, &references)?)
         } else {

@@ -119,7 +119,7 @@ impl<'a> Reader<'a> {
         if n > self.bytes.len() / 8 {
             return Err(StateError::new("native state is truncated"));
         }
-        (0..n).map(|_| self.f64()).collect()
+        exact(n, || self.f64())
     }
     pub fn i64(&mut self) -> Result<i64, StateError> {
         Ok(i64::from_le_bytes(self.array()?))
@@ -151,6 +151,17 @@ impl<'a> Reader<'a> {
             Err(StateError::new("native state has trailing bytes"))
         }
     }
+}
+
+/// `n` items read by `read`, in a vector of exactly that capacity: collecting an iterator of
+/// results sizes it by doubling, and restored state would take more memory than live state.
+/// `n` must already be bounded by the input (see [`Reader::count`]).
+pub fn exact<T, E>(n: usize, mut read: impl FnMut() -> Result<T, E>) -> Result<Vec<T>, E> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(read()?);
+    }
+    Ok(out)
 }
 
 #[cfg(test)]
