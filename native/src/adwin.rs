@@ -4,9 +4,9 @@
 //!
 //! The window is kept as rows of buckets: row `i` holds up to 5 buckets (river's
 //! `max_buckets`) of `2^i` values each (their total and variance). A full row merges its two
-//! oldest buckets into the next row. Every `clock` updates, each split of the window into an older and a newer part
-//! is tested; when their means differ by more than the Hoeffding-style bound, the oldest
-//! bucket is dropped and a change is signalled. As river's wrapper does, the update after a
+//! oldest buckets into the next row. Every `clock` updates, each split of the window into an
+//! older and a newer part is tested; when their means differ by more than the Hoeffding-style
+//! bound, the oldest bucket is dropped and a change is signalled. As river's wrapper does, the update after a
 //! signal starts again from an empty window.
 
 use crate::state::{exact, Reader, StateError, Writer};

@@ -85,7 +85,8 @@ pub fn decode_prediction(data: &[u8], limits: &Limits) -> Option<Prediction> {
 /// one model list the same names, usually in the same order) and its scratch space.
 #[derive(Default)]
 pub struct Decoder {
-    names: Vec<Name>,
+    /// The last event's feature names, in order, with their hashes.
+    names: Vec<(Name, u64)>,
     hashes: Vec<u64>,
 }
 
@@ -140,6 +141,11 @@ impl Seen {
 
 fn char_len(text: &str) -> usize {
     text.chars().count()
+}
+
+/// Whether `text` has at most `limit` characters (counted only when its bytes are more).
+fn within(text: &str, limit: usize) -> bool {
+    text.len() <= limit || char_len(text) <= limit
 }
 
 impl<'a> Parser<'a, '_> {
@@ -318,9 +324,9 @@ impl<'a> Parser<'a, '_> {
             }
             self.digits(0);
         }
-        // Up to 15 digits, the mantissa is below 2^53 and exact, and so is 10^fraction for a
-        // fraction of up to 22 digits: one IEEE division is then the correctly rounded value,
-        // the same as the standard parser's (Clinger's fast path).
+        // Up to 15 digits, the mantissa is below 2^53 and exact, and so is 10^fraction: one
+        // IEEE division is then the correctly rounded value, the same as the standard
+        // parser's (Clinger's fast path).
         if !exponent && digits <= 15 {
             if !float {
                 let value = mantissa as i64;
@@ -371,7 +377,7 @@ impl<'a> Parser<'a, '_> {
     fn label(&mut self, limit: usize) -> Option<Value> {
         match self.scalar()? {
             Value::Null => None,
-            Value::Str(s) if s.len() > limit && char_len(&s) > limit => None,
+            Value::Str(s) if !within(&s, limit) => None,
             value => Some(value),
         }
     }
@@ -394,9 +400,7 @@ impl<'a> Parser<'a, '_> {
 
     fn id(&mut self, limit: usize) -> Option<String> {
         let text = self.string()?;
-        let bound = MAX_ID.min(limit); // characters; a byte length within it is within it too
-        let fits = !text.is_empty() && (text.len() <= bound || char_len(&text) <= bound);
-        fits.then(|| text.into_owned())
+        (!text.is_empty() && within(&text, MAX_ID.min(limit))).then(|| text.into_owned())
     }
 
     fn features(
@@ -409,9 +413,7 @@ impl<'a> Parser<'a, '_> {
         hashes.clear();
         let limit = limits.max_string_length;
         let read = self.object(|p, name| {
-            if features.len() >= limits.max_features
-                || (name.len() > limit && char_len(&name) > limit)
-            {
+            if features.len() >= limits.max_features || !within(&name, limit) {
                 return None;
             }
             let value = match p.peek()? {
@@ -426,20 +428,21 @@ impl<'a> Parser<'a, '_> {
                     non_finite.push(name.to_string());
                     Value::Null
                 }
-                Some(Value::Str(s)) if s.len() > limit && char_len(&s) > limit => return None,
+                Some(Value::Str(s)) if !within(&s, limit) => return None,
                 Some(v) => v,
             };
             let slot = features.len();
-            let shared = match p.decoder.names.get(slot) {
-                Some(known) if **known == *name => known.clone(),
+            let (shared, hash) = match p.decoder.names.get(slot) {
+                Some((known, hash)) if **known == *name => (known.clone(), *hash),
                 _ => {
                     let fresh: Name = Arc::from(name.as_ref());
+                    let hash = fnv1a(&fresh);
                     p.decoder.names.truncate(slot);
-                    p.decoder.names.push(fresh.clone());
-                    fresh
+                    p.decoder.names.push((fresh.clone(), hash));
+                    (fresh, hash)
                 }
             };
-            hashes.push(fnv1a(&shared));
+            hashes.push(hash);
             features.push((shared, value));
             Some(())
         });

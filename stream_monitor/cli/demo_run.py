@@ -18,10 +18,10 @@ from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
 from stream_monitor.simulator import simulate
 
-__all__ = ["run_demo", "show_alerts"]
+__all__ = ["run_demo"]
 
 
-async def show_alerts(settings: Settings, console: Console) -> None:
+async def _show_alerts(settings: Settings, console: Console) -> None:
     consumer = AIOKafkaConsumer(
         settings.topics.alerts,
         auto_offset_reset="earliest",
@@ -48,7 +48,7 @@ async def run_demo(
     worker = Worker(settings)
     tasks = [
         asyncio.create_task(worker.run(), name="worker"),
-        asyncio.create_task(show_alerts(settings, console), name="alerts"),
+        asyncio.create_task(_show_alerts(settings, console), name="alerts"),
     ]
     await asyncio.wait_for(worker.ready.wait(), 60)
     runner, _, bound = await serve(settings, settings.http.host, dashboard_port)
