@@ -4,28 +4,19 @@
 //! Bins are counts, so the accumulators of two disjoint parts of a window merge by adding.
 
 use crate::stats;
+use crate::tally::Tally;
 
 /// Count finite `values` into `bins` (bin i holds values in [edges[i-1], edges[i])), as
 /// Python's `bisect_right`; returns how many fell outside [low, high].
-pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut [u32], low: f64, high: f64) -> u64 {
+pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut Tally, low: f64, high: f64) -> u64 {
     let mut beyond = 0;
     for &value in values {
-        let bin = edges.partition_point(|&edge| edge <= value);
-        if let Some(count) = bins.get_mut(bin) {
-            *count += 1;
-        }
+        bins.increment(edges.partition_point(|&edge| edge <= value));
         if value < low || value > high {
             beyond += 1;
         }
     }
     beyond
-}
-
-/// Add the bins of another part of the same window.
-pub fn merge_bins(into: &mut [u32], other: &[u32]) {
-    for (a, b) in into.iter_mut().zip(other) {
-        *a += b;
-    }
 }
 
 /// The drift statistics of one numeric feature in a window, `None` where they overflowed.
@@ -43,7 +34,7 @@ pub struct NumericDrift {
 /// The reference side of a numeric feature, as drift needs it.
 pub struct NumericReferenceView<'a> {
     pub counts: &'a [f64],
-    pub coarse_of: &'a [u16],
+    pub coarse_of: &'a [u8],
     pub coarse_counts: &'a [f64],
     pub edges: &'a [f64],
     pub std: f64,
@@ -63,15 +54,21 @@ pub fn widths(edges: &[f64], bins: usize) -> Vec<f64> {
     gaps
 }
 
-/// PSI, Jensen-Shannon and chi-square on the deciles; KS and Wasserstein on the percentiles.
-pub fn numeric_drift(bins: &[u32], reference: &NumericReferenceView<'_>) -> NumericDrift {
-    let mut coarse = vec![0.0; reference.coarse_counts.len()];
-    for (&count, &target) in bins.iter().zip(reference.coarse_of) {
-        if let Some(slot) = coarse.get_mut(usize::from(target)) {
-            *slot += f64::from(count);
+/// `fine` counts summed into the coarse bins `coarse_of` maps them to (`coarse` bins).
+pub fn coarsen(fine: &[f64], coarse_of: &[u8], coarse: usize) -> Vec<f64> {
+    let mut sums = vec![0.0; coarse];
+    for (&count, &target) in fine.iter().zip(coarse_of) {
+        if let Some(slot) = sums.get_mut(usize::from(target)) {
+            *slot += count;
         }
     }
-    let fine: Vec<f64> = bins.iter().map(|&c| f64::from(c)).collect();
+    sums
+}
+
+/// PSI, Jensen-Shannon and chi-square on the deciles; KS and Wasserstein on the percentiles.
+pub fn numeric_drift(bins: &Tally, reference: &NumericReferenceView<'_>) -> NumericDrift {
+    let fine = bins.f64s();
+    let coarse = coarsen(&fine, reference.coarse_of, reference.coarse_counts.len());
     let (chi, chi_p) = stats::chi_square(reference.coarse_counts, &coarse);
     let (ks, ks_p) = stats::ks_binned(reference.counts, &fine);
     let gaps = widths(reference.edges, reference.counts.len());
@@ -98,7 +95,7 @@ mod tests {
     #[test]
     fn values_land_in_bisect_right_bins() {
         let edges = [0.0, 1.0, 2.0];
-        let mut bins = [0u32; 4];
+        let mut bins = Tally::zeros(4);
         let beyond = bin_into(
             &[-5.0, 0.0, 0.5, 1.0, 2.0, 7.0],
             &edges,
@@ -106,7 +103,7 @@ mod tests {
             -1.0,
             3.0,
         );
-        assert_eq!(bins, [1, 2, 1, 2]);
+        assert_eq!(bins.counts(), [1, 2, 1, 2]);
         assert_eq!(beyond, 2);
     }
 
@@ -114,12 +111,12 @@ mod tests {
     fn bins_of_two_parts_merge_into_the_bins_of_all() {
         let edges = [0.0, 1.0, 2.0];
         let values = [0.1, 1.5, -3.0, 2.5, 0.7, 1.0];
-        let mut all = [0u32; 4];
+        let mut all = Tally::zeros(4);
         bin_into(&values, &edges, &mut all, 0.0, 2.0);
-        let (mut left, mut right) = ([0u32; 4], [0u32; 4]);
+        let (mut left, mut right) = (Tally::zeros(4), Tally::zeros(4));
         bin_into(&values[..2], &edges, &mut left, 0.0, 2.0);
         bin_into(&values[2..], &edges, &mut right, 0.0, 2.0);
-        merge_bins(&mut left, &right);
+        left.merge(&right);
         assert_eq!(left, all);
     }
 
@@ -133,7 +130,8 @@ mod tests {
             edges: &[0.0, 1.0, 2.0],
             std: 1.0,
         };
-        let drift = numeric_drift(&[10, 20, 30, 40], &reference);
+        assert_eq!(coarsen(&counts, &[0, 0, 1, 1], 2), vec![30.0, 70.0]);
+        let drift = numeric_drift(&Tally::from_counts(&[10, 20, 30, 40]), &reference);
         assert_eq!(drift.psi, Some(0.0));
         assert_eq!(drift.ks, Some(0.0));
         assert_eq!(drift.wasserstein, Some(0.0));

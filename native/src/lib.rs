@@ -8,6 +8,7 @@ pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;
+pub mod mapped;
 pub mod model;
 pub mod model_state;
 pub mod pyrepr;
@@ -15,6 +16,7 @@ pub mod sketch;
 pub mod special;
 pub mod state;
 pub mod stats;
+pub mod tally;
 
 #[cfg(feature = "python")]
 mod python;

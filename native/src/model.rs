@@ -15,9 +15,11 @@ use std::sync::Arc;
 use crate::accum::{self, NumericDrift, NumericReferenceView};
 use crate::adwin::Adwin;
 use crate::decode::{Prediction, Value};
+use crate::mapped::Mapped;
 use crate::pyrepr::float_repr;
 use crate::sketch::LogHistogram;
 use crate::stats;
+use crate::tally::Tally;
 
 const CLAMP: f64 = 1e9;
 
@@ -31,13 +33,53 @@ pub enum Kind {
 /// The reference of a numeric feature (percentile edges, counts, deciles, range, spread).
 #[derive(Debug)]
 pub struct NumericRef {
-    pub edges: Vec<f64>,
-    pub counts: Vec<f64>,
-    pub coarse_of: Vec<u16>,
-    pub coarse_counts: Vec<f64>,
+    pub edges: Box<[f64]>,
+    /// Reference values per fine bin: one more bin than edges.
+    pub counts: Tally,
+    /// The coarse bin (decile) of each fine bin.
+    pub coarse_of: Box<[u8]>,
     pub minimum: f64,
     pub maximum: f64,
     pub std: f64,
+}
+
+impl NumericRef {
+    /// A reference from its parts; an error says which part does not fit the others.
+    pub fn new(
+        edges: Vec<f64>,
+        counts: &[f64],
+        coarse_of: &[u32],
+        (minimum, maximum, std): (f64, f64, f64),
+    ) -> Result<Self, &'static str> {
+        let counts = Tally::from_f64s(counts)
+            .ok_or("numeric reference: counts must be whole numbers from 0 to 4294967295")?;
+        if counts.len() != edges.len() + 1 || coarse_of.len() != counts.len() {
+            return Err("numeric reference: counts, edges and the coarse map do not agree");
+        }
+        let coarse_of = coarse_of
+            .iter()
+            .map(|&c| u8::try_from(c))
+            .collect::<Result<Box<[u8]>, _>>()
+            .map_err(|_| "numeric reference: more than 256 coarse bins")?;
+        Ok(Self {
+            edges: edges.into_boxed_slice(),
+            counts,
+            coarse_of,
+            minimum,
+            maximum,
+            std,
+        })
+    }
+
+    /// Reference values per coarse bin.
+    pub fn coarse_counts(&self) -> Vec<f64> {
+        let coarse = self
+            .coarse_of
+            .iter()
+            .max()
+            .map_or(1, |&c| usize::from(c) + 1);
+        accum::coarsen(&self.counts.f64s(), &self.coarse_of, coarse)
+    }
 }
 
 /// The reference of a categorical feature: top categories, the known ones, their counts.
@@ -69,13 +111,13 @@ pub struct Counts {
 pub enum Acc {
     Numeric {
         counts: Counts,
-        bins: Vec<u32>,
+        bins: Tally,
         out_of_range: u64,
         reference: Option<Arc<NumericRef>>,
     },
     Categorical {
         counts: Counts,
-        bins: Vec<u32>,
+        bins: Tally,
         unseen: u64,
         reference: Option<Arc<CategoricalRef>>,
     },
@@ -92,7 +134,7 @@ impl Acc {
                 };
                 Acc::Numeric {
                     counts: Counts::default(),
-                    bins: vec![0; reference.as_ref().map_or(0, |r| r.counts.len())],
+                    bins: Tally::zeros(reference.as_ref().map_or(0, |r| r.counts.len())),
                     out_of_range: 0,
                     reference,
                 }
@@ -104,7 +146,7 @@ impl Acc {
                 };
                 Acc::Categorical {
                     counts: Counts::default(),
-                    bins: vec![0; reference.as_ref().map_or(0, |r| r.counts.len() + 1)],
+                    bins: Tally::zeros(reference.as_ref().map_or(0, |r| r.counts.len() + 1)),
                     unseen: 0,
                     reference,
                 }
@@ -185,9 +227,7 @@ impl Acc {
                             bins.len() - 1
                         }
                     };
-                    if let Some(slot) = bins.get_mut(position) {
-                        *slot += 1;
-                    }
+                    bins.increment(position);
                 }
             }
         }
@@ -204,9 +244,9 @@ impl Acc {
             } if counts.n > 0 => Some(Drift::Numeric(accum::numeric_drift(
                 bins,
                 &NumericReferenceView {
-                    counts: &r.counts,
+                    counts: &r.counts.f64s(),
                     coarse_of: &r.coarse_of,
-                    coarse_counts: &r.coarse_counts,
+                    coarse_counts: &r.coarse_counts(),
                     edges: &r.edges,
                     std: r.std,
                 },
@@ -219,7 +259,7 @@ impl Acc {
             } if counts.n > 0 => {
                 let mut expected = r.counts.clone();
                 expected.push(0.0);
-                let current: Vec<f64> = bins.iter().map(|&b| f64::from(b)).collect();
+                let current = bins.f64s();
                 let (chi, chi_p) = stats::chi_square(&expected, &current);
                 let finite = |x: f64| x.is_finite().then_some(x);
                 Some(Drift::Categorical {
@@ -494,7 +534,8 @@ impl Detector {
 #[derive(Clone, Debug)]
 pub struct Signal {
     pub slot: Option<usize>,
-    pub detectors: Vec<Detector>,
+    /// Boxed: a collected `Vec` of a filtered iterator would keep room for four.
+    pub detectors: Box<[Detector]>,
 }
 
 /// What the prediction signal of a model is.
@@ -508,8 +549,8 @@ pub enum SignalKind {
 /// of another type arrives, then the values themselves (earlier numbers kept as floats).
 #[derive(Clone, Debug)]
 pub enum WarmColumn {
-    Numbers(Vec<f64>),
-    Values(Vec<Value>),
+    Numbers(Mapped<f64>),
+    Values(Mapped<Value>),
 }
 
 impl WarmColumn {
@@ -535,16 +576,14 @@ impl WarmColumn {
                 Value::BigInt(d) => return numbers.push(d.parse().unwrap_or(f64::INFINITY)),
                 Value::Null => return numbers.push(f64::NAN),
                 Value::Str(_) | Value::Bool(_) => {
-                    let values = numbers
-                        .iter()
-                        .map(|&x| {
-                            if x.is_nan() {
-                                Value::Null
-                            } else {
-                                Value::Float(x)
-                            }
-                        })
-                        .collect();
+                    let mut values = Mapped::with_capacity(numbers.capacity());
+                    for &x in numbers.iter() {
+                        values.push(if x.is_nan() {
+                            Value::Null
+                        } else {
+                            Value::Float(x)
+                        });
+                    }
                     *self = WarmColumn::Values(values);
                 }
             }
@@ -555,34 +594,36 @@ impl WarmColumn {
     }
 }
 
-/// The first events of a model, kept column by column to learn its reference.
+/// The first events of a model, kept column by column to learn its reference. The columns are
+/// mapped memory (see [`Mapped`]): freed whole when the warm-up ends.
 #[derive(Clone, Debug)]
 pub struct Warmup {
     pub size: u64,
     pub count: u64,
     pub columns: Vec<(String, WarmColumn)>,
-    pub scores: Vec<f64>,
-    pub predictions: Vec<Value>,
+    pub scores: Mapped<f64>,
+    pub predictions: Mapped<Value>,
 }
 
 impl Warmup {
     /// A warm-up of `size` events; `categorical` features keep their values exactly.
     pub fn new(size: u64, categorical: &[String]) -> Self {
+        let size_ = size as usize;
         Self {
             size,
             count: 0,
-            // Columns take their full size at once: no regrowth to fragment the heap.
+            // Columns take their full size at once: no regrowth.
             columns: categorical
                 .iter()
                 .map(|name| {
                     (
                         name.clone(),
-                        WarmColumn::Values(Vec::with_capacity(size as usize)),
+                        WarmColumn::Values(Mapped::with_capacity(size_)),
                     )
                 })
                 .collect(),
-            scores: Vec::with_capacity(size as usize),
-            predictions: Vec::with_capacity(size as usize),
+            scores: Mapped::with_capacity(size_),
+            predictions: Mapped::with_capacity(size_),
         }
     }
 
@@ -593,8 +634,10 @@ impl Warmup {
             let at = match self.columns.iter().position(|(n, _)| **n == **name) {
                 Some(at) => at,
                 None => {
-                    let mut numbers = Vec::with_capacity(self.size as usize);
-                    numbers.resize(count, f64::NAN);
+                    let mut numbers = Mapped::with_capacity((self.size as usize).max(count + 1));
+                    for _ in 0..count {
+                        numbers.push(f64::NAN);
+                    }
                     self.columns
                         .push((name.to_string(), WarmColumn::Numbers(numbers)));
                     self.columns.len() - 1
@@ -1394,7 +1437,7 @@ mod tests {
             panic!("categorical")
         };
         // a, 1, other known (rare), never seen (new, 2.5, true)
-        assert_eq!(bins, &vec![1, 1, 1, 3]);
+        assert_eq!(bins.counts(), vec![1, 1, 1, 3]);
         assert_eq!((counts.n, counts.missing, *unseen), (6, 1, 3));
         let drift = acc.drift().expect("drift against the reference");
         assert!(matches!(drift, Drift::Categorical { psi: Some(p), .. } if p > 0.0));

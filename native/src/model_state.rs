@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use crate::adwin::Adwin;
 use crate::decode::Value;
+use crate::mapped::Mapped;
 use crate::model::{
     Acc, Algorithm, CategoricalRef, Config, Counts, Detector, Kind, ModelCore, NumericRef,
     PageHinkley, Reference, Signal, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::sketch::LogHistogram;
 use crate::state::{exact, Reader, StateError, Writer};
+use crate::tally::Tally;
 
 const NONE: u32 = u32::MAX;
 
@@ -73,16 +75,16 @@ fn read_value(input: &mut Reader<'_>) -> Result<Value, StateError> {
     })
 }
 
-fn write_bins(out: &mut Writer, values: &[u32]) {
-    out.u32(values.len() as u32);
-    for &v in values {
+fn write_bins(out: &mut Writer, bins: &Tally) {
+    out.u32(bins.len() as u32);
+    for v in bins.counts() {
         out.u32(v);
     }
 }
 
-fn read_bins(input: &mut Reader<'_>) -> Result<Vec<u32>, StateError> {
+fn read_bins(input: &mut Reader<'_>) -> Result<Tally, StateError> {
     let n = input.count(4)?;
-    exact(n, || input.u32())
+    Ok(Tally::from_counts(&exact(n, || input.u32())?))
 }
 
 fn write_i64s(out: &mut Writer, values: &[i64]) {
@@ -170,12 +172,12 @@ fn write_reference(out: &mut Writer, reference: &Reference) {
         Reference::Numeric(r) => {
             out.u8(0);
             out.f64s(&r.edges);
-            out.f64s(&r.counts);
+            out.f64s(&r.counts.f64s());
             out.u32(r.coarse_of.len() as u32);
             for &c in &r.coarse_of {
                 out.u32(u32::from(c));
             }
-            out.f64s(&r.coarse_counts);
+            out.f64s(&r.coarse_counts());
             out.f64(r.minimum);
             out.f64(r.maximum);
             out.f64(r.std);
@@ -206,29 +208,15 @@ fn read_reference(input: &mut Reader<'_>) -> Result<Reference, StateError> {
             let edges = input.f64s()?;
             let counts = input.f64s()?;
             let n = input.count(4)?;
-            let coarse_of = exact(n, || {
-                input
-                    .u32()
-                    .and_then(|c| u16::try_from(c).map_err(|_| bad("coarse bin beyond range")))
-            })?;
+            let coarse_of = exact(n, || input.u32())?;
             let coarse_counts = input.f64s()?;
-            if counts.len() != edges.len() + 1
-                || coarse_of.len() != counts.len()
-                || coarse_of
-                    .iter()
-                    .any(|&c| usize::from(c) >= coarse_counts.len())
-            {
+            let range = (input.f64()?, input.f64()?, input.f64()?);
+            let reference = NumericRef::new(edges, &counts, &coarse_of, range).map_err(bad)?;
+            // The coarse counts are written for readers of the format; they must be the sums.
+            if reference.coarse_counts() != coarse_counts {
                 return Err(bad("numeric reference does not hold together"));
             }
-            Reference::Numeric(Arc::new(NumericRef {
-                edges,
-                counts,
-                coarse_of,
-                coarse_counts,
-                minimum: input.f64()?,
-                maximum: input.f64()?,
-                std: input.f64()?,
-            }))
+            Reference::Numeric(Arc::new(reference))
         }
         1 => {
             let n = input.count(8)?;
@@ -403,7 +391,7 @@ fn write_warmup(out: &mut Writer, warmup: &Warmup) {
             WarmColumn::Values(values) => {
                 out.u8(1);
                 out.u32(values.len() as u32);
-                for v in values {
+                for v in values.iter() {
                     write_value(out, v);
                 }
             }
@@ -411,10 +399,23 @@ fn write_warmup(out: &mut Writer, warmup: &Warmup) {
     }
     out.f64s(&warmup.scores);
     out.u32(warmup.predictions.len() as u32);
-    for p in &warmup.predictions {
+    for p in warmup.predictions.iter() {
         write_value(out, p);
     }
 }
+
+/// A restored warm-up column, with room for the whole warm-up (it goes on growing to `size`).
+fn warm<T>(values: Vec<T>, size: u64) -> Mapped<T> {
+    let size = usize::try_from(size).unwrap_or(usize::MAX);
+    let mut column = Mapped::with_capacity(values.len().max(size.min(MAX_WARMUP_ROOM)));
+    for value in values {
+        column.push(value);
+    }
+    column
+}
+
+/// Room reserved for a restored warm-up column at most (a corrupt size must not reserve more).
+const MAX_WARMUP_ROOM: usize = 1 << 20;
 
 fn read_warmup(input: &mut Reader<'_>) -> Result<Warmup, StateError> {
     let size = input.u64()?;
@@ -424,18 +425,18 @@ fn read_warmup(input: &mut Reader<'_>) -> Result<Warmup, StateError> {
     for _ in 0..n {
         let name = input.str()?;
         let column = match input.u8()? {
-            0 => WarmColumn::Numbers(input.f64s()?),
+            0 => WarmColumn::Numbers(warm(input.f64s()?, size)),
             1 => {
                 let n = input.count(1)?;
-                WarmColumn::Values(exact(n, || read_value(input))?)
+                WarmColumn::Values(warm(exact(n, || read_value(input))?, size))
             }
             _ => return Err(bad("bad warm-up column")),
         };
         columns.push((name, column));
     }
-    let scores = input.f64s()?;
+    let scores = warm(input.f64s()?, size);
     let n = input.count(1)?;
-    let predictions = exact(n, || read_value(input))?;
+    let predictions = warm(exact(n, || read_value(input))?, size);
     Ok(Warmup {
         size,
         count,
@@ -663,7 +664,10 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         };
         let m = input.count(8)?;
         let detectors = exact(m, || read_detector(input))?;
-        signals.push(Signal { slot, detectors });
+        signals.push(Signal {
+            slot,
+            detectors: detectors.into_boxed_slice(),
+        });
     }
     let warmup = if input.bool()? {
         Some(read_warmup(input)?)

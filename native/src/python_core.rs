@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
 use crate::model::{
@@ -228,35 +228,23 @@ fn kind_of(text: &str) -> PyResult<Kind> {
     }
 }
 
-/// A reference from its Python description: ("numeric", edges, counts, coarse_of,
-/// coarse_counts, minimum, maximum, std) or ("categorical", index, known, counts).
+/// A reference from its Python description: ("numeric", edges, counts, coarse_of, minimum,
+/// maximum, std) or ("categorical", index, known, counts).
 fn reference_of(description: &Bound<'_, PyTuple>) -> PyResult<Reference> {
     let kind: String = description.get_item(0)?.extract()?;
     match kind.as_str() {
         "numeric" => {
-            let counts: Vec<f64> = description.get_item(2)?.extract()?;
-            let coarse_of: Vec<u16> = description.get_item(3)?.extract()?;
-            let coarse_counts: Vec<f64> = description.get_item(4)?.extract()?;
             let edges: Vec<f64> = description.get_item(1)?.extract()?;
-            if counts.len() != edges.len() + 1
-                || coarse_of.len() != counts.len()
-                || coarse_of
-                    .iter()
-                    .any(|&c| usize::from(c) >= coarse_counts.len())
-            {
-                return Err(PyValueError::new_err(
-                    "numeric reference: counts, edges and the coarse map do not agree",
-                ));
-            }
-            Ok(Reference::Numeric(Arc::new(NumericRef {
-                edges,
-                counts,
-                coarse_of,
-                coarse_counts,
-                minimum: description.get_item(5)?.extract()?,
-                maximum: description.get_item(6)?.extract()?,
-                std: description.get_item(7)?.extract()?,
-            })))
+            let counts: Vec<f64> = description.get_item(2)?.extract()?;
+            let coarse_of: Vec<u32> = description.get_item(3)?.extract()?;
+            let range = (
+                description.get_item(4)?.extract()?,
+                description.get_item(5)?.extract()?,
+                description.get_item(6)?.extract()?,
+            );
+            let reference = NumericRef::new(edges, &counts, &coarse_of, range)
+                .map_err(PyValueError::new_err)?;
+            Ok(Reference::Numeric(Arc::new(reference)))
         }
         "categorical" => {
             let index: HashMap<String, usize> = description.get_item(1)?.extract()?;
@@ -414,7 +402,8 @@ fn warmup_py<'py>(py: Python<'py>, warmup: &Warmup) -> PyResult<Bound<'py, PyTup
                 list.into_any()
             }
         };
-        columns.set_item(name, value)?;
+        // Interned: models that share feature names share these keys of their references.
+        columns.set_item(PyString::intern(py, name), value)?;
     }
     let predictions = PyList::empty(py);
     for p in &warmup.predictions {
@@ -504,6 +493,7 @@ impl PyModelCore {
         drop(batch);
         if pause.0 == "done" {
             self.batch = None;
+            self.positions = Vec::new();
         }
         PyTuple::new(
             py,
@@ -583,7 +573,19 @@ impl PyModelCore {
         }
         let references = references
             .iter()
-            .map(|r| r.as_ref().map(reference_of).transpose())
+            .zip(&types)
+            .map(|(r, (name, _))| {
+                r.as_ref()
+                    .map(|r| {
+                        reference_of(r).map_err(|e| {
+                            PyValueError::new_err(format!(
+                                "feature {name:?}: {}; rebuild the profile",
+                                e.value(r.py())
+                            ))
+                        })
+                    })
+                    .transpose()
+            })
             .collect::<PyResult<Vec<_>>>()?;
         let signal = match signal {
             "score" => SignalKind::Score,

@@ -58,7 +58,7 @@ class ModelMonitor:
         # What the rules read of the reference; its bins live in the native core.
         self.reference: ReferenceSummary | None = None
         # signal name -> detector names; the detectors themselves live in the native core
-        self.detectors: dict[str, list[str]] = {}
+        self.detectors: dict[str, tuple[str, ...]] = {}
         window = spec.window
         if window.kind == "count":
             shape: tuple[Any, ...] = ("count", window.events)
@@ -305,7 +305,7 @@ class ModelMonitor:
         moments: list[tuple[int | None, float, float]] = []
         for name, slot, ref in signals:
             if isinstance(ref, NumericReference) and drift.detectors:
-                self.detectors[name] = list(drift.detectors)
+                self.detectors[name] = drift.detectors  # one tuple shared by every signal
                 moments.append((slot, ref.mean, ref.std))
         prediction = reference.prediction
         self.core.set_reference(
@@ -491,10 +491,15 @@ class ReferenceSummary(NamedTuple):
 
     @classmethod
     def of(cls, profile: ReferenceProfile) -> ReferenceSummary:
+        shared: dict[tuple[type, Any], Any] = {}  # one object per distinct rate or size
+
+        def one(value: Any) -> Any:
+            return shared.setdefault((type(value), value), value)
+
         return cls(
             profile.reference_id,
             {
-                name: FeatureSummary(ref.kind, ref.missing_rate, ref.sample_size)
+                name: FeatureSummary(ref.kind, one(ref.missing_rate), one(ref.sample_size))
                 for name, ref in profile.features.items()
             },
         )
@@ -561,7 +566,6 @@ def _describe(reference: FeatureReference | None, kind: str) -> tuple[Any, ...] 
             reference.edges,
             reference.counts,
             reference.coarse_of,
-            reference.coarse_counts,
             reference.minimum,
             reference.maximum,
             reference.std,

@@ -78,7 +78,7 @@ class Outcomes:
         # The rolling view over the latest labelled predictions, whatever their window.
         regression = spec.task == "regression"
         self.rolling_name = "rolling_mae" if regression else "rolling_accuracy"
-        self.rolling = RollingMean(perf.rolling_window)
+        self.rolling = RollingMean(perf.rolling_window, "d" if regression else "B")
 
     def _new(self) -> Performance:
         return make_performance(self.task, self.positive)
@@ -173,7 +173,7 @@ class Outcomes:
             outcome.delays.add_many([0] * len(labels))  # label time == prediction time
         if classes is not None:
             hits = map(operator.eq, *classes)
-            self.rolling.update_many([float(hit) for hit in hits])
+            self.rolling.update_many([int(hit) for hit in hits])
         else:
             self.rolling.update_many(
                 [
@@ -231,7 +231,7 @@ class Outcomes:
             if outcome.summary is not None:
                 outcome.dirty = True
         if self.task != "regression":
-            self.rolling.update(float(label_key(label) == label_key(pending.prediction)))
+            self.rolling.update(int(label_key(label) == label_key(pending.prediction)))
         elif _is_number(label) and _is_number(pending.prediction):
             self.rolling.update(abs(float(pending.prediction) - float(label)))
         if self.learning is not None:

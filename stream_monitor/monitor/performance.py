@@ -292,18 +292,18 @@ Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
 
 
 class RollingMean:
-    """Mean of the latest ``size`` values, in a fixed ring buffer (8 bytes a value).
+    """Mean of the latest ``size`` values, in a fixed ring buffer.
 
-    The rolling view of performance: 1/0 hits give a rolling accuracy, absolute errors a rolling
-    MAE. The running total is recomputed exactly each time the ring wraps, so rounding never
-    accumulates.
+    The rolling view of performance: 1/0 hits give a rolling accuracy (``typecode="B"``, one
+    byte a hit), absolute errors a rolling MAE (``"d"``, eight bytes a value). The running total
+    is recomputed exactly each time the ring wraps, so rounding never accumulates.
     """
 
     __slots__ = ("count", "position", "size", "total", "values")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, typecode: str = "d") -> None:
         self.size = size
-        self.values = array("d", bytes(8 * size))
+        self.values: array[Any] = array(typecode, bytes(array(typecode).itemsize * size))
         self.position = 0
         self.count = 0
         self.total = 0.0
@@ -319,7 +319,7 @@ class RollingMean:
         if self.position == 0:
             self.total = math.fsum(self.values)
 
-    def update_many(self, values: list[float]) -> None:
+    def update_many(self, values: Sequence[float]) -> None:
         """:meth:`update` each value in order (the same arithmetic, without a call per value)."""
         size, ring = self.size, self.values
         position, total, count = self.position, self.total, self.count

@@ -121,6 +121,26 @@ def test_native_state_of_another_version_or_truncated_is_refused() -> None:
         Hddma().__setstate__(bytes([1, 0]))
 
 
+@pytest.mark.parametrize(
+    ("counts", "coarse_of", "message"),
+    [
+        ([1.5, 2.0], [0, 0], "counts must be whole numbers"),
+        ([5e9, 2.0], [0, 0], "counts must be whole numbers from 0 to 4294967295"),
+        ([1.0, 2.0, 3.0], [0, 0, 0], "counts, edges and the coarse map do not agree"),
+        ([1.0, 2.0], [0, 300], "more than 256 coarse bins"),
+    ],
+)
+def test_a_reference_that_does_not_hold_together_is_refused_naming_the_feature(
+    counts: list[float], coarse_of: list[int], message: str
+) -> None:
+    core = _native.ModelCore(("count", 10), 10, [], ["adwin"], 1e-6, 1, [("x", "numeric")])
+    reference = ("numeric", [0.0], counts, coarse_of, 0.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match=f'feature "x": numeric reference: {message}'):
+        core.set_reference([("x", "numeric")], [reference], "score", None, [])
+    wide = ("numeric", [0.0], [70_000.0, 1.0], [0, 1], 0.0, 1.0, 1.0)
+    core.set_reference([("x", "numeric")], [wide], "score", None, [])  # wide counts are kept
+
+
 def test_detector_arguments_are_checked() -> None:
     with pytest.raises(ValueError, match="delta 0 must be between 0 and 1"):
         Adwin(0.0)
