@@ -890,10 +890,10 @@ pub struct Config {
 pub struct ModelCore {
     pub config: Config,
     pub windows: Windows,
-    /// Monitored features, in order, and their kinds.
-    pub types: Vec<(String, Kind)>,
+    /// The kinds of the monitored features, named in order by `names`.
+    pub kinds: Vec<Kind>,
     pub names: Arc<Vec<String>>,
-    /// The reference of each feature of `types` (when learnt), and of the prediction signal.
+    /// The reference of each feature (when learnt), and of the prediction signal.
     pub references: Vec<Option<Reference>>,
     pub prediction_ref: Option<(Kind, Reference)>,
     pub signal: Option<SignalKind>,
@@ -920,12 +920,13 @@ impl ModelCore {
     pub fn new(config: Config, windows: Windows, types: Vec<(String, Kind)>) -> Self {
         let warmup = None;
         let references = vec![None; types.len()];
-        let names = Arc::new(types.iter().map(|(n, _)| n.clone()).collect());
+        let (names, kinds) = types.into_iter().unzip();
+        let names = Arc::new(names);
         Self {
             names,
             windows,
             config,
-            types,
+            kinds,
             references,
             prediction_ref: None,
             signal: None,
@@ -955,8 +956,9 @@ impl ModelCore {
         prediction_ref: Option<(Kind, Reference)>,
         detectors: Vec<(Option<usize>, f64, f64)>,
     ) {
-        self.names = Arc::new(types.iter().map(|(n, _)| n.clone()).collect());
-        self.types = types;
+        let (names, kinds) = types.into_iter().unzip();
+        self.names = Arc::new(names);
+        self.kinds = kinds;
         self.references = references;
         self.signal = Some(signal);
         self.prediction_ref = prediction_ref;
@@ -994,10 +996,10 @@ impl ModelCore {
 
     fn new_window(&self) -> Window {
         let features = self
-            .types
+            .kinds
             .iter()
             .zip(&self.references)
-            .map(|((_, kind), reference)| Acc::new(*kind, reference.as_ref()))
+            .map(|(kind, reference)| Acc::new(*kind, reference.as_ref()))
             .collect();
         let prediction = match (&self.signal, &self.prediction_ref) {
             (Some(_), Some((kind, reference))) => Some(Acc::new(*kind, Some(reference))),

@@ -557,8 +557,8 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
     // the core
     write_windows(out, &core.windows);
     out.u32(current_names);
-    out.u32(core.types.len() as u32);
-    for (_, kind) in &core.types {
+    out.u32(core.kinds.len() as u32);
+    for kind in &core.kinds {
         write_kind(out, *kind);
     }
     for id in own {

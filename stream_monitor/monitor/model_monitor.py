@@ -491,18 +491,14 @@ class ReferenceSummary(NamedTuple):
 
     @classmethod
     def of(cls, profile: ReferenceProfile) -> ReferenceSummary:
-        shared: dict[tuple[type, Any], Any] = {}  # one object per distinct rate or size
-
-        def one(value: Any) -> Any:
-            return shared.setdefault((type(value), value), value)
-
-        return cls(
-            profile.reference_id,
-            {
-                name: FeatureSummary(ref.kind, one(ref.missing_rate), one(ref.sample_size))
-                for name, ref in profile.features.items()
-            },
-        )
+        # Features alike (same kind, missing rate and sample size) share one summary object.
+        shared: dict[tuple[Any, ...], FeatureSummary] = {}
+        features = {}
+        for name, ref in profile.features.items():
+            summary = FeatureSummary(ref.kind, ref.missing_rate, ref.sample_size)
+            key = (ref.kind, type(ref.missing_rate), ref.missing_rate, ref.sample_size)
+            features[name] = shared.setdefault(key, summary)
+        return cls(profile.reference_id, features)
 
 
 class _Closed(NamedTuple):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import functools
+import math
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,16 +31,36 @@ def _malloc_trim() -> Any:
         return None
 
 
-def release_memory() -> None:
+class _Trims:
+    """When the heap was last trimmed, and whether memory was freed since."""
+
+    every = 1.0  # seconds between two trims at least
+
+    def __init__(self) -> None:
+        self.due = False
+        self.at = -math.inf
+
+
+_trims = _Trims()
+
+
+def release_memory(*, freed: bool = True) -> None:
     """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``).
 
-    A warm-up buffer (a column of values per feature) is freed all at once when the model has
-    learnt its reference; without this, a process that warmed up many models at the same time
-    kept their peak as resident memory. Called at most once per batch, when a warm-up ended.
+    Called after each batch, with ``freed`` when the batch ended a warm-up (the reference built
+    from a model's sample leaves its temporaries behind) or closed windows (their accumulators
+    and the objects that summarised them): a process that did either for many models at once
+    otherwise kept their peak as resident memory. The trim walks the heap, so it runs at most
+    once a second; a trim put off for that reason is done after a later batch.
     """
+    _trims.due = _trims.due or freed
+    now = time.monotonic()
+    if not _trims.due or now - _trims.at < _trims.every:
+        return
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
+    _trims.due, _trims.at = False, now
 
 
 class UnknownModelError(EventValidationError):
@@ -142,8 +164,7 @@ class MonitorSet:
             warming = monitor.warming_up
             out.extend(monitor.update_native(batch, positions))
             warmed = warmed or (warming and not monitor.warming_up)
-        if warmed:
-            release_memory()
+        release_memory(freed=warmed or bool(out))
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

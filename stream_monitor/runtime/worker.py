@@ -57,7 +57,7 @@ from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import batch_context, get_logger
 from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.monitor.reference import ReferenceProfile
-from stream_monitor.monitor.registry import MonitorSet
+from stream_monitor.monitor.registry import MonitorSet, release_memory
 from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
@@ -262,6 +262,7 @@ class Worker:
                 await asyncio.sleep(0)  # let heartbeats and sinks run
             await self._commit()
             await self._maybe_checkpoint()
+            release_memory(freed=False)  # a trim put off by the last batches, once it may run
 
     def _backpressure(self) -> None:
         """Pause our partitions while a sink is backed up; resume once it has drained.

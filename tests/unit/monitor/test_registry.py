@@ -1,0 +1,37 @@
+"""MonitorSet housekeeping: handing freed memory back to the operating system."""
+
+from __future__ import annotations
+
+import pytest
+
+from stream_monitor.monitor import registry
+
+
+def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[int] = []
+    clock = [100.0]
+    monkeypatch.setattr(registry, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(registry, "_trims", registry._Trims())
+
+    def after_batch(at: float, *, freed: bool) -> int:
+        clock[0] = at
+        registry.release_memory(freed=freed)
+        return len(trims)
+
+    assert after_batch(100.0, freed=False) == 0  # nothing freed: nothing to trim
+    assert after_batch(100.1, freed=True) == 1
+    assert after_batch(100.5, freed=True) == 1  # too soon: put off
+    assert after_batch(100.9, freed=False) == 1
+    assert after_batch(101.2, freed=False) == 2  # the put-off trim, after a later batch
+    assert after_batch(105.0, freed=False) == 2
+    assert trims == [0, 0]
+
+
+def test_without_glibc_nothing_is_trimmed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "_malloc_trim", lambda: None)
+    monkeypatch.setattr(registry, "_trims", registry._Trims())
+    registry.release_memory()
+    assert registry._trims.due is False  # done, as far as this platform goes
