@@ -179,15 +179,17 @@ class ProcessingSettings(_Section):
         1.0,
         gt=0,
         allow_inf_nan=False,
-        description="Seconds between offset commits (at_least_once; a crash replays at most "
-        "this much, with the same alert ids) and between the transactions of a partition "
-        "(exactly_once; each carries its checkpoint).",
+        description="Seconds between offset commits (at_least_once: of the offsets the latest "
+        "checkpoint covers) and between the transactions of a partition (exactly_once; each "
+        "carries its checkpoint).",
     )
     checkpoint_interval: float = Field(
         10.0,
         gt=0,
         allow_inf_nan=False,
-        description="at_least_once: seconds between state checkpoints.",
+        description="at_least_once: seconds between state checkpoints. Offsets are committed "
+        "only as far as a checkpoint covers them, so a crash replays at most this much (with "
+        "the same alert ids) and committed offsets trail processing by as much.",
     )
     batch_max_records: int = Field(
         2000, ge=1, le=1_000_000, description="Most records taken from Kafka per batch."

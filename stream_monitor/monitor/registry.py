@@ -44,14 +44,16 @@ class _Trims:
 _trims = _Trims()
 
 
-def release_memory(*, freed: bool = True) -> None:
-    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``).
+def release_memory(*, freed: bool = False) -> None:
+    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``), when a
+    batch has freed much since the last trim (``freed`` says this one did).
 
-    Called after each batch, with ``freed`` when the batch ended a warm-up (the reference built
-    from a model's sample leaves its temporaries behind) or closed windows (their accumulators
-    and the objects that summarised them): a process that did either for many models at once
-    otherwise kept their peak as resident memory. The trim walks the heap, so it runs at most
-    once a second; a trim put off for that reason is done after a later batch.
+    A batch frees much when it ends a warm-up (the reference built from a model's sample leaves
+    its temporaries behind) or closes windows (their accumulators, and the outputs made of them
+    once the caller is done with those): a process that did either for many models at once
+    otherwise kept their peak as resident memory. :meth:`MonitorSet.update_native` marks its
+    batches and trims for the earlier ones; a worker's loop calls this between batches too. The
+    trim walks the heap, so it runs at most once a second; one put off is done by a later call.
     """
     _trims.due = _trims.due or freed
     now = time.monotonic()
@@ -157,6 +159,7 @@ class MonitorSet:
         model's in the order they arose; they are the same as event by event, since models
         share no state.
         """
+        release_memory()  # for earlier batches: their outputs are gone by now
         out: list[Output] = []
         warmed = False
         for model_id, positions in batch.models() if groups is None else groups:
@@ -164,7 +167,7 @@ class MonitorSet:
             warming = monitor.warming_up
             out.extend(monitor.update_native(batch, positions))
             warmed = warmed or (warming and not monitor.warming_up)
-        release_memory(freed=warmed or bool(out))
+        _trims.due = _trims.due or warmed or bool(out)  # trimmed by a later call
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

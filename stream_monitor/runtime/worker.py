@@ -4,12 +4,14 @@ One consumer group. Partitions of the predictions and labels topics are co-assig
 assignor, same partition counts, both keyed by model id), so partition ``p`` of both topics and
 its monitors live in one worker. Per batch (``getmany``): decode, route to the partition's
 ``MonitorSet``, hand alerts to the alert bus and window summaries to the metrics topic, send
-invalid events to the dead-letter topic; then, every ``processing.commit_interval``, flush the
-bus and the producer and commit the offsets (at-least-once). Every
-``processing.checkpoint_interval`` seconds, and when partitions are revoked or the worker stops,
-each partition's monitors are written to the compacted state topic with the offsets they
-reflect; on assignment they are restored and consumption resumes right after those offsets, so
-state is never ahead of offsets.
+invalid events to the dead-letter topic. Every ``processing.checkpoint_interval`` seconds, and
+when partitions are revoked or the worker stops, each partition's monitors are written to the
+compacted state topic with the offsets they reflect; on assignment they are restored and
+consumption resumes right after those offsets. At-least-once, every
+``processing.commit_interval``: flush the bus and the producer and commit the offsets, only as
+far as a written checkpoint covers them. State is never ahead of outputs (a checkpoint waits for
+the sinks) and offsets are never ahead of state (a commit waits for a checkpoint), so a worker
+killed at any moment restarts from its checkpoint, or from the beginning when it wrote none.
 
 Under ``processing.guarantee: exactly_once`` each input partition has its own transactional
 producer (transactional id ``<group_id>.<predictions topic>.<partition>``). Everything a partition
@@ -100,6 +102,9 @@ class _Partition:
     monitors: MonitorSet
     offsets: dict[str, int] = field(default_factory=dict)
     committed: dict[str, int] = field(default_factory=dict)
+    # at-least-once: the offsets of the latest checkpoint known to be written; no commit goes
+    # past them, so a restart never resumes after events its state has not seen
+    checkpointed: dict[str, int] = field(default_factory=dict)
     checkpointed_at: float = field(default_factory=time.monotonic)
     committed_at: float = field(default_factory=time.monotonic)
     # after each batch: the alert bus's mark and the offsets; offsets are committed only once
@@ -262,7 +267,7 @@ class Worker:
                 await asyncio.sleep(0)  # let heartbeats and sinks run
             await self._commit()
             await self._maybe_checkpoint()
-            release_memory(freed=False)  # a trim put off by the last batches, once it may run
+            release_memory()  # what the last batches freed, once their outputs are published
 
     def _backpressure(self) -> None:
         """Pause our partitions while a sink is backed up; resume once it has drained.
@@ -365,6 +370,7 @@ class Worker:
         if checkpoint is not None:
             partition.offsets = dict(checkpoint.offsets)
             partition.committed = dict(checkpoint.offsets)
+            partition.checkpointed = dict(checkpoint.offsets)
             self.stats.restored += 1
             for tp in inputs:
                 if tp.topic in checkpoint.offsets:
@@ -569,9 +575,14 @@ class Worker:
             await self.bus.flush()
         targets: dict[int, tuple[int, dict[str, int]]] = {}
         for number in chosen:
-            marks = self.partitions[number].marks
+            partition = self.partitions[number]
+            marks = partition.marks
             reached = 0
-            while reached < len(marks) and self.bus.reached(marks[reached][0]):
+            while (
+                reached < len(marks)
+                and self.bus.reached(marks[reached][0])
+                and (self.exactly_once or _covered(marks[reached][1], partition.checkpointed))
+            ):
                 reached += 1
             if reached:
                 targets[number] = (reached, marks[reached - 1][1])
@@ -652,24 +663,31 @@ class Worker:
             await self._checkpoint(due)
 
     async def _checkpoint(self, numbers: list[int]) -> None:
-        """At-least-once: write the partitions' checkpoints and wait for them."""
+        """At-least-once: write the partitions' checkpoints and wait for them; the offsets of
+        those written may then be committed."""
         assert self.producer is not None  # noqa: S101
         if self.exactly_once:
             return
+        written: list[tuple[_Partition, dict[str, int], asyncio.Future[Any]]] = []
         for number in numbers:
             partition = self.partitions.get(number)
             if partition is None or not partition.offsets:
                 continue
-            await self._send_checkpoint(self.producer, number, partition)
+            offsets = dict(partition.offsets)
+            sent = await self._send_checkpoint(self.producer, number, partition)
+            written.append((partition, offsets, sent))
         await self.producer.flush()
+        for partition, offsets, sent in written:
+            if sent.done() and not sent.cancelled() and sent.exception() is None:
+                partition.checkpointed = offsets
 
     async def _send_checkpoint(
         self, producer: AIOKafkaProducer, number: int, partition: _Partition
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         checkpoint = Checkpoint(
             number, dict(partition.offsets), partition.monitors.snapshot(self.key)
         )
-        sent = await producer.send(
+        sent: asyncio.Future[Any] = await producer.send(
             self.settings.topics.state,
             checkpoint.encode(),
             key=str(number).encode(),
@@ -678,6 +696,12 @@ class Worker:
         partition.sent.append(sent)
         partition.checkpointed_at = time.monotonic()
         self.stats.checkpoints += 1
+        return sent
+
+
+def _covered(offsets: dict[str, int], checkpointed: dict[str, int]) -> bool:
+    """Whether a checkpoint at ``checkpointed`` holds the state after ``offsets``."""
+    return all(offset <= checkpointed.get(topic, -1) for topic, offset in offsets.items())
 
 
 async def _stop_quietly(producer: AIOKafkaProducer | None) -> None:

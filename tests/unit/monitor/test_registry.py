@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events import PredictionEvent
 from stream_monitor.monitor import registry
+
+T0 = 1_795_800_000_000
 
 
 def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
@@ -33,5 +37,37 @@ def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
 def test_without_glibc_nothing_is_trimmed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(registry, "_malloc_trim", lambda: None)
     monkeypatch.setattr(registry, "_trims", registry._Trims())
-    registry.release_memory()
+    registry.release_memory(freed=True)
     assert registry._trims.due is False  # done, as far as this platform goes
+
+
+def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trims: list[int] = []
+    clock = [100.0]
+    monkeypatch.setattr(registry, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(registry, "_trims", registry._Trims())
+    spec = ModelSpec(warmup_events=10, window={"kind": "count", "events": 10})
+    monitors = registry.MonitorSet({}, spec)
+    events = [
+        PredictionEvent(
+            event_id=f"e{i}",
+            model_id="m",
+            timestamp=T0 + i,
+            features={"x": float(i % 7)},
+            prediction=i % 2,
+        )
+        for i in range(30)
+    ]
+    assert monitors.update_batch(events[:5]) == []  # warming up: nothing freed
+    assert not registry._trims.due
+    assert monitors.update_batch(events[5:30])  # the warm-up ends, windows close
+    assert registry._trims.due
+    assert trims == []  # not yet: the outputs are still the caller's
+    clock[0] = 102.0
+    later = events[-1].model_copy(update={"event_id": "e30", "timestamp": T0 + 30})
+    monitors.update_batch([later])
+    assert trims == [0]
+    assert not registry._trims.due
