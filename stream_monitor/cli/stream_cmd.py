@@ -47,6 +47,8 @@ def run(
             await worker.run()
 
         asyncio.run(main())
+    if worker.exit_code:  # stopped with work it could not commit in time (logged)
+        raise typer.Exit(worker.exit_code)
 
 
 def simulate_cmd(

@@ -194,6 +194,15 @@ class ProcessingSettings(_Section):
     batch_max_records: int = Field(
         2000, ge=1, le=1_000_000, description="Most records taken from Kafka per batch."
     )
+    shutdown_timeout: float = Field(
+        10.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds from SIGTERM or SIGINT until the worker has exited, whether or not "
+        "the broker answers: it finishes its batch, flushes, checkpoints and commits within "
+        "them, or exits with code 3 and logs the partitions and offsets it could not commit "
+        "(replayed on restart). Keep it below the orchestrator's grace period.",
+    )
 
 
 class LimitsSettings(_Section):

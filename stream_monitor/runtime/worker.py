@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -74,6 +75,11 @@ from stream_monitor.sinks.factory import build_sinks
 __all__ = ["Worker", "WorkerStats"]
 
 log = get_logger("stream_monitor.worker")
+
+# Exit code of a worker stopped with outputs or offsets it could not flush or commit in time.
+SHUTDOWN_INCOMPLETE = 3
+# Seconds each connection gets to close once the shutdown deadline has passed.
+CLOSE_AT_LEAST = 0.2
 
 # Backpressure: pause fetching when a sink queue is this full, resume when it drains below.
 PAUSE_AT = 0.5
@@ -181,10 +187,20 @@ class Worker:
         self.computing = asyncio.Lock()
         self.generation = 0  # rebalances seen; records fetched before one are stale
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
+        self.deadline = math.inf  # set by stop(): when the worker must have exited
+        # 0: stopped with everything flushed and committed; SHUTDOWN_INCOMPLETE otherwise
+        self.exit_code = 0
 
     def stop(self) -> None:
-        """Ask the worker to finish its batch, checkpoint, commit and leave the group."""
+        """Ask the worker to finish its batch, checkpoint, commit and leave the group, all
+        within ``processing.shutdown_timeout`` (see :attr:`exit_code`)."""
+        if not self.stopping.is_set():
+            self.deadline = time.monotonic() + self.settings.processing.shutdown_timeout
         self.stopping.set()
+
+    def _left(self) -> float:
+        """Seconds left before the shutdown deadline."""
+        return max(0.0, self.deadline - time.monotonic())
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -229,9 +245,29 @@ class Worker:
             if settings.http.enabled:
                 self.http, self.http_port = await start_worker_endpoints(self, settings.http)
                 log.info("endpoints", url=f"http://{settings.http.host}:{self.http_port}/metrics")
-            await self._loop()
+            await self._loop_until_stopped()
         finally:
             await self._shutdown()
+
+    async def _loop_until_stopped(self) -> None:
+        """Run the loop; once stopped, give its batch until the deadline, then cancel it."""
+        loop = asyncio.create_task(self._loop())
+        stopped = asyncio.create_task(self.stopping.wait())
+        try:
+            await asyncio.wait({loop, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not loop.done():
+                await asyncio.wait({loop}, timeout=self._left())
+            if not loop.done():
+                # Stuck on a broker that does not answer: the batch's outputs may be half sent,
+                # so nothing more is checkpointed or committed (it is all replayed on restart).
+                log.error("the batch did not finish before the shutdown deadline")
+                self.exit_code = SHUTDOWN_INCOMPLETE
+                loop.cancel()
+                await asyncio.wait({loop})
+            elif not loop.cancelled():
+                loop.result()  # a failure of the loop is the worker's
+        finally:
+            stopped.cancel()
 
     async def _loop(self) -> None:
         assert self.consumer is not None  # noqa: S101
@@ -292,25 +328,76 @@ class Worker:
             self.consumer.pause(*ours)
 
     async def _shutdown(self) -> None:
+        """Flush, checkpoint, commit and close, within the deadline when stopping."""
+        if not self.stopping.is_set():  # the loop failed: the same bound from now
+            self.stop()
         try:
-            if self.consumer is not None and self.partitions:
-                await self._flush_outputs()
-                await self._checkpoint(list(self.partitions))
-                await self._commit(force=True)
+            if self.exit_code == 0 and self.consumer is not None and self.partitions:
+                finished = asyncio.create_task(self._finish())
+                await asyncio.wait({finished}, timeout=self._left())
+                if not finished.done():
+                    log.error("flush, checkpoint and commit did not finish before the deadline")
+                    self.exit_code = SHUTDOWN_INCOMPLETE
+                    finished.cancel()
+                    await asyncio.wait({finished})
+                elif not finished.cancelled():
+                    finished.result()
         finally:
-            for partition in self.partitions.values():
-                await _stop_quietly(partition.producer)
-            if self.consumer is not None:
-                await self.consumer.stop()  # leaves the group
-            if self.bus is not None:
-                await self.bus.close()
-            if self.producer is not None:
-                await self.producer.stop()
-            if self.http is not None:
-                await self.http.cleanup()
-                self.http = None
-            self.compute.shutdown(wait=True)
-            log.info("worker stopped", **vars(self.stats))
+            if self.exit_code != 0:
+                self._report_uncommitted()
+            await self._close()
+
+    async def _finish(self) -> None:
+        await self._flush_outputs()
+        await self._checkpoint(list(self.partitions))
+        await self._commit(force=True)
+        if any(p.committed != p.offsets for p in self.partitions.values()):
+            self.exit_code = SHUTDOWN_INCOMPLETE  # a commit was refused (rebalance, failure)
+
+    def _report_uncommitted(self) -> None:
+        """Log what a restart replays: per partition, the offsets processed and committed."""
+        pending = [
+            {"partition": n, "processed": dict(p.offsets), "committed": dict(p.committed)}
+            for n, p in sorted(self.partitions.items())
+            if p.offsets != p.committed
+        ]
+        log.error(
+            "stopped without committing everything; a restart replays from the committed offsets",
+            exit_code=self.exit_code,
+            uncommitted=pending,
+        )
+
+    async def _close(self) -> None:
+        """Close everything, each step bounded by the deadline (it may be past: then at once)."""
+        steps: list[tuple[str, Any]] = [
+            ("partition producer", p.producer.stop)
+            for p in self.partitions.values()
+            if p.producer is not None
+        ]
+        if self.consumer is not None:
+            steps.append(("consumer", self.consumer.stop))  # leaves the group
+        if self.bus is not None:
+            steps.append(("alert sinks", self.bus.close))
+        if self.producer is not None:
+            steps.append(("producer", self.producer.stop))
+        for name, close in steps:
+            closing = asyncio.create_task(close())
+            await asyncio.wait({closing}, timeout=max(self._left(), CLOSE_AT_LEAST))
+            if not closing.done():
+                log.warning("not closed before the shutdown deadline", what=name)
+                closing.cancel()  # not awaited: a client stuck on a dead broker may not yield
+                closing.add_done_callback(_retrieve)
+                continue
+            error = None if closing.cancelled() else closing.exception()
+            if isinstance(error, KafkaError):
+                log.warning("did not close cleanly", what=name, error=str(error))
+            elif error is not None:
+                raise error
+        if self.http is not None:
+            await self.http.cleanup()
+            self.http = None
+        self.compute.shutdown(wait=self.exit_code == 0)
+        log.info("worker stopped", exit_code=self.exit_code, **vars(self.stats))
 
     # -- rebalances -----------------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -14,7 +15,8 @@ from collections.abc import Awaitable, Callable
 import orjson
 import pytest
 
-from stream_monitor.broker import restart, running_brokers
+from stream_monitor.broker import restart, running_brokers, start_kafka, stop
+from stream_monitor.broker.process import free_port
 from stream_monitor.config import Settings
 from stream_monitor.config.sinks import LogSinkSpec
 from stream_monitor.events.alerts import AlertEvent
@@ -286,3 +288,73 @@ async def test_a_slow_sink_pauses_consumption_and_loses_nothing(kafka_bootstrap:
     assert worker.stats.resumes >= 1
     _, alerts = await outputs(kafka_bootstrap, settings)
     assert alerts == expected_alerts  # the other sink was not held back into losing anything
+
+
+async def test_shutdown_is_bounded_when_the_broker_is_gone_and_nothing_is_lost() -> None:
+    """SIGTERM with the broker stopped: the worker exits within processing.shutdown_timeout,
+    with exit code 3 and a log line of what it could not commit; the restart replays it."""
+    info = start_kafka(free_port())
+    try:
+        bootstrap = f"127.0.0.1:{info.port}"
+        expected_summaries, expected_alerts = await reference_run(bootstrap)
+        settings = isolated_settings(bootstrap)
+        env = environment(settings)
+        env["STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL"] = "600"  # nothing committed yet
+        env["STREAM_MONITOR_PROCESSING__SHUTDOWN_TIMEOUT"] = "3"
+        worker = logged_worker_process(env)
+        try:
+            await asyncio.sleep(3)
+            await produce(bootstrap, settings.topics.predictions, stream())
+            await wait_for_summaries(bootstrap, settings, len(expected_summaries))
+            # The broker goes down (its data kept) and comes back 15 s later.
+            outage = asyncio.create_task(asyncio.to_thread(restart, info, 15.0))
+            await asyncio.to_thread(_wait_until_down, info.port)
+            signalled = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            output, _ = await asyncio.to_thread(worker.communicate, None, 30)
+            took = time.monotonic() - signalled
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+                worker.communicate()
+        log = output.decode()
+        assert worker.returncode == 3, log
+        assert took < 3 + 2, f"exited {took:.1f} s after SIGTERM"
+        line = next(
+            orjson.loads(row)
+            for row in log.splitlines()
+            if row.startswith("{") and "without committing" in row
+        )
+        assert {u["partition"] for u in line["uncommitted"]} == {0, 1}
+        assert all(u["committed"] == {} for u in line["uncommitted"])
+        assert all(settings.topics.predictions in u["processed"] for u in line["uncommitted"])
+        info = await outage
+        # Nothing lost: a restarted worker replays what was not committed.
+        again = Worker(settings)
+        await run_worker_until(again, lambda: again.stats.consumed >= EVENTS)
+        summaries, alerts = await outputs(bootstrap, settings)
+        assert summaries == expected_summaries
+        assert alerts == expected_alerts
+    finally:
+        stop(info)
+
+
+def logged_worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """`stream-monitor run` as a real process, its log (stdout and stderr) kept."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "stream_monitor", "run"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_until_down(port: int, budget: float = 60.0) -> None:
+    deadline = time.monotonic() + budget
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"the broker on port {port} is still up after {budget} s")

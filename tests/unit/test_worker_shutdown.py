@@ -1,0 +1,66 @@
+"""The worker's shutdown deadline, as pure logic (the broker cases are integration tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from stream_monitor.config import load_settings
+from stream_monitor.runtime.worker import SHUTDOWN_INCOMPLETE, Worker
+
+
+def worker(timeout: float) -> Worker:
+    return Worker(load_settings(None, {"processing": {"shutdown_timeout": timeout}}))
+
+
+async def test_a_batch_stuck_past_the_deadline_is_cancelled_and_reported() -> None:
+    stuck = worker(0.3)
+    cancelled = asyncio.Event()
+
+    async def never_finishes() -> None:
+        try:
+            await asyncio.Event().wait()  # a send to a broker that never answers
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    stuck._loop = never_finishes  # type: ignore[method-assign]
+    started = time.monotonic()
+    asyncio.get_running_loop().call_later(0.1, stuck.stop)
+    await stuck._loop_until_stopped()
+    assert 0.3 < time.monotonic() - started < 2.0
+    assert cancelled.is_set()
+    assert stuck.exit_code == SHUTDOWN_INCOMPLETE
+
+
+async def test_a_loop_that_ends_in_time_keeps_exit_code_0_and_a_failure_is_raised() -> None:
+    prompt = worker(5.0)
+
+    async def until_stopped() -> None:
+        await prompt.stopping.wait()
+
+    prompt._loop = until_stopped  # type: ignore[method-assign]
+    asyncio.get_running_loop().call_later(0.05, prompt.stop)
+    await prompt._loop_until_stopped()
+    assert prompt.exit_code == 0
+    failing = worker(5.0)
+
+    async def fails() -> None:
+        raise RuntimeError("a bug in the loop")
+
+    failing._loop = fails  # type: ignore[method-assign]
+    with pytest.raises(RuntimeError, match="a bug in the loop"):
+        await failing._loop_until_stopped()
+
+
+def test_the_deadline_is_set_by_the_first_stop_only() -> None:
+    w = worker(10.0)
+    assert w._left() > 1e9  # not stopping: no deadline
+    w.stop()
+    first = w.deadline
+    time.sleep(0.01)
+    w.stop()
+    assert w.deadline == first
+    assert 9.0 < w._left() <= 10.0
