@@ -14,10 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "BatchFailedError",
     "BrokerError",
     "ConfigError",
     "ConfigProblem",
     "EventValidationError",
+    "MonitorError",
     "StreamMonitorError",
     "error_location",
 ]
@@ -65,6 +67,29 @@ class EventValidationError(StreamMonitorError):
         self.value = value
         self.reason = reason
         super().__init__(f"{field}: {value} {reason}" if value else f"{field}: {reason}")
+
+
+class MonitorError(EventValidationError):
+    """An event made the monitor itself raise (a bug, not bad input): it is dead-lettered with
+    the class of what was raised, and its partition goes on without it."""
+
+    def __init__(self, cause: BaseException) -> None:
+        self.cause_class = type(cause).__name__
+        super().__init__(
+            "<monitor>",
+            "",
+            f"the monitor raised {self.cause_class}: {str(cause)[:500]}; this is a bug of "
+            "stream-monitor, please report it with this event",
+        )
+
+
+class BatchFailedError(StreamMonitorError):
+    """A batch made the monitor raise; ``index`` is the failing record's when known."""
+
+    def __init__(self, failure: MonitorError, index: int | None = None) -> None:
+        super().__init__(failure.reason)
+        self.failure = failure
+        self.index = index
 
 
 class BrokerError(StreamMonitorError):

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from stream_monitor import __version__
-from stream_monitor.errors import EventValidationError
+from stream_monitor.errors import BatchFailedError, EventValidationError, MonitorError
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.monitor.model_monitor import Output, encode_for_core
@@ -37,7 +37,7 @@ def dead_letter_headers(
         ("error.reason", error.reason.encode()[:1000]),
         ("error.field", error.field.encode()[:200]),
         ("error.value", error.value.encode()[:200]),
-        ("error.class", type(error).__name__.encode()),
+        ("error.class", getattr(error, "cause_class", type(error).__name__).encode()),
         ("source.topic", topic.encode()),
         ("source.partition", str(partition).encode()),
         ("source.offset", str(offset).encode()),
@@ -64,12 +64,18 @@ def process_batch(
         for index, value in enumerate(values):
             try:
                 label = codec.decode_label(value)
+            except EventValidationError as exc:
+                done.rejected.append((index, exc))
+                continue
+            try:
                 done.outputs += monitors.update_label(label)
             except EventValidationError as exc:
                 done.rejected.append((index, exc))
-            else:
-                done.models[label.model_id] += 1
-        done.outputs += monitors.revisions()
+                continue
+            except Exception as exc:  # a bug of the monitor, not bad input
+                raise BatchFailedError(MonitorError(exc), index) from exc
+            done.models[label.model_id] += 1
+        done.outputs += _guarded(monitors.revisions)
         return done
     batch = codec.decode_batch(values)
     for index in batch.deferred():  # the schema decides what the native decoder deferred
@@ -86,5 +92,13 @@ def process_batch(
     done.models.update({model_id: len(positions) for model_id, positions in admitted})
     done.rejected += refused
     done.rejected.sort(key=lambda item: item[0])
-    done.outputs = monitors.update_native(batch, admitted)
+    done.outputs = _guarded(lambda: monitors.update_native(batch, admitted))
     return done
+
+
+def _guarded(work: Callable[[], list[Output]]) -> list[Output]:
+    """``work()``; what the monitor raises becomes :class:`BatchFailedError` (event unknown)."""
+    try:
+        return work()
+    except Exception as exc:
+        raise BatchFailedError(MonitorError(exc)) from exc

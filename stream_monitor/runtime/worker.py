@@ -53,7 +53,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from stream_monitor import __version__
 from stream_monitor.config.settings import Settings
-from stream_monitor.errors import EventValidationError
+from stream_monitor.errors import BatchFailedError, EventValidationError, MonitorError
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
@@ -99,6 +99,7 @@ class WorkerStats:
     restored: int = 0
     transactions: int = 0
     rollbacks: int = 0
+    poison: int = 0  # events found to make the monitor raise
     pauses: int = 0
     resumes: int = 0
 
@@ -188,6 +189,10 @@ class Worker:
         self.generation = 0  # rebalances seen; records fetched before one are stale
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
         self.deadline = math.inf  # set by stop(): when the worker must have exited
+        # batches that made the monitor raise (first and last offsets: their records are taken
+        # one by one), and the poison events found (dead-lettered and skipped on every replay)
+        self.suspects: dict[TopicPartition, list[tuple[int, int]]] = {}
+        self.poison: dict[TopicPartition, dict[int, MonitorError]] = {}
         # 0: stopped with everything flushed and committed; SHUTDOWN_INCOMPLETE otherwise
         self.exit_code = 0
 
@@ -291,7 +296,7 @@ class Worker:
                                 # A rebalance ran while we waited: the partition was checkpointed
                                 # and, if still ours, restored and sought; these are re-fetched.
                                 continue
-                            await self._process(tp, records)
+                            await self._process_guarded(tp, records)
                     except KafkaError as exc:
                         if not self.exactly_once:
                             raise
@@ -472,8 +477,9 @@ class Worker:
     def _transactional_id(self, number: int) -> str:
         return f"{self.settings.kafka.group_id}.{self.settings.topics.predictions}.{number}"
 
-    async def _recover(self, number: int, error: KafkaError) -> None:
-        """A transaction of partition ``number`` failed: drop it, or roll it back and go on."""
+    async def _recover(self, number: int, error: Exception) -> None:
+        """A transaction or a batch of partition ``number`` failed: drop the partition, or roll
+        it back to its last checkpoint and go on."""
         assert self.consumer is not None  # noqa: S101
         partition = self.partitions.pop(number, None)
         if partition is None:
@@ -499,7 +505,7 @@ class Worker:
             return
         self.stats.rollbacks += 1
         log.warning(
-            "transaction failed, rolling the partition back to its last commit",
+            "rolling the partition back to its last checkpoint",
             partition=number,
             error=f"{type(error).__name__}: {error}",
         )
@@ -557,6 +563,66 @@ class Worker:
         return MonitorSet.from_settings(self.settings, self.references)
 
     # -- processing -----------------------------------------------------------------------
+
+    async def _process_guarded(self, tp: TopicPartition, records: list[Any]) -> None:
+        """:meth:`_process`, with the records of a batch that made the monitor raise taken one
+        by one, and those that make it raise dead-lettered instead of crashing the worker.
+
+        A failed batch may have changed some monitors, so the partition goes back to its last
+        checkpoint; on the replay, the failed batch's records are taken one at a time. The one
+        that fails is a poison event: the partition goes back once more, and on the replay it
+        is dead-lettered (with the class of what the monitor raised) and skipped. The monitors
+        never see it, so every run gives the same outputs, whenever it crashed.
+        """
+        suspects = self.suspects.setdefault(tp, [])
+        poison = self.poison.setdefault(tp, {})
+
+        def careful(offset: int) -> bool:
+            return offset in poison or any(a <= offset <= b for a, b in suspects)
+
+        first, last = records[0].offset, records[-1].offset
+        if not (suspects or poison) or not any(careful(r.offset) for r in records):
+            try:
+                await self._process(tp, records)
+            except BatchFailedError as exc:
+                suspects.append((first, last))
+                log.exception(
+                    "a batch made the monitor raise; replaying it event by event",
+                    partition=tp.partition,
+                    offsets=[first, last],
+                    error=exc.failure.reason,
+                )
+                await self._recover(tp.partition, exc)
+            return
+        for i, record in enumerate(records):
+            if not any(careful(r.offset) for r in records[i:]):
+                await self._process_guarded(tp, records[i:])  # the rest, as one batch
+                return
+            if record.offset in poison:
+                await self._skip(tp, record, poison[record.offset])
+                continue
+            try:
+                await self._process(tp, [record])
+            except BatchFailedError as exc:
+                poison[record.offset] = exc.failure
+                self.stats.poison += 1
+                log.exception(
+                    "an event makes the monitor raise; it goes to the dead-letter topic",
+                    partition=tp.partition,
+                    offset=record.offset,
+                    error=exc.failure.reason,
+                )
+                await self._recover(tp.partition, exc)
+                return
+
+    async def _skip(self, tp: TopicPartition, record: Any, failure: MonitorError) -> None:
+        """Dead-letter a poison event and move past it, as a batch of one refused record."""
+        assert self.bus is not None  # noqa: S101
+        partition = self.partitions[tp.partition]
+        self.stats.consumed += 1
+        await self._dead_letter(tp.partition, record, failure)
+        partition.offsets[tp.topic] = record.offset + 1
+        partition.marks.append((self.bus.mark(), dict(partition.offsets)))
 
     async def _process(self, tp: TopicPartition, records: list[Any]) -> None:
         assert self.bus is not None  # noqa: S101

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 import pytest
@@ -20,6 +21,7 @@ from stream_monitor.broker.process import free_port
 from stream_monitor.config import Settings
 from stream_monitor.config.sinks import LogSinkSpec
 from stream_monitor.events.alerts import AlertEvent
+from stream_monitor.monitor.model_monitor import ModelMonitor
 from stream_monitor.runtime.worker import Worker
 from stream_monitor.sinks import ListSink
 
@@ -358,3 +360,52 @@ def _wait_until_down(port: int, budget: float = 60.0) -> None:
                 return
         time.sleep(0.1)
     raise AssertionError(f"the broker on port {port} is still up after {budget} s")
+
+
+async def test_an_event_that_makes_the_monitor_raise_is_dead_lettered_and_the_partition_goes_on(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug triggered by one event (injected: the monitor of model "crash" raises) must not
+    crash the worker nor change the other models' outputs: the event goes to the dead-letter
+    topic with the class of what was raised."""
+    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
+    real = ModelMonitor.update_native
+
+    def buggy(self: ModelMonitor, batch: Any, positions: list[int]) -> Any:
+        if self.model_id == "crash":
+            raise ZeroDivisionError("injected")
+        return real(self, batch, positions)
+
+    monkeypatch.setattr(ModelMonitor, "update_native", buggy)
+    settings = isolated_settings(kafka_bootstrap)
+    events = stream()
+    poison = orjson.dumps(
+        {
+            "event_id": "poison",
+            "model_id": "crash",
+            "timestamp": T0,
+            "features": {"amount": 1.0},
+            "prediction": 1,
+        }
+    )
+    events.insert(EVENTS // 2, (b"model-0", poison))  # same partition as model-0
+    worker = Worker(settings)
+    running = asyncio.create_task(worker.run())
+    await _feed_when_ready(worker, settings, events)
+    try:
+        await wait_for_summaries(kafka_bootstrap, settings, len(expected_summaries))
+    finally:
+        worker.stop()
+        await asyncio.wait_for(running, 30)  # it did not crash: it stops cleanly
+    assert worker.exit_code == 0
+    assert worker.stats.poison == 1
+    assert worker.stats.rollbacks >= 2  # back for the batch, then for the event
+    summaries, alerts = await outputs(kafka_bootstrap, settings)
+    assert summaries == expected_summaries
+    assert alerts == expected_alerts
+    dead = await read_all(kafka_bootstrap, settings.topics.dead_letters)
+    assert {r.value for r in dead} == {poison}  # once or more (at-least-once), nothing else
+    headers = dict(dead[0].headers)
+    assert headers["error.class"] == b"ZeroDivisionError"
+    assert headers["error.field"] == b"<monitor>"
+    assert b"injected" in headers["error.reason"]

@@ -8,9 +8,10 @@ import orjson
 import pytest
 
 from stream_monitor.config.models import ModelSpec
+from stream_monitor.errors import BatchFailedError
 from stream_monitor.events import EventCodec, encode_event
 from stream_monitor.monitor import MonitorSet
-from stream_monitor.runtime.outputs import process_batch
+from stream_monitor.runtime.outputs import dead_letter_headers, process_batch
 
 T0 = 1_795_800_000_000
 CODEC = EventCodec()
@@ -106,3 +107,29 @@ def test_a_model_core_saved_by_another_version_is_refused() -> None:
         function(state[: len(state) // 2])
     with pytest.raises(ValueError, match="trailing bytes"):
         function(state + b"\0")
+
+
+def test_what_the_monitor_raises_becomes_a_batch_failure_naming_its_class(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monitors = MonitorSet({}, ModelSpec(warmup_events=10))
+
+    def broken(*_: object) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(monitors, "update_native", broken)
+    with pytest.raises(BatchFailedError) as failed:
+        process_batch(CODEC, monitors, [prediction(0)], labels=False)
+    assert failed.value.index is None  # somewhere in the batch
+    failure = failed.value.failure
+    assert failure.field == "<monitor>"
+    assert "KeyError" in failure.reason
+    assert "report it" in failure.reason
+    headers = dict(dead_letter_headers(None, "t", 0, 7, failure))
+    assert headers["error.class"] == b"KeyError"  # the bug's class, not the wrapper's
+    assert headers["source.offset"] == b"7"
+    monkeypatch.setattr(monitors, "update_label", broken)
+    label = orjson.dumps({"event_id": "e0", "model_id": "m", "timestamp": T0, "label": 1})
+    with pytest.raises(BatchFailedError) as failed:
+        process_batch(CODEC, monitors, [b"{", label], labels=True)
+    assert failed.value.index == 1  # the label that failed
