@@ -237,6 +237,13 @@ class MonitoringSettings(_Section):
         "monitor",
         description="Events of models not listed under models: monitor with defaults or reject.",
     )
+    max_unlisted_models: int = Field(
+        2_000,
+        ge=0,
+        description="Models not listed under models monitored per partition at most (each "
+        "takes about 100 KB, in warm-up or not); events and labels of further ones go to the "
+        "dead-letter topic. Bounds the memory a stream of made-up model ids can take.",
+    )
     default: ModelSpec = Field(
         default_factory=ModelSpec,
         description="Spec used for models that are not listed.",

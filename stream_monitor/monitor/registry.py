@@ -18,7 +18,7 @@ from stream_monitor.monitor.model_monitor import ModelMonitor, Output, encode_fo
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.snapshot import dump_state, load_state, unpack_state
 
-__all__ = ["Groups", "MonitorSet", "UnknownModelError", "release_memory"]
+__all__ = ["Groups", "MonitorSet", "TooManyModelsError", "UnknownModelError", "release_memory"]
 
 Groups = list[tuple[str, list[int]]]  # (model id, positions in a batch)
 
@@ -77,6 +77,18 @@ class UnknownModelError(EventValidationError):
         )
 
 
+class TooManyModelsError(EventValidationError):
+    """An event names one more model than ``monitoring.max_unlisted_models`` allows."""
+
+    def __init__(self, model_id: str, limit: int) -> None:
+        super().__init__(
+            "model_id",
+            repr(model_id)[:200],
+            f"would be model {limit + 1} not listed under models in this partition, beyond "
+            "monitoring.max_unlisted_models; list the model under models, or raise the limit",
+        )
+
+
 class MonitorSet:
     """The monitors of every model seen (for example, all models of one partition)."""
 
@@ -86,12 +98,15 @@ class MonitorSet:
         default: ModelSpec,
         unknown_models: str = "monitor",
         references: Mapping[str, ReferenceProfile] | None = None,
+        max_unlisted_models: int = 10_000,
     ) -> None:
         self.models = dict(models)
         self.default = default
         self.unknown_models = unknown_models
         self.references = dict(references or {})
+        self.max_unlisted = max_unlisted_models
         self.monitors: dict[str, ModelMonitor] = {}
+        self.unlisted = 0  # monitors of models not listed under models
 
     @classmethod
     def from_settings(
@@ -103,6 +118,7 @@ class MonitorSet:
             settings.monitoring.default,
             settings.monitoring.unknown_models,
             references,
+            settings.monitoring.max_unlisted_models,
         )
 
     def _spec(self, model_id: str) -> ModelSpec:
@@ -117,8 +133,13 @@ class MonitorSet:
         """The monitor of ``model_id``, created on first use; raises for rejected models."""
         monitor = self.monitors.get(model_id)
         if monitor is None:
-            monitor = ModelMonitor(model_id, self._spec(model_id), self.references.get(model_id))
+            spec = self._spec(model_id)
+            listed = model_id in self.models
+            if not listed and self.unlisted >= self.max_unlisted:
+                raise TooManyModelsError(model_id, self.max_unlisted)
+            monitor = ModelMonitor(model_id, spec, self.references.get(model_id))
             self.monitors[model_id] = monitor
+            self.unlisted += not listed
         return monitor
 
     def update(self, event: PredictionLike) -> list[Output]:
@@ -195,6 +216,7 @@ class MonitorSet:
             monitor.restore(dump_state(("model", model_id, state), key), key)
             restored[model_id] = monitor
         self.monitors = restored
+        self.unlisted = sum(m not in self.models for m in restored)
 
     def flush(self) -> list[Output]:
         """Close every open window of every model (models in name order)."""

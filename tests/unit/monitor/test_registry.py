@@ -71,3 +71,25 @@ def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
     monitors.update_batch([later])
     assert trims == [0]
     assert not registry._trims.due
+
+
+def test_models_not_listed_are_capped_per_set_and_their_events_refused_by_name() -> None:
+    spec = ModelSpec(warmup_events=10)
+    monitors = registry.MonitorSet({"listed": spec}, spec, max_unlisted_models=2)
+    events = [
+        PredictionEvent(
+            event_id=f"e{i}", model_id=model, timestamp=T0 + i, features={"x": 1.0}, prediction=0
+        )
+        for i, model in enumerate(["a", "b", "c", "listed", "a", "c"])
+    ]
+    batch = registry.decode_batch([registry.encode_for_core(e) for e in events], trusted=True)
+    admitted, refused = monitors.admit(batch)
+    assert [m for m, _ in admitted] == ["a", "b", "listed"]
+    assert [(i, e.field) for i, e in refused] == [(2, "model_id"), (5, "model_id")]
+    assert "'c'" in str(refused[0][1])
+    assert "monitoring.max_unlisted_models" in refused[0][1].reason
+    restored = registry.MonitorSet({"listed": spec}, spec, max_unlisted_models=2)
+    restored.restore(monitors.snapshot())
+    with pytest.raises(registry.TooManyModelsError):
+        restored.monitor("d")  # the restored set counts its unlisted models too
+    assert restored.monitor("listed") is restored.monitors["listed"]
