@@ -215,6 +215,9 @@ def _worker_env(
             "STREAM_MONITOR_TOPICS__ALERTS": topics["alerts"],
             "STREAM_MONITOR_TOPICS__PARTITIONS": topics["partitions"],
             "STREAM_MONITOR_PROCESSING__GUARANTEE": options.guarantee,
+            # Progress is read from committed offsets, and at-least-once commits go only as
+            # far as a checkpoint: checkpoint as often as the commits, once a second.
+            "STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL": "1",
             "STREAM_MONITOR_HTTP__PORT": "0",
             "STREAM_MONITOR_SINKS": '[{"type": "kafka"}]',
             "STREAM_MONITOR_LOGGING__LEVEL": "WARNING",
