@@ -178,3 +178,11 @@ class WindowClock:
     def count(self) -> int | None: ...
     @property
     def watermark(self) -> int | None: ...
+
+def accepts_prediction(
+    record: bytes,
+    max_event_bytes: int = 65_536,
+    max_features: int = 1_000,
+    max_string_length: int = 1_024,
+    reject_non_finite: bool = False,
+) -> bool: ...

@@ -10,7 +10,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::adwin::Adwin as AdwinCore;
-use crate::decode::Prediction;
+use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
 use crate::python_core::value_py;
 use crate::sketch::LogHistogram as SketchCore;
@@ -319,6 +319,28 @@ fn decode_predictions<'py>(
         .collect()
 }
 
+/// Whether one record is a prediction event the native decoder accepts under these limits (the
+/// same decision as the schema's; false also where it defers to the schema). One call per event
+/// for emitters: no batch, no Python objects made.
+#[pyfunction]
+#[pyo3(signature = (record, max_event_bytes=65_536, max_features=1_000, max_string_length=1_024, reject_non_finite=false))]
+fn accepts_prediction(
+    record: &[u8],
+    max_event_bytes: usize,
+    max_features: usize,
+    max_string_length: usize,
+    reject_non_finite: bool,
+) -> bool {
+    let limits = Limits {
+        max_event_bytes,
+        max_features,
+        max_string_length,
+        reject_non_finite,
+        big_integers: false,
+    };
+    std::panic::catch_unwind(|| decode_prediction(record, &limits).is_some()).unwrap_or(false)
+}
+
 /// The canonical class key of a label or prediction (`performance.label_key`): booleans, 0/1
 /// and "true"/"false" agree with each other; other values are their category string, or None.
 fn label_key<'py>(value: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyString>>> {
@@ -530,6 +552,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(binom_cdf, m)?)?;
     m.add_function(wrap_pyfunction!(norm_sf, m)?)?;
     m.add_function(wrap_pyfunction!(decode_predictions, m)?)?;
+    m.add_function(wrap_pyfunction!(accepts_prediction, m)?)?;
     m.add_function(wrap_pyfunction!(label_keys, m)?)?;
     m.add_function(wrap_pyfunction!(binary_add_many, m)?)?;
     m.add_class::<PyLogHistogram>()?;
