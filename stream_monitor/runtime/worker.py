@@ -260,19 +260,23 @@ class Worker:
         stopped = asyncio.create_task(self.stopping.wait())
         try:
             await asyncio.wait({loop, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not loop.done():
-                await asyncio.wait({loop}, timeout=self._left())
-            if not loop.done():
-                # Stuck on a broker that does not answer: the batch's outputs may be half sent,
-                # so nothing more is checkpointed or committed (it is all replayed on restart).
-                log.error("the batch did not finish before the shutdown deadline")
-                self.exit_code = SHUTDOWN_INCOMPLETE
-                loop.cancel()
-                await asyncio.wait({loop})
-            elif not loop.cancelled():
-                loop.result()  # a failure of the loop is the worker's
+            # Stuck on a broker that does not answer, the batch's outputs may be half sent, so
+            # nothing more is checkpointed or committed (it is all replayed on restart).
+            await self._by_deadline(loop, "the batch did not finish before the shutdown deadline")
         finally:
             stopped.cancel()
+
+    async def _by_deadline(self, task: asyncio.Task[None], late: str) -> None:
+        """Wait for ``task`` until the shutdown deadline; past it, cancel it, log ``late`` and
+        set the exit code. What ``task`` raised is raised."""
+        await asyncio.wait({task}, timeout=self._left())
+        if not task.done():
+            log.error(late)
+            self.exit_code = SHUTDOWN_INCOMPLETE
+            task.cancel()
+            await asyncio.wait({task})
+        elif not task.cancelled():
+            task.result()
 
     async def _loop(self) -> None:
         assert self.consumer is not None  # noqa: S101
@@ -338,15 +342,10 @@ class Worker:
             self.stop()
         try:
             if self.exit_code == 0 and self.consumer is not None and self.partitions:
-                finished = asyncio.create_task(self._finish())
-                await asyncio.wait({finished}, timeout=self._left())
-                if not finished.done():
-                    log.error("flush, checkpoint and commit did not finish before the deadline")
-                    self.exit_code = SHUTDOWN_INCOMPLETE
-                    finished.cancel()
-                    await asyncio.wait({finished})
-                elif not finished.cancelled():
-                    finished.result()
+                await self._by_deadline(
+                    asyncio.create_task(self._finish()),
+                    "flush, checkpoint and commit did not finish before the deadline",
+                )
         finally:
             if self.exit_code != 0:
                 self._report_uncommitted()

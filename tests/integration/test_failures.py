@@ -164,11 +164,26 @@ async def kill_9_mid_stream_then_restart(
     return second.returncode
 
 
-async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str) -> None:
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        pytest.param({}, id="mid-stream"),
+        # Offsets never get ahead of state: a worker that committed batches but never
+        # checkpointed must not leave a restart to resume there with empty monitors.
+        pytest.param(
+            {"CHECKPOINT_INTERVAL": "600", "COMMIT_INTERVAL": "0.1"},
+            id="before-the-first-checkpoint",
+        ),
+    ],
+)
+async def test_kill_9_then_restart_loses_nothing(
+    kafka_bootstrap: str, overrides: dict[str, str]
+) -> None:
     expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
     assert expected_alerts
     settings = isolated_settings(kafka_bootstrap)
     env = environment(settings)
+    env.update({f"STREAM_MONITOR_PROCESSING__{k}": v for k, v in overrides.items()})
     await kill_9_mid_stream_then_restart(
         kafka_bootstrap,
         settings,
@@ -180,28 +195,6 @@ async def test_kill_9_mid_stream_then_restart_loses_nothing(kafka_bootstrap: str
     # Replays after the last checkpoint repeat outputs byte for byte: as sets they are equal.
     assert summaries == expected_summaries
     assert alerts == expected_alerts  # no alert id missing, none invented
-
-
-async def test_kill_9_before_the_first_checkpoint_then_restart_loses_nothing(
-    kafka_bootstrap: str,
-) -> None:
-    """Offsets never get ahead of state: a worker that committed batches but never checkpointed
-    must not leave a restart to resume at those offsets with empty monitors."""
-    expected_summaries, expected_alerts = await reference_run(kafka_bootstrap)
-    settings = isolated_settings(kafka_bootstrap)
-    env = environment(settings)
-    env["STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL"] = "600"  # none before the kill
-    env["STREAM_MONITOR_PROCESSING__COMMIT_INTERVAL"] = "0.1"
-    await kill_9_mid_stream_then_restart(
-        kafka_bootstrap,
-        settings,
-        lambda: worker_process(env),
-        lambda n: wait_for_summaries(kafka_bootstrap, settings, n),
-        len(expected_summaries),
-    )
-    summaries, alerts = await outputs(kafka_bootstrap, settings)
-    assert summaries == expected_summaries
-    assert alerts == expected_alerts
 
 
 async def test_a_second_worker_joins_and_leaves(kafka_bootstrap: str) -> None:

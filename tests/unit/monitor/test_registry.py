@@ -11,19 +11,26 @@ from stream_monitor.monitor import registry
 T0 = 1_795_800_000_000
 
 
-def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    trims: list[int] = []
+@pytest.fixture
+def trims(monkeypatch: pytest.MonkeyPatch) -> tuple[list[int], list[float]]:
+    """The trims made (glibc's call replaced) and the clock they read (starts at 100 s)."""
+    made: list[int] = []
     clock = [100.0]
-    monkeypatch.setattr(registry, "_malloc_trim", lambda: trims.append)
+    monkeypatch.setattr(registry, "_malloc_trim", lambda: made.append)
     monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
     monkeypatch.setattr(registry, "_trims", registry._Trims())
+    return made, clock
+
+
+def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
+    trims: tuple[list[int], list[float]],
+) -> None:
+    made, clock = trims
 
     def after_batch(at: float, *, freed: bool) -> int:
         clock[0] = at
         registry.release_memory(freed=freed)
-        return len(trims)
+        return len(made)
 
     assert after_batch(100.0, freed=False) == 0  # nothing freed: nothing to trim
     assert after_batch(100.1, freed=True) == 1
@@ -31,7 +38,7 @@ def test_the_heap_is_trimmed_after_freeing_batches_at_most_once_a_second(
     assert after_batch(100.9, freed=False) == 1
     assert after_batch(101.2, freed=False) == 2  # the put-off trim, after a later batch
     assert after_batch(105.0, freed=False) == 2
-    assert trims == [0, 0]
+    assert made == [0, 0]
 
 
 def test_without_glibc_nothing_is_trimmed(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -42,13 +49,9 @@ def test_without_glibc_nothing_is_trimmed(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
-    monkeypatch: pytest.MonkeyPatch,
+    trims: tuple[list[int], list[float]],
 ) -> None:
-    trims: list[int] = []
-    clock = [100.0]
-    monkeypatch.setattr(registry, "_malloc_trim", lambda: trims.append)
-    monkeypatch.setattr(registry.time, "monotonic", lambda: clock[0])
-    monkeypatch.setattr(registry, "_trims", registry._Trims())
+    made, clock = trims
     spec = ModelSpec(warmup_events=10, window={"kind": "count", "events": 10})
     monitors = registry.MonitorSet({}, spec)
     events = [
@@ -65,11 +68,11 @@ def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
     assert not registry._trims.due
     assert monitors.update_batch(events[5:30])  # the warm-up ends, windows close
     assert registry._trims.due
-    assert trims == []  # not yet: the outputs are still the caller's
+    assert made == []  # not yet: the outputs are still the caller's
     clock[0] = 102.0
     later = events[-1].model_copy(update={"event_id": "e30", "timestamp": T0 + 30})
     monitors.update_batch([later])
-    assert trims == [0]
+    assert made == [0]
     assert not registry._trims.due
 
 
