@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 __all__ = [
+    "AlertmanagerSinkSpec",
     "FileSinkSpec",
     "KafkaSinkSpec",
     "LogSinkSpec",
@@ -67,6 +68,25 @@ class WebhookSinkSpec(_SinkBase):
     )
 
 
+class AlertmanagerSinkSpec(_SinkBase):
+    """Alerts posted to Prometheus Alertmanager's API (``/api/v2/alerts``)."""
+
+    type: Literal["alertmanager"] = "alertmanager"
+    url: str = Field(description="Alertmanager's base URL, e.g. http://alertmanager:9093.")
+    token: SecretStr | None = Field(None, description="Bearer token sent in Authorization.")
+    timeout: float = Field(5.0, gt=0, le=120, description="Seconds per request.")
+    repost_interval: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds between re-posts of the alerts still firing; keep it below "
+        "Alertmanager's resolve_timeout (5 min by default), which resolves alerts not re-sent.",
+    )
+    generator_url: str | None = Field(
+        None, description="The dashboard's URL, for each alert's generatorURL (with ?model=)."
+    )
+
+
 SinkSpec = Annotated[
-    KafkaSinkSpec | LogSinkSpec | FileSinkSpec | WebhookSinkSpec, Field(discriminator="type")
+    KafkaSinkSpec | LogSinkSpec | FileSinkSpec | WebhookSinkSpec | AlertmanagerSinkSpec,
+    Field(discriminator="type"),
 ]

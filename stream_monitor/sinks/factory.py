@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from stream_monitor.config.sinks import SinkSpec
+from stream_monitor.sinks.alertmanager import AlertmanagerSink
 from stream_monitor.sinks.base import Sink
 from stream_monitor.sinks.kafka import KafkaSink
 from stream_monitor.sinks.simple import FileSink, LogSink
@@ -21,5 +22,6 @@ def build_sinks(specs: list[SinkSpec], producer: Any, alerts_topic: str) -> list
         "log": LogSink,
         "file": FileSink,
         "webhook": WebhookSink,
+        "alertmanager": AlertmanagerSink,
     }
     return [builders[spec.type](spec) for spec in specs]
