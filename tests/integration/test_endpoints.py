@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import orjson
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_monitor.runtime.worker import Worker
@@ -16,6 +19,20 @@ from .runtime_helpers import isolated_settings, produce
 from .test_failures import EVENTS, stream
 
 TOKEN = "s3cret-token-for-tests"
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def deploy_metrics() -> set[str]:
+    """Metric families named in deploy/'s Grafana dashboard and Prometheus rules."""
+    dashboard = orjson.loads((DEPLOY / "grafana" / "stream-monitor.json").read_bytes())
+    exprs = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    exprs.append(dashboard["templating"]["list"][1]["query"])
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "stream-monitor-rules.yml").read_text())
+    exprs += [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    names = {n for e in exprs for n in re.findall(r"stream_monitor_[a-z_]+", e)}
+    return {re.sub(r"_(total|bucket|sum|count|created)$", "", n) for n in names}
 
 
 def samples(text: str) -> dict[str, list[Any]]:
@@ -49,6 +66,10 @@ async def test_metrics_health_and_readiness(kafka_bootstrap: str) -> None:
     assert ready.json() == {"status": "ready", "reasons": []}
     assert scraped.headers["content-type"].startswith("text/plain")
     metrics = samples(scraped.text)
+    # Every metric the Grafana dashboard and the Prometheus rules under deploy/ use is exposed.
+    used = deploy_metrics()
+    assert len(used) >= 10
+    assert used <= set(metrics), f"not on /metrics: {sorted(used - set(metrics))}"
     topic = settings.topics.predictions
     consumed = {
         s.labels["partition"]: s.value
