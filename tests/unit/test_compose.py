@@ -48,3 +48,31 @@ def test_docker_compose_config_parses() -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+DOCKERFILE = Path(__file__).parents[2] / "Dockerfile"
+
+
+def test_the_image_is_multi_stage_non_root_with_a_health_check_and_compose_builds_it() -> None:
+    lines = [
+        line.strip()
+        for line in DOCKERFILE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    stages = [line for line in lines if line.startswith("FROM ")]
+    assert len(stages) == 2
+    assert stages[0].endswith(" AS build")
+    assert any(line.startswith("COPY --from=build /wheels") for line in lines)
+    final = lines[lines.index(stages[1]) :]
+    assert "maturin" not in " ".join(final)  # no build tools in the image that runs
+    users = [line for line in final if line.startswith("USER ")]
+    assert users
+    assert users[-1] != "USER root"
+    [health] = [line for line in final if line.startswith("HEALTHCHECK")]
+    assert "/healthz" in " ".join(lines[lines.index(health) :][:2])
+    assert final[-2:] == ['ENTRYPOINT ["stream-monitor"]', 'CMD ["run"]']
+    monitor = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]["monitor"]
+    assert monitor["build"] == "."
+    assert monitor["command"] == ["run"]
+    assert monitor["environment"]["STREAM_MONITOR_CONFIG"].startswith("/config/")
+    assert (COMPOSE.parent / "config" / "monitor.yaml").exists()
