@@ -68,7 +68,8 @@ def main() -> None:
         asyncio.run(ensure_topics(settings))
         rows = []
         with Emitter(bootstrap, settings.topics.predictions, close_timeout=30) as emitter:
-            calls(emitter, 5_000, 0)  # warm up: connections, metadata
+            # Warm up: connections, metadata, and a freshly started broker's JIT (10 s).
+            calls(emitter, int(args.rate * 10), args.rate)
             paced = calls(emitter, args.calls, args.rate)
             started = time.perf_counter()
             unpaced = calls(emitter, args.calls, 0)

@@ -30,7 +30,6 @@ import functools
 import inspect
 import itertools
 import logging
-import math
 import os
 import threading
 import time
@@ -114,6 +113,7 @@ class Emitter:
             # background thread takes the GIL once per failure, not once per event.
             "delivery.report.only.error": True,
             "error_cb": self._on_error,
+            "on_delivery": self._delivered,  # one callback for all: no argument per call
             "logger": logging.getLogger("stream_monitor.client"),  # not librdkafka's stderr
         }
         settings.update({_SECURITY[k]: _secret(v) for k, v in security.items() if v is not None})
@@ -134,6 +134,7 @@ class Emitter:
         self._prefix = os.urandom(6).hex()
         self._ids = itertools.count(1)  # next() is atomic: ids unique across threads
         self._closed = threading.Event()
+        self._open = True  # read on every call: a plain attribute, not the event
         self._errors: list[str] = []
         self._poller = threading.Thread(target=self._poll, name="stream-monitor-emitter")
         self._poller.daemon = True
@@ -214,6 +215,7 @@ class Emitter:
     def close(self) -> Counters:
         """Wait at most ``close_timeout`` seconds for pending events; count the rest dropped."""
         if not self._closed.is_set():
+            self._open = False
             left = self._producer.flush(self.close_timeout)
             self._closed.set()
             self._poller.join()
@@ -245,27 +247,32 @@ class Emitter:
             ) from None
 
     def _send(self, topic: str, data: bytes, key: str) -> None:
-        if self._closed.is_set():
+        if not self._open:
             raise RuntimeError("the emitter is closed")
-        deadline = time.monotonic() + self.block_timeout if self.block else -math.inf
         with self._lock:
             self._emitted += 1
-        while True:
+        try:
+            self._producer.produce(topic, data, key.encode())
+        except BufferError:
+            if self.block and self._wait_for_room(topic, data, key):
+                return
+            with self._lock:
+                self._dropped += 1
+        except Exception:  # noqa: BLE001 - never into the prediction path: counted
+            with self._lock:
+                self._failed += 1
+
+    def _wait_for_room(self, topic: str, data: bytes, key: str) -> bool:
+        """``block=True``: retry while deliveries make room, up to ``block_timeout``."""
+        deadline = time.monotonic() + self.block_timeout
+        while (wait := deadline - time.monotonic()) > 0:
+            self._producer.poll(min(wait, 0.005))
             try:
-                self._producer.produce(topic, data, key.encode(), on_delivery=self._delivered)
+                self._producer.produce(topic, data, key.encode())
             except BufferError:
-                wait = deadline - time.monotonic()
-                if wait <= 0:
-                    break
-                self._producer.poll(min(wait, 0.005))  # let deliveries make room
-            except Exception:  # noqa: BLE001 - never into the prediction path: counted
-                with self._lock:
-                    self._failed += 1
-                return
-            else:
-                return
-        with self._lock:
-            self._dropped += 1
+                continue
+            return True
+        return False
 
     def _delivered(self, error: Any, _message: Any) -> None:
         if error is not None:

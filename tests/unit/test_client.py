@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_monitor.broker.process import free_port
 from stream_monitor.client import AsyncEmitter, Emitter, monitored
 from stream_monitor.errors import EventValidationError
 
+# A port bound and never listened on: connections to it are refused for as long as the tests run
+# (a port merely free might be taken by another process meanwhile).
+_HELD = socket.socket()
+_HELD.bind(("127.0.0.1", 0))
+NOWHERE = f"127.0.0.1:{_HELD.getsockname()[1]}"
+
 
 def nowhere(**options: object) -> Emitter:
-    """An emitter whose broker never answers (nothing listens on the port)."""
-    return Emitter(f"127.0.0.1:{free_port()}", close_timeout=0.1, **options)  # type: ignore[arg-type]
+    """An emitter whose broker never answers."""
+    return Emitter(NOWHERE, close_timeout=0.1, **options)  # type: ignore[arg-type]
 
 
 def test_a_bad_call_raises_at_once_naming_the_field() -> None:
@@ -105,7 +111,7 @@ def test_the_decorator_emits_inputs_and_output_and_never_raises_into_the_call() 
 
 
 async def test_the_async_emitter_closes_without_blocking_the_loop() -> None:
-    async with AsyncEmitter(f"127.0.0.1:{free_port()}", close_timeout=0.1) as emitter:
+    async with AsyncEmitter(NOWHERE, close_timeout=0.1) as emitter:
         with pytest.raises(EventValidationError, match="probably seconds"):
             emitter.emit_prediction("fraud", {"amount": 1.0}, prediction=0, timestamp=1)
         event_id = emitter.emit_prediction("fraud", {"amount": 1.0}, prediction=0)
