@@ -15,7 +15,7 @@ from stream_monitor.cli.demo_cmd import demo
 from stream_monitor.cli.offline_cmd import backtest, profile
 from stream_monitor.cli.replay_cmd import record, replay
 from stream_monitor.cli.schema_cmd import schema
-from stream_monitor.cli.stream_cmd import run, simulate_cmd, tail
+from stream_monitor.cli.stream_cmd import ingest, run, simulate_cmd, tail
 
 __all__ = ["app", "main"]
 
@@ -31,6 +31,7 @@ app.command("schema")(schema)
 app.command("profile")(profile)
 app.command("backtest")(backtest)
 app.command("run")(run)
+app.command("ingest")(ingest)
 app.command("simulate")(simulate_cmd)
 app.command("tail")(tail)
 app.command("demo")(demo)

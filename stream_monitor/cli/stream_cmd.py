@@ -158,3 +158,51 @@ def tail(
 
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(main())
+
+
+def ingest(
+    config: ConfigOption = None,
+    sets: SetOption = None,
+    bootstrap_servers: BootstrapOption = None,
+    port: Annotated[int, typer.Option(help="Port to serve on.", min=0, max=65535)] = 8060,
+    host: Annotated[
+        str | None,
+        typer.Option(help="Address (default: http.host). Off loopback http.auth_token is needed."),
+    ] = None,
+    model_id: Annotated[
+        str | None,
+        typer.Option(help="Model id when the CloudEvents carry no inferenceservicename."),
+    ] = None,
+    features: Annotated[
+        str | None, typer.Option(help="Feature names of list rows, comma-separated.")
+    ] = None,
+) -> None:
+    """Accept KServe's payload logger (CloudEvents) and produce prediction events (Ctrl-C stops)."""
+    from stream_monitor.ingest import Ingest, serve_ingest
+    from stream_monitor.logs import configure_logging, get_logger
+    from stream_monitor.runtime.topics import ensure_topics
+
+    with reported_errors():
+        extra = [f"http.host={host}"] if host is not None else []
+        settings = load_from_flags(config, [*(sets or []), *extra], bootstrap_servers)
+        configure_logging(settings.logging)
+        names = [n.strip() for n in features.split(",") if n.strip()] if features else None
+
+        async def main() -> None:
+            await ensure_topics(settings)
+            service = Ingest(settings, model_id=model_id, features=names)
+            runner, bound = await serve_ingest(service, settings.http.host, port)
+            get_logger("stream_monitor.ingest").info(
+                "ingest ready", url=f"http://{settings.http.host}:{bound}/"
+            )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+                await service.stop()
+
+        asyncio.run(main())
