@@ -23,7 +23,7 @@ import orjson
 from stream_monitor.config.sinks import AlertmanagerSinkSpec
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.logs import get_logger
-from stream_monitor.sinks.base import Sink, SinkError
+from stream_monitor.sinks.base import Sink, SinkError, json_client
 
 __all__ = ["AlertmanagerSink", "alertmanager_alert"]
 
@@ -76,22 +76,22 @@ class AlertmanagerSink(Sink):
     ) -> None:
         super().__init__(spec)
         self.am = spec
-        headers = {"content-type": "application/json"}
-        if spec.token is not None:
-            headers["authorization"] = f"Bearer {spec.token.get_secret_value()}"
-        self.client = httpx.AsyncClient(timeout=spec.timeout, headers=headers, transport=transport)
+        self.client = json_client(spec.token, spec.timeout, transport)
         self.endpoint = f"{spec.url.rstrip('/')}/api/v2/alerts"
         self.firing: dict[str, dict[str, Any]] = {}  # dedup_key -> the alert as posted
         self.reposter: asyncio.Task[None] | None = None
+        # One post at a time: a re-post of a firing alert never lands after its resolution.
+        self.posting = asyncio.Lock()
 
     async def publish(self, alert: AlertEvent) -> None:
         """Post one alert; remember it while it fires."""
         body = alertmanager_alert(alert, self.am.generator_url)
-        await self._post([body])
-        if alert.status == "firing":
-            self.firing[alert.dedup_key] = body
-        else:
-            self.firing.pop(alert.dedup_key, None)
+        async with self.posting:
+            await self._post([body])
+            if alert.status == "firing":
+                self.firing[alert.dedup_key] = body
+            else:
+                self.firing.pop(alert.dedup_key, None)
         if self.reposter is None:
             self.reposter = asyncio.create_task(self._repost(), name="alertmanager-repost")
 
@@ -106,12 +106,13 @@ class AlertmanagerSink(Sink):
     async def _repost(self) -> None:
         while True:
             await asyncio.sleep(self.am.repost_interval)
-            if not self.firing:
-                continue
-            try:
-                await self._post(list(self.firing.values()))
-            except SinkError as exc:  # the next round tries again
-                log.warning("re-posting firing alerts failed", sink=self.name, error=str(exc))
+            async with self.posting:
+                if not self.firing:
+                    continue
+                try:
+                    await self._post(list(self.firing.values()))
+                except SinkError as exc:  # the next round tries again
+                    log.warning("re-posting firing alerts failed", sink=self.name, error=str(exc))
 
     async def close(self) -> None:
         """Stop re-posting and close the HTTP client."""

@@ -5,12 +5,25 @@ from __future__ import annotations
 import fnmatch
 from abc import ABC, abstractmethod
 
+import httpx
+from pydantic import SecretStr
+
 from stream_monitor.config.sinks import SinkSpec
 from stream_monitor.events.alerts import AlertEvent
 
-__all__ = ["Sink", "SinkError"]
+__all__ = ["Sink", "SinkError", "json_client"]
 
 _RANK = {"info": 0, "warning": 1, "critical": 2}
+
+
+def json_client(
+    token: SecretStr | None, timeout: float, transport: httpx.AsyncBaseTransport | None = None
+) -> httpx.AsyncClient:
+    """An HTTP client for a sink that posts JSON, with the bearer ``token`` when there is one."""
+    headers = {"content-type": "application/json"}
+    if token is not None:
+        headers["authorization"] = f"Bearer {token.get_secret_value()}"
+    return httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
 
 
 class SinkError(Exception):

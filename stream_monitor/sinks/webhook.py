@@ -14,7 +14,7 @@ import httpx
 
 from stream_monitor.config.sinks import WebhookSinkSpec
 from stream_monitor.events.alerts import AlertEvent
-from stream_monitor.sinks.base import Sink, SinkError
+from stream_monitor.sinks.base import Sink, SinkError, json_client
 
 __all__ = ["WebhookSink", "payload_for"]
 
@@ -61,10 +61,7 @@ class WebhookSink(Sink):
     def __init__(self, spec: WebhookSinkSpec, transport: httpx.AsyncBaseTransport | None = None):
         super().__init__(spec)
         self.webhook = spec
-        headers = {"content-type": "application/json"}
-        if spec.token is not None:
-            headers["authorization"] = f"Bearer {spec.token.get_secret_value()}"
-        self.client = httpx.AsyncClient(timeout=spec.timeout, headers=headers, transport=transport)
+        self.client = json_client(spec.token, spec.timeout, transport)
         self.failures = 0
         self.open_until = 0.0
 

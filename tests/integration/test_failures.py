@@ -113,13 +113,13 @@ async def wait_for_summaries(
     raise AssertionError(f"fewer than {count} summaries after {budget} s")
 
 
-def worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`stream-monitor run` as a real process (to kill -9)."""
+def worker_process(env: dict[str, str], *, logged: bool = False) -> subprocess.Popen[bytes]:
+    """`stream-monitor run` as a real process (to kill -9); ``logged`` keeps its output."""
     return subprocess.Popen(
         [sys.executable, "-m", "stream_monitor", "run"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE if logged else subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if logged else subprocess.DEVNULL,
     )
 
 
@@ -296,7 +296,7 @@ async def test_shutdown_is_bounded_when_the_broker_is_gone_and_nothing_is_lost()
         env = environment(settings)
         env["STREAM_MONITOR_PROCESSING__CHECKPOINT_INTERVAL"] = "600"  # nothing committed yet
         env["STREAM_MONITOR_PROCESSING__SHUTDOWN_TIMEOUT"] = "3"
-        worker = logged_worker_process(env)
+        worker = worker_process(env, logged=True)
         try:
             await asyncio.sleep(3)
             await produce(bootstrap, settings.topics.predictions, stream())
@@ -332,16 +332,6 @@ async def test_shutdown_is_bounded_when_the_broker_is_gone_and_nothing_is_lost()
         assert alerts == expected_alerts
     finally:
         stop(info)
-
-
-def logged_worker_process(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """`stream-monitor run` as a real process, its log (stdout and stderr) kept."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "stream_monitor", "run"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
 
 
 def _wait_until_down(port: int, budget: float = 60.0) -> None:
