@@ -17,11 +17,11 @@ import random
 import statistics
 import time
 
+from benchmarks.kafka import a_broker
 from benchmarks.record import machine, record
-from stream_monitor.broker import start_kafka, stop
-from stream_monitor.broker.process import free_port
 from stream_monitor.client import Emitter
 from stream_monitor.config import load_settings
+from stream_monitor.monitor.quantiles import nearest_rank
 from stream_monitor.runtime.topics import ensure_topics
 
 
@@ -49,11 +49,6 @@ def calls(emitter: Emitter, count: int, rate: float) -> list[int]:
     return took
 
 
-def pct(values: list[int], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1_000
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=200_000)
@@ -61,9 +56,7 @@ def main() -> None:
     parser.add_argument("--bootstrap-servers")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    info = None if args.bootstrap_servers else start_kafka(free_port())
-    bootstrap = args.bootstrap_servers or f"127.0.0.1:{info.port}"  # type: ignore[union-attr]
-    try:
+    with a_broker(args.bootstrap_servers) as bootstrap:
         settings = load_settings(None, {"kafka": {"bootstrap_servers": bootstrap}})
         asyncio.run(ensure_topics(settings))
         rows = []
@@ -76,9 +69,11 @@ def main() -> None:
             rate = args.calls / (time.perf_counter() - started)
         counters = emitter.counters
         for name, took in ((f"paced at {args.rate:,.0f} calls/s", paced), ("unpaced", unpaced)):
+            us = sorted(t / 1_000 for t in took)
             rows.append(
-                f"| `emit_prediction`, {name} | {pct(took, 0.5):.1f} us | {pct(took, 0.99):.1f} us "
-                f"| {max(took) / 1_000:,.0f} us | mean {statistics.fmean(took) / 1_000:.1f} us |"
+                f"| `emit_prediction`, {name} | {nearest_rank(us, 0.5):.1f} us | "
+                f"{nearest_rank(us, 0.99):.1f} us | {us[-1]:,.0f} us | "
+                f"mean {statistics.fmean(us):.1f} us |"
             )
         rows.append(f"| one thread, unpaced | {rate:,.0f} calls/s | | | |")
         delivered = (
@@ -101,9 +96,6 @@ def main() -> None:
         )
         if not args.no_record:
             record("emitter", body)
-    finally:
-        if info is not None:
-            stop(info)
 
 
 if __name__ == "__main__":

@@ -23,9 +23,10 @@ import aiohttp
 import httpx
 import orjson
 
+from benchmarks.kafka import a_broker
 from benchmarks.record import machine, record
-from stream_monitor.broker import start_kafka, stop
 from stream_monitor.broker.process import free_port
+from stream_monitor.monitor.quantiles import nearest_rank
 
 
 def cloudevent(kind: str, event_id: str, body: object) -> dict[str, Any]:
@@ -78,24 +79,38 @@ def main() -> None:
     parser.add_argument("--bootstrap-servers")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
-    info = None if args.bootstrap_servers else start_kafka(free_port())
-    bootstrap = args.bootstrap_servers or f"127.0.0.1:{info.port}"  # type: ignore[union-attr]
+    with a_broker(args.bootstrap_servers) as bootstrap:
+        took, seconds, failed = serve_and_load(bootstrap, args.pairs, args.concurrency)
+    took.sort()
+    p50, p99 = nearest_rank(took, 0.5), nearest_rank(took, 0.99)
+    rows = [
+        f"| {args.pairs:,} pairs, {args.concurrency} clients at once | "
+        f"{len(took) / seconds:,.0f} requests/s ({args.pairs / seconds:,.0f} events/s) | "
+        f"{p50:.1f} ms | {p99:.1f} ms | {failed} |"
+    ]
+    print(*rows, sep="\n")
+    body = "\n".join(
+        [
+            f"Measured on: {machine()}; broker, ingest and clients on the same machine.",
+            f"Command: `.venv/bin/python -m benchmarks.ingest --pairs {args.pairs} "
+            f"--concurrency {args.concurrency}`.",
+            "",
+            "| Load | Throughput | p50 | p99 | errors |",
+            "| --- | --- | --- | --- | --- |",
+            *rows,
+        ]
+    )
+    if not args.no_record:
+        record("ingest", body)
+
+
+def serve_and_load(bootstrap: str, pairs: int, concurrency: int) -> tuple[list[float], float, int]:
+    """`stream-monitor ingest` as its own process on ``bootstrap``, then :func:`load` on it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
     env["STREAM_MONITOR_LOGGING__LEVEL"] = "WARNING"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "stream_monitor",
-            "ingest",
-            "--port",
-            str(port),
-            "--bootstrap-servers",
-            bootstrap,
-        ],
-        env=env,
-    )
+    command = ["ingest", "--port", str(port), "--bootstrap-servers", bootstrap]
+    server = subprocess.Popen([sys.executable, "-m", "stream_monitor", *command], env=env)
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
@@ -107,34 +122,11 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise SystemExit("ingest did not start in 60 s") from None
                 time.sleep(0.2)
-        asyncio.run(load(url, 500, args.concurrency))  # warm up
-        took, seconds, failed = asyncio.run(load(url, args.pairs, args.concurrency))
-        took.sort()
-        p50, p99 = took[len(took) // 2], took[int(len(took) * 0.99)]
-        rows = [
-            f"| {args.pairs:,} pairs, {args.concurrency} clients at once | "
-            f"{len(took) / seconds:,.0f} requests/s ({args.pairs / seconds:,.0f} events/s) | "
-            f"{p50:.1f} ms | {p99:.1f} ms | {failed} |"
-        ]
-        print(*rows, sep="\n")
-        body = "\n".join(
-            [
-                f"Measured on: {machine()}; broker, ingest and clients on the same machine.",
-                f"Command: `.venv/bin/python -m benchmarks.ingest --pairs {args.pairs} "
-                f"--concurrency {args.concurrency}`.",
-                "",
-                "| Load | Throughput | p50 | p99 | errors |",
-                "| --- | --- | --- | --- | --- |",
-                *rows,
-            ]
-        )
-        if not args.no_record:
-            record("ingest", body)
+        asyncio.run(load(url, 500, concurrency))  # warm up
+        return asyncio.run(load(url, pairs, concurrency))
     finally:
         server.terminate()
         server.wait(30)
-        if info is not None:
-            stop(info)
 
 
 if __name__ == "__main__":
