@@ -11,7 +11,7 @@ from typing import Any
 
 from stream_monitor._native import Batch, decode_batch
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.config.settings import Settings
+from stream_monitor.config.settings import MonitoringSettings, Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.schemas import LabelEvent, PredictionLike
 from stream_monitor.monitor.model_monitor import ModelMonitor, Output, encode_for_core
@@ -40,6 +40,10 @@ class _Trims:
         self.due = False
         self.at = -math.inf
 
+    def note(self, freed: bool) -> None:
+        """Remember that a batch freed much (``freed``) since the last trim."""
+        self.due = self.due or freed
+
 
 _trims = _Trims()
 
@@ -55,7 +59,7 @@ def release_memory(*, freed: bool = False) -> None:
     batches and trims for the earlier ones; a worker's loop calls this between batches too. The
     trim walks the heap, so it runs at most once a second; one put off is done by a later call.
     """
-    _trims.due = _trims.due or freed
+    _trims.note(freed)
     now = time.monotonic()
     if not _trims.due or now - _trims.at < _trims.every:
         return
@@ -98,7 +102,7 @@ class MonitorSet:
         default: ModelSpec,
         unknown_models: str = "monitor",
         references: Mapping[str, ReferenceProfile] | None = None,
-        max_unlisted_models: int = 10_000,
+        max_unlisted_models: int = MonitoringSettings.model_fields["max_unlisted_models"].default,
     ) -> None:
         self.models = dict(models)
         self.default = default
@@ -188,7 +192,7 @@ class MonitorSet:
             warming = monitor.warming_up
             out.extend(monitor.update_native(batch, positions))
             warmed = warmed or (warming and not monitor.warming_up)
-        _trims.due = _trims.due or warmed or bool(out)  # trimmed by a later call
+        _trims.note(warmed or bool(out))  # trimmed by a later call, once the outputs are gone
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

@@ -579,24 +579,13 @@ class Worker:
         def careful(offset: int) -> bool:
             return offset in poison or any(a <= offset <= b for a, b in suspects)
 
-        first, last = records[0].offset, records[-1].offset
-        if not (suspects or poison) or not any(careful(r.offset) for r in records):
-            try:
-                await self._process(tp, records)
-            except BatchFailedError as exc:
-                suspects.append((first, last))
-                log.exception(
-                    "a batch made the monitor raise; replaying it event by event",
-                    partition=tp.partition,
-                    offsets=[first, last],
-                    error=exc.failure.reason,
-                )
-                await self._recover(tp.partition, exc)
-            return
-        for i, record in enumerate(records):
-            if not any(careful(r.offset) for r in records[i:]):
-                await self._process_guarded(tp, records[i:])  # the rest, as one batch
-                return
+        # Records up to the last careful one are taken one by one; the rest as one batch.
+        one_by_one = 0
+        if suspects or poison:
+            one_by_one = next(
+                (i + 1 for i in range(len(records) - 1, -1, -1) if careful(records[i].offset)), 0
+            )
+        for record in records[:one_by_one]:
             if record.offset in poison:
                 await self._skip(tp, record, poison[record.offset])
                 continue
@@ -613,6 +602,21 @@ class Worker:
                 )
                 await self._recover(tp.partition, exc)
                 return
+        rest = records[one_by_one:]
+        if not rest:
+            return
+        try:
+            await self._process(tp, rest)
+        except BatchFailedError as exc:
+            first, last = rest[0].offset, rest[-1].offset
+            suspects.append((first, last))
+            log.exception(
+                "a batch made the monitor raise; replaying it event by event",
+                partition=tp.partition,
+                offsets=[first, last],
+                error=exc.failure.reason,
+            )
+            await self._recover(tp.partition, exc)
 
     async def _skip(self, tp: TopicPartition, record: Any, failure: MonitorError) -> None:
         """Dead-letter a poison event and move past it, as a batch of one refused record."""
