@@ -26,15 +26,27 @@ pub struct Limits {
     pub big_integers: bool,
 }
 
-impl Default for Limits {
-    fn default() -> Self {
+impl Limits {
+    /// The configuration's limits (`limits.*`), for events not yet checked by the schema.
+    pub fn configured(
+        max_event_bytes: usize,
+        max_features: usize,
+        max_string_length: usize,
+        reject_non_finite: bool,
+    ) -> Self {
         Self {
-            max_event_bytes: 65_536,
-            max_features: 1_000,
-            max_string_length: 1_024,
-            reject_non_finite: false,
+            max_event_bytes,
+            max_features,
+            max_string_length,
+            reject_non_finite,
             big_integers: false,
         }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::configured(65_536, 1_000, 1_024, false)
     }
 }
 

@@ -71,14 +71,19 @@ impl NumericRef {
         })
     }
 
-    /// Reference values per coarse bin.
-    pub fn coarse_counts(&self) -> Vec<f64> {
+    /// Reference values per coarse bin, from the fine ones (`counts`, as floats).
+    fn coarsen(&self, counts: &[f64]) -> Vec<f64> {
         let coarse = self
             .coarse_of
             .iter()
             .max()
             .map_or(1, |&c| usize::from(c) + 1);
-        accum::coarsen(&self.counts.f64s(), &self.coarse_of, coarse)
+        accum::coarsen(counts, &self.coarse_of, coarse)
+    }
+
+    /// Reference values per coarse bin.
+    pub fn coarse_counts(&self) -> Vec<f64> {
+        self.coarsen(&self.counts.f64s())
     }
 }
 
@@ -241,16 +246,19 @@ impl Acc {
                 bins,
                 reference: Some(r),
                 ..
-            } if counts.n > 0 => Some(Drift::Numeric(accum::numeric_drift(
-                bins,
-                &NumericReferenceView {
-                    counts: &r.counts.f64s(),
-                    coarse_of: &r.coarse_of,
-                    coarse_counts: &r.coarse_counts(),
-                    edges: &r.edges,
-                    std: r.std,
-                },
-            ))),
+            } if counts.n > 0 => {
+                let reference = r.counts.f64s();
+                Some(Drift::Numeric(accum::numeric_drift(
+                    bins,
+                    &NumericReferenceView {
+                        coarse_counts: &r.coarsen(&reference),
+                        counts: &reference,
+                        coarse_of: &r.coarse_of,
+                        edges: &r.edges,
+                        std: r.std,
+                    },
+                )))
+            }
             Acc::Categorical {
                 counts,
                 bins,

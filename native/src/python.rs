@@ -331,13 +331,12 @@ fn accepts_prediction(
     max_string_length: usize,
     reject_non_finite: bool,
 ) -> bool {
-    let limits = Limits {
+    let limits = Limits::configured(
         max_event_bytes,
         max_features,
         max_string_length,
         reject_non_finite,
-        big_integers: false,
-    };
+    );
     std::panic::catch_unwind(|| decode_prediction(record, &limits).is_some()).unwrap_or(false)
 }
 

@@ -176,13 +176,12 @@ pub fn decode_batch(
             big_integers: true,
         }
     } else {
-        Limits {
+        Limits::configured(
             max_event_bytes,
             max_features,
             max_string_length,
             reject_non_finite,
-            big_integers: false,
-        }
+        )
     };
     let slices: Vec<Option<&[u8]>> = records
         .iter()
