@@ -62,6 +62,11 @@ class CloudEvent:
     model_id: str | None
     time: int | None  # epoch ms
     data: Any
+    rows: list[Any] | None = None  # the payload's rows, once read (see rows_of)
+
+    @property
+    def is_response(self) -> bool:
+        return "response" in self.type
 
 
 def _epoch_ms(text: str | None) -> int | None:
@@ -198,12 +203,21 @@ def _prediction(row: Any) -> tuple[Any, float | None]:
     return row, None
 
 
+def rows_of(event: CloudEvent, names: list[str] | None) -> list[Any]:
+    """The rows of a request (feature dicts) or of a response (outputs), read once."""
+    if event.rows is None:
+        event.rows = (
+            _response_rows(event.data) if event.is_response else _request_rows(event.data, names)
+        )
+    return event.rows
+
+
 def events_of(
     request: CloudEvent, response: CloudEvent, model_id: str, names: list[str] | None
 ) -> list[dict[str, Any]]:
     """One prediction event per row of a request and its response."""
-    inputs = _request_rows(request.data, names)
-    outputs = _response_rows(response.data)
+    inputs = rows_of(request, names)
+    outputs = rows_of(response, names)
     if len(inputs) != len(outputs):
         raise IngestError(f"{len(inputs)} request rows but {len(outputs)} response rows")
     timestamp = request.time or response.time or time.time_ns() // 1_000_000
@@ -261,7 +275,6 @@ class Ingest:
         """Keep one half of a pair; the (request, response) once both are here."""
         now = time.monotonic()
         self._expire(now)
-        kind = "response" if "response" in event.type else "request"
         other = self.pending.pop(event.id, None)
         if other is None:
             self.pending[event.id] = (now, event)
@@ -271,14 +284,11 @@ class Ingest:
             return None
         self.counts["matched"] += 1
         first = other[1]
-        return (first, event) if kind == "response" else (event, first)
+        return (first, event) if event.is_response else (event, first)
 
     def _values(self, event: CloudEvent) -> tuple[str, list[bytes]] | None:
         """The model id and encoded events once ``event`` completes a pair (else None)."""
-        if "response" in event.type:  # each half is read at once: refused now, not at its pair
-            _response_rows(event.data)
-        else:
-            _request_rows(event.data, self.features)
+        rows_of(event, self.features)  # each half is read at once: refused now, not at its pair
         pair = self.take(event)
         if pair is None:
             return None

@@ -829,8 +829,7 @@ class Worker:
             partition = self.partitions.get(number)
             if partition is None or not partition.offsets:
                 continue
-            offsets = dict(partition.offsets)
-            sent = await self._send_checkpoint(self.producer, number, partition)
+            sent, offsets = await self._send_checkpoint(self.producer, number, partition)
             written.append((partition, offsets, sent))
         await self.producer.flush()
         for partition, offsets, sent in written:
@@ -839,7 +838,8 @@ class Worker:
 
     async def _send_checkpoint(
         self, producer: AIOKafkaProducer, number: int, partition: _Partition
-    ) -> asyncio.Future[Any]:
+    ) -> tuple[asyncio.Future[Any], dict[str, int]]:
+        """Send the partition's checkpoint; its delivery, and the offsets it holds."""
         checkpoint = Checkpoint(
             number, dict(partition.offsets), partition.monitors.snapshot(self.key)
         )
@@ -852,7 +852,7 @@ class Worker:
         partition.sent.append(sent)
         partition.checkpointed_at = time.monotonic()
         self.stats.checkpoints += 1
-        return sent
+        return sent, checkpoint.offsets
 
 
 def _covered(offsets: dict[str, int], checkpointed: dict[str, int]) -> bool:
