@@ -11,7 +11,9 @@ from stream_monitor.config import CONFIG_ENV_VAR
 
 ENV_PREFIX = "STREAM_MONITOR_"
 # Variables that belong to the test harness, not to the settings under test.
-_HARNESS = {"STREAM_MONITOR_TEST_BOOTSTRAP", "STREAM_MONITOR_REQUIRE_BROKER"}
+# STREAM_MONITOR_TEST_* say where a service is, STREAM_MONITOR_REQUIRE_* that CI needs it.
+_HARNESS = ("STREAM_MONITOR_TEST_", "STREAM_MONITOR_REQUIRE_")
+_HARNESS_NAMES = {"STREAM_MONITOR_ALERTMANAGER", "STREAM_MONITOR_ARTIFACTS"}
 
 
 @pytest.fixture(autouse=True)
@@ -20,7 +22,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     import os
 
     for name in list(os.environ):
-        if name.startswith(ENV_PREFIX) and name not in _HARNESS:
+        harness = name.startswith(_HARNESS) or name in _HARNESS_NAMES
+        if name.startswith(ENV_PREFIX) and not harness:
             monkeypatch.delenv(name)
     monkeypatch.delenv(CONFIG_ENV_VAR, raising=False)
     yield

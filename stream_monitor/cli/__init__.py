@@ -15,6 +15,7 @@ from stream_monitor.cli.demo_cmd import demo
 from stream_monitor.cli.offline_cmd import backtest, profile
 from stream_monitor.cli.replay_cmd import record, replay
 from stream_monitor.cli.schema_cmd import schema
+from stream_monitor.cli.store_cmd import store
 from stream_monitor.cli.stream_cmd import ingest, run, simulate_cmd, tail
 
 __all__ = ["app", "main"]
@@ -39,6 +40,7 @@ app.command("dashboard")(dashboard)
 app.command("record")(record)
 app.command("replay")(replay)
 app.command("bench")(bench)
+app.command("store")(store)
 
 
 def _version(value: bool) -> None:

@@ -31,6 +31,7 @@ from stream_monitor.config.sinks import KafkaSinkSpec, LogSinkSpec, SinkSpec
 
 __all__ = [
     "ENV_PREFIX",
+    "HistorySettings",
     "HttpSettings",
     "KafkaSettings",
     "LimitsSettings",
@@ -307,6 +308,37 @@ class HttpSettings(_Section):
         return value
 
 
+class HistorySettings(_Section):
+    """The history store: window summaries and alerts kept in SQLite or PostgreSQL."""
+
+    database: SecretStr | None = Field(
+        None,
+        description="Database URL: sqlite:///PATH (a file, no server) or "
+        "postgresql://USER:PASSWORD@HOST:PORT/DB. `stream-monitor store` writes it and the "
+        "dashboard reads its history from it. Kept secret: it may hold a password.",
+    )
+    retention_days: float = Field(
+        90.0,
+        ge=0,
+        description="Windows and alerts whose window ended longer ago than this are deleted "
+        "(0 keeps everything).",
+    )
+
+    @field_validator("database")
+    @classmethod
+    def _known_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return value
+        scheme = value.get_secret_value().partition(":")[0]
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise _custom(
+                "database_scheme",
+                "has the scheme '{scheme}': use sqlite:///PATH or postgresql://USER@HOST/DB",
+                scheme=scheme,
+            )
+        return value
+
+
 class ReplaySettings(_Section):
     """How `stream-monitor replay` reads CSV files: which column holds which event field.
 
@@ -378,6 +410,7 @@ class Settings(BaseSettings):
     state: StateSettings = Field(default_factory=StateSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     replay: ReplaySettings = Field(default_factory=ReplaySettings)
+    history: HistorySettings = Field(default_factory=HistorySettings)
     models: dict[str, ModelSpec] = Field(
         default_factory=dict, description="Monitor spec per model_id."
     )

@@ -1,0 +1,518 @@
+"""One small SQL store for window summaries (every revision) and alerts, on SQLite or PostgreSQL.
+
+The two databases differ here only in placeholders, the JSON column type and how they connect;
+every statement is portable otherwise (``INSERT ... ON CONFLICT`` exists in both). A write is one
+transaction holding the rows *and* the consumer's next offsets, so a crash between the two cannot
+happen and a replay (rows already there) inserts nothing. Derived tables (``models``,
+``incidents``) keep the dashboard's overview cheap at millions of windows.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_monitor.errors import StreamMonitorError
+
+__all__ = ["HistoryError", "Page", "SqlHistory", "open_history", "redacted"]
+
+SCHEMA_VERSION = 1
+
+# {json} is TEXT in SQLite and JSONB in PostgreSQL (queryable with ->, ->> from Grafana).
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS window_summaries (
+        model_id TEXT NOT NULL,
+        window_index BIGINT NOT NULL,
+        revision INTEGER NOT NULL,
+        latest SMALLINT NOT NULL,
+        segment TEXT,
+        model_version TEXT,
+        window_kind TEXT NOT NULL,
+        window_start BIGINT NOT NULL,
+        window_end BIGINT NOT NULL,
+        sample_size BIGINT NOT NULL,
+        label_coverage DOUBLE PRECISION,
+        summary {json} NOT NULL,
+        PRIMARY KEY (model_id, window_index, revision))""",
+    "CREATE INDEX IF NOT EXISTS window_summaries_latest_by_time "
+    "ON window_summaries (model_id, latest, window_end)",
+    "CREATE INDEX IF NOT EXISTS window_summaries_by_end ON window_summaries (window_end)",
+    """CREATE TABLE IF NOT EXISTS alerts (
+        alert_id TEXT PRIMARY KEY,
+        dedup_key TEXT NOT NULL,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        model_id TEXT NOT NULL,
+        model_version TEXT,
+        segment TEXT,
+        kind TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        feature TEXT,
+        statistic TEXT NOT NULL,
+        value DOUBLE PRECISION,
+        threshold DOUBLE PRECISION,
+        window_start BIGINT NOT NULL,
+        window_end BIGINT NOT NULL,
+        starts_at BIGINT NOT NULL,
+        ends_at BIGINT,
+        summary TEXT NOT NULL,
+        alert {json} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS alerts_by_model_time ON alerts (model_id, window_end)",
+    "CREATE INDEX IF NOT EXISTS alerts_by_incident ON alerts (dedup_key, window_end)",
+    """CREATE TABLE IF NOT EXISTS models (
+        model_id TEXT PRIMARY KEY,
+        windows BIGINT NOT NULL,
+        last_window_index BIGINT,
+        last_window_end BIGINT,
+        last_sample_size BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS incidents (
+        dedup_key TEXT PRIMARY KEY,
+        model_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        window_end BIGINT NOT NULL,
+        alert_id TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS incidents_by_model ON incidents (model_id)",
+    """CREATE TABLE IF NOT EXISTS store_offsets (
+        topic TEXT NOT NULL,
+        kafka_partition INTEGER NOT NULL,
+        next_offset BIGINT NOT NULL,
+        PRIMARY KEY (topic, kafka_partition))""",
+    "CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)",
+)
+
+_RANK = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
+_STATUS = {0: "ok", 1: "warning", 2: "critical"}
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+class HistoryError(StreamMonitorError):
+    """The history database cannot be opened, or holds something this version cannot read."""
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (for messages and logs)."""
+    return _PASSWORD.sub(r"\1***@", url)
+
+
+@dataclass
+class Page:
+    """What one write adds: summaries, alerts and the next offset of each topic partition."""
+
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.summaries) + len(self.alerts)
+
+
+@dataclass(frozen=True)
+class Written:
+    """Rows a write inserted (replayed records insert nothing)."""
+
+    summaries: int
+    alerts: int
+
+
+class SqlHistory:
+    """Summaries and alerts in one database; safe to share between threads (one at a time)."""
+
+    def __init__(self, connection: Any, *, postgres: bool, where: str) -> None:
+        self._db = connection
+        self._postgres = postgres
+        self.where = where
+        self._lock = threading.Lock()
+        with self._transaction() as cur:
+            for statement in _SCHEMA:
+                cur.execute(statement.format(json="JSONB" if postgres else "TEXT"))
+            cur.execute("SELECT version FROM schema_info")
+            row = cur.fetchone()
+            if row is None:
+                cur.execute(self._sql("INSERT INTO schema_info (version) VALUES (?)"), (1,))
+            elif int(row[0]) > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"{where} has history schema version {row[0]}, this stream-monitor reads "
+                    f"up to {SCHEMA_VERSION}: upgrade stream-monitor"
+                )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", "%s") if self._postgres else statement
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        with self._lock:
+            cur = self._db.cursor()
+            try:
+                yield cur
+                self._db.commit()
+            except BaseException:
+                self._db.rollback()
+                raise
+            finally:
+                cur.close()
+
+    def _json(self, value: Any) -> Any:
+        return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(self, page: Page) -> Written:
+        """Add ``page`` in one transaction with its offsets; rows already stored are skipped."""
+        sql = self._sql
+        summaries = alerts = 0
+        with self._transaction() as cur:
+            for s in page.summaries:
+                model_id, index = str(s["model_id"]), int(s["window_index"])
+                revision = int(s.get("revision", 0))
+                cur.execute(
+                    sql(
+                        "INSERT INTO window_summaries (model_id, window_index, revision, latest, "
+                        "segment, model_version, window_kind, window_start, window_end, "
+                        "sample_size, label_coverage, summary) "
+                        "VALUES (?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+                    ),
+                    (
+                        model_id,
+                        index,
+                        revision,
+                        s.get("segment"),
+                        s.get("model_version"),
+                        str(s["window_kind"]),
+                        int(s["window_start"]),
+                        int(s["window_end"]),
+                        int(s["sample_size"]),
+                        s.get("label_coverage"),
+                        orjson.dumps(s).decode(),
+                    ),
+                )
+                if cur.rowcount != 1:
+                    continue  # already stored: a replay
+                summaries += 1
+                cur.execute(
+                    sql(
+                        "SELECT MAX(revision), COUNT(*) FROM window_summaries "
+                        "WHERE model_id = ? AND window_index = ?"
+                    ),
+                    (model_id, index),
+                )
+                newest, revisions = cur.fetchone()
+                if revisions > 1:  # a revision of a stored window: only the newest is latest
+                    cur.execute(
+                        sql(
+                            "UPDATE window_summaries SET latest = CASE WHEN revision = ? "
+                            "THEN 1 ELSE 0 END WHERE model_id = ? AND window_index = ?"
+                        ),
+                        (int(newest), model_id, index),
+                    )
+                cur.execute(
+                    sql(
+                        "INSERT INTO models (model_id, windows) VALUES (?, 0) "
+                        "ON CONFLICT DO NOTHING"
+                    ),
+                    (model_id,),
+                )
+                cur.execute(
+                    sql(
+                        "UPDATE models SET windows = windows + ?, last_window_index = ?, "
+                        "last_window_end = ?, last_sample_size = ? WHERE model_id = ? AND "
+                        "(last_window_index IS NULL OR last_window_index <= ?)"
+                    ),
+                    (
+                        int(revisions == 1),
+                        index,
+                        int(s["window_end"]),
+                        int(s["sample_size"]),
+                        model_id,
+                        index,
+                    ),
+                )
+                if cur.rowcount == 0 and revisions == 1:  # an older window arriving late
+                    cur.execute(
+                        sql("UPDATE models SET windows = windows + 1 WHERE model_id = ?"),
+                        (model_id,),
+                    )
+            for a in page.alerts:
+                cur.execute(
+                    sql(
+                        "INSERT INTO alerts (alert_id, dedup_key, status, severity, model_id, "
+                        "model_version, segment, kind, rule, feature, statistic, value, "
+                        "threshold, window_start, window_end, starts_at, ends_at, summary, alert) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT DO NOTHING"
+                    ),
+                    (
+                        str(a["alert_id"]),
+                        str(a["dedup_key"]),
+                        str(a["status"]),
+                        str(a["severity"]),
+                        str(a["model_id"]),
+                        a.get("model_version"),
+                        a.get("segment"),
+                        str(a["kind"]),
+                        str(a["rule"]),
+                        a.get("feature"),
+                        str(a["statistic"]),
+                        a.get("value"),
+                        a.get("threshold"),
+                        int(a["window_start"]),
+                        int(a["window_end"]),
+                        int(a["starts_at"]),
+                        a.get("ends_at"),
+                        str(a["summary"]),
+                        orjson.dumps(a).decode(),
+                    ),
+                )
+                if cur.rowcount != 1:
+                    continue
+                alerts += 1
+                cur.execute(
+                    sql(
+                        "INSERT INTO incidents (dedup_key, model_id, status, severity, "
+                        "window_end, alert_id) VALUES (?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (dedup_key) DO UPDATE SET status = excluded.status, "
+                        "severity = excluded.severity, window_end = excluded.window_end, "
+                        "alert_id = excluded.alert_id "
+                        "WHERE excluded.window_end >= incidents.window_end"
+                    ),
+                    (
+                        str(a["dedup_key"]),
+                        str(a["model_id"]),
+                        str(a["status"]),
+                        str(a["severity"]),
+                        int(a["window_end"]),
+                        str(a["alert_id"]),
+                    ),
+                )
+            for (topic, partition), offset in page.offsets.items():
+                cur.execute(
+                    sql(
+                        "INSERT INTO store_offsets (topic, kafka_partition, next_offset) "
+                        "VALUES (?, ?, ?) ON CONFLICT (topic, kafka_partition) "
+                        "DO UPDATE SET next_offset = excluded.next_offset"
+                    ),
+                    (topic, partition, offset),
+                )
+        return Written(summaries, alerts)
+
+    def expire(self, before: int) -> Written:
+        """Delete windows and alerts whose window ended before ``before`` (epoch ms)."""
+        sql = self._sql
+        with self._transaction() as cur:
+            cur.execute(sql("DELETE FROM window_summaries WHERE window_end < ?"), (before,))
+            windows = cur.rowcount
+            cur.execute(sql("DELETE FROM alerts WHERE window_end < ?"), (before,))
+            alerts = cur.rowcount
+            cur.execute(sql("DELETE FROM incidents WHERE window_end < ?"), (before,))
+            if windows:
+                cur.execute(
+                    "UPDATE models SET windows = (SELECT COUNT(*) FROM window_summaries w "
+                    "WHERE w.model_id = models.model_id AND w.latest = 1)"
+                )
+                cur.execute(
+                    "DELETE FROM models WHERE windows = 0 AND NOT EXISTS "
+                    "(SELECT 1 FROM incidents i WHERE i.model_id = models.model_id)"
+                )
+        return Written(windows, alerts)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def offsets(self, topics: Iterable[str] | None = None) -> dict[tuple[str, int], int]:
+        """The next offset to read of each stored topic partition."""
+        with self._transaction() as cur:
+            cur.execute("SELECT topic, kafka_partition, next_offset FROM store_offsets")
+            rows = cur.fetchall()
+        wanted = None if topics is None else set(topics)
+        return {(str(t), int(p)): int(o) for t, p, o in rows if wanted is None or t in wanted}
+
+    def models(self) -> list[dict[str, Any]]:
+        """Every stored model with its status, firing incidents and last window."""
+        with self._transaction() as cur:
+            cur.execute(
+                "SELECT model_id, windows, last_window_index, last_window_end, "
+                "last_sample_size FROM models ORDER BY model_id"
+            )
+            rows = cur.fetchall()
+            cur.execute("SELECT model_id, status, severity FROM incidents")
+            incidents = cur.fetchall()
+        worst: dict[str, int] = {}
+        firing: dict[str, int] = {}
+        for model_id, status, severity in incidents:
+            if status == "firing":
+                worst[model_id] = max(worst.get(model_id, 0), _RANK.get(severity, 0))
+                firing[model_id] = firing.get(model_id, 0) + 1
+        out = []
+        for model_id, windows, index, end, size in rows:
+            out.append(
+                {
+                    "model_id": model_id,
+                    "status": _STATUS[worst.get(model_id, 0)],
+                    "firing": firing.get(model_id, 0),
+                    "windows": int(windows),
+                    "last_window": None
+                    if index is None
+                    else {"window_index": index, "window_end": end, "sample_size": size},
+                }
+            )
+        return out
+
+    def incidents(self, model_id: str) -> list[dict[str, Any]]:
+        """The latest alert of each incident of ``model_id`` (dedup_key, status, severity...)."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT dedup_key, status, severity, window_end, alert_id FROM incidents "
+                    "WHERE model_id = ?"
+                ),
+                (model_id,),
+            )
+            rows = cur.fetchall()
+        keys = ("dedup_key", "status", "severity", "window_end", "alert_id")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def windows(
+        self,
+        model_id: str,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` windows (latest revisions) ending in [since, until), oldest first.
+
+        ``since`` and ``until`` are epoch ms; the range only ever adds placeholders.
+        """
+        where, params = _range("window_end", since, until)
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT summary FROM window_summaries WHERE model_id = ? AND latest = 1"  # noqa: S608
+                    f"{where} ORDER BY window_end DESC, window_index DESC LIMIT ?"
+                ),
+                (model_id, *params, limit),
+            )
+            rows = cur.fetchall()
+        return [self._json(row[0]) for row in reversed(rows)]
+
+    def revisions(self, model_id: str, window_index: int) -> list[dict[str, Any]]:
+        """Every stored revision of one window, oldest first."""
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    "SELECT summary FROM window_summaries WHERE model_id = ? AND "
+                    "window_index = ? ORDER BY revision"
+                ),
+                (model_id, window_index),
+            )
+            rows = cur.fetchall()
+        return [self._json(row[0]) for row in rows]
+
+    def alerts(
+        self,
+        model_id: str,
+        since: int | None = None,
+        until: int | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        """The newest ``limit`` alerts of windows ending in [since, until), newest first."""
+        where, params = _range("window_end", since, until)
+        with self._transaction() as cur:
+            cur.execute(
+                self._sql(
+                    f"SELECT alert FROM alerts WHERE model_id = ?{where} "  # noqa: S608
+                    "ORDER BY window_end DESC, alert_id LIMIT ?"
+                ),
+                (model_id, *params, limit),
+            )
+            rows = cur.fetchall()
+        return [self._json(row[0]) for row in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table (for the command's report and the tests)."""
+        out = {}
+        with self._transaction() as cur:
+            for table in ("window_summaries", "alerts", "models", "incidents"):
+                cur.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (fixed names)
+                out[table] = int(cur.fetchone()[0])
+        return out
+
+
+def _range(column: str, since: int | None, until: int | None) -> tuple[str, Sequence[int]]:
+    where, params = "", []
+    if since is not None:
+        where += f" AND {column} >= ?"
+        params.append(since)
+    if until is not None:
+        where += f" AND {column} < ?"
+        params.append(until)
+    return where, params
+
+
+def _sqlite_path(url: str) -> str:
+    rest = url.removeprefix("sqlite://")
+    if not rest.startswith("/") or rest == "/":
+        raise HistoryError(
+            f"history database {url!r}: write sqlite:///relative/path.db or "
+            "sqlite:////absolute/path.db"
+        )
+    return rest[1:]
+
+
+def open_history(url: str, *, create: bool = True) -> SqlHistory:
+    """Open (and create the tables of) the database at ``url``: sqlite:/// or postgresql://."""
+    shown = redacted(url)
+    if url.startswith("sqlite:"):
+        path = _sqlite_path(url)
+        if path != ":memory:":
+            target = Path(path)
+            if not create and not target.exists():
+                raise HistoryError(
+                    f"history database {shown} does not exist: run `stream-monitor store` first"
+                )
+            target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            db = sqlite3.connect(path, timeout=10.0, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")  # readers (the dashboard) never block the writer
+            db.execute("PRAGMA synchronous=NORMAL")
+            return SqlHistory(db, postgres=False, where=shown)
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot open history database {shown}: {exc}") from None
+    if url.startswith(("postgresql:", "postgres:")):
+        try:
+            import psycopg  # noqa: PLC0415 - the optional "postgres" extra
+            from psycopg.types.json import set_json_loads  # noqa: PLC0415
+        except ImportError:
+            raise HistoryError(
+                "a postgresql:// history needs psycopg: pip install 'stream-monitor[postgres]'"
+            ) from None
+        try:
+            pg = psycopg.connect(url, connect_timeout=10)
+        except psycopg.Error as exc:
+            message = redacted(str(exc)).strip().splitlines()[0] if str(exc) else type(exc)
+            raise HistoryError(
+                f"cannot connect to history database {shown}: {message}; check the URL and "
+                "that the server accepts connections"
+            ) from None
+        set_json_loads(orjson.loads, pg)
+        try:
+            return SqlHistory(pg, postgres=True, where=shown)
+        except psycopg.Error as exc:
+            pg.close()
+            raise HistoryError(f"cannot create the tables in {shown}: {exc}") from None
+    raise HistoryError(
+        f"history database {shown}: unknown scheme; use sqlite:///PATH or postgresql://..."
+    )
