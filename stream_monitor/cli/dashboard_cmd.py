@@ -35,6 +35,14 @@ def dashboard(
             "http.auth_token is required."
         ),
     ] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(
+            "--database",
+            help="History database written by `stream-monitor store` (sqlite:///PATH or "
+            "postgresql://...; default: history.database).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the dashboard: models, drift, performance, quality and alerts, live."""
     from stream_monitor.dashboard.app import plotly_js, serve
@@ -46,6 +54,8 @@ def dashboard(
             overrides["http.dashboard_port"] = str(port)
         if host is not None:
             overrides["http.host"] = host
+        if database is not None:
+            overrides["history.database"] = database
         extra = [f"{k}={v}" for k, v in overrides.items()]
         settings = load_from_flags(config, [*(sets or []), *extra], bootstrap_servers)
         configure_logging(settings.logging)

@@ -1,10 +1,14 @@
 """The dashboard web app: reads the alerts and metrics topics, serves a live page and a JSON API.
 
-It consumes the topics itself (no consumer group, from the beginning), so it shows every worker
-of the group and survives their restarts. The page is static HTML and JavaScript from this
-package; charts are drawn by the plotly.js file that the installed ``plotly`` package ships, so
-nothing is fetched from the internet. Every string that comes from events is put in the page as
-text (``textContent``), never as HTML. Live updates are server-sent events on ``/api/events``.
+It consumes the topics itself (no consumer group, from the beginning), so it shows every worker of
+the group and survives their restarts. With ``history.database`` set it reads its history from that
+database (written by ``stream-monitor store``) and the topics only from where the store has got to,
+so a restart re-reads nothing and history outlives topic retention.
+
+The page is static HTML and JavaScript from this package; charts are drawn by the plotly.js file
+that the installed ``plotly`` package ships, so nothing is fetched from the internet. Every string
+that comes from events is put in the page as text (``textContent``), never as HTML. Live updates are
+server-sent events on ``/api/events``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from aiokafka.errors import KafkaError
 from stream_monitor.config.settings import Settings
 from stream_monitor.dashboard.store import DashboardStore
 from stream_monitor.errors import StreamMonitorError
+from stream_monitor.events.alerts import incident_status
+from stream_monitor.history.sql import SqlHistory, open_history
+from stream_monitor.history.writer import assign_from
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import get_logger
 from stream_monitor.observability.server import auth_middleware, start_site
@@ -55,9 +62,13 @@ def plotly_js() -> Path:
 class Dashboard:
     """Consumer of the output topics plus the aiohttp application that serves them."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, history: SqlHistory | None = None) -> None:
         self.settings = settings
         self.store = DashboardStore(max_windows=settings.http.dashboard_windows)
+        database = settings.history.database
+        if history is None and database is not None:
+            history = open_history(database.get_secret_value())
+        self.history = history
         self.loaded = asyncio.Event()  # set once the topics have been read up to their end
         self._consumer_task: asyncio.Task[None] | None = None
         token = settings.http.auth_token
@@ -85,14 +96,14 @@ class Dashboard:
             self._consumer_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._consumer_task
+        if self.history is not None:
+            self.history.close()
 
     async def consume(self) -> None:
         """Read the alerts and metrics topics forever (retrying while the broker is away)."""
         topics = self.settings.topics
         while True:
             consumer = AIOKafkaConsumer(
-                topics.alerts,
-                topics.metrics,
                 group_id=None,
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
@@ -100,6 +111,13 @@ class Dashboard:
             )
             try:
                 await consumer.start()
+                if self.history is not None:  # only what the store has not stored yet
+                    offsets = await asyncio.to_thread(
+                        self.history.offsets, [topics.alerts, topics.metrics]
+                    )
+                    await assign_from(consumer, [topics.alerts, topics.metrics], offsets, wait=5)
+                else:
+                    consumer.subscribe([topics.alerts, topics.metrics])
                 await self._read(consumer, topics.alerts)
             except KafkaError as exc:
                 log.warning("cannot read the output topics, retrying", error=str(exc))
@@ -146,13 +164,82 @@ class Dashboard:
         return web.Response(body=resource.read_bytes(), content_type=types[suffix])
 
     async def _models(self, _: web.Request) -> web.StreamResponse:
-        return _json(self.store.models())
+        live = self.store.models()
+        if self.history is None:
+            return _json(live)
+        stored = await asyncio.to_thread(self.history.models)
+        return _json(await asyncio.to_thread(self._merged_models, stored, live))
+
+    def _merged_models(
+        self, stored: list[dict[str, Any]], live: list[dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        history = self.history
+        if history is None:
+            return live
+        by_id = {m["model_id"]: m for m in stored}
+        for model in live:
+            known = by_id.get(model["model_id"])
+            if known is None:
+                by_id[model["model_id"]] = model
+                continue
+            last, newer = known["last_window"], model["last_window"]
+            if newer is not None and (last is None or newer["window_index"] > last["window_index"]):
+                known["last_window"] = newer
+                index = -1 if last is None else last["window_index"]
+                known["windows"] += sum(
+                    int(w["window_index"]) > index
+                    for w in self.store.model(model["model_id"])["windows"]  # type: ignore[index]
+                )
+            status, firing = incident_status(
+                history.incidents(model["model_id"]), self.store.incidents(model["model_id"])
+            )
+            known["status"], known["firing"] = status, firing
+        return [by_id[k] for k in sorted(by_id)]
 
     async def _model(self, request: web.Request) -> web.StreamResponse:
-        found = self.store.model(request.match_info["model_id"])
+        model_id = request.match_info["model_id"]
+        try:
+            since, until = (_epoch_ms(request, name) for name in ("since", "until"))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, status=400)
+        live = self.store.model(model_id, since, until)
+        if self.history is not None:
+            found = await asyncio.to_thread(self._merged_model, model_id, since, until, live)
+        else:
+            found = live
         if found is None:
             return _json({"error": "unknown model"}, status=404)
         return _json(found)
+
+    def _merged_model(
+        self, model_id: str, since: int | None, until: int | None, live: dict[str, Any] | None
+    ) -> dict[str, Any] | None:
+        """Stored windows and alerts in the range, with the live ones not stored yet."""
+        history = self.history
+        if history is None:
+            return live
+        limit = self.settings.http.dashboard_windows
+        windows = {w["window_index"]: w for w in history.windows(model_id, since, until, limit)}
+        alerts = {a["alert_id"]: a for a in history.alerts(model_id, since, until, limit)}
+        stored_incidents = history.incidents(model_id)
+        if live is None and not windows and not alerts and not stored_incidents:
+            return None
+        for w in (live or {}).get("windows", ()):
+            known = windows.get(w["window_index"])
+            if known is None or int(known.get("revision", 0)) <= int(w.get("revision", 0)):
+                windows[w["window_index"]] = w
+        for a in (live or {}).get("alerts", ()):
+            alerts.setdefault(a["alert_id"], a)
+        ordered = sorted(windows.values(), key=lambda w: (int(w["window_end"]), w["window_index"]))
+        status, _ = incident_status(stored_incidents, self.store.incidents(model_id))
+        return {
+            "model_id": model_id,
+            "status": status,
+            "windows": ordered[-limit:],
+            "alerts": sorted(alerts.values(), key=lambda a: int(a["window_end"]), reverse=True)[
+                :limit
+            ],
+        }
 
     async def _health(self, _: web.Request) -> web.StreamResponse:
         return _json({"status": "alive", "loaded": self.loaded.is_set()})
@@ -179,6 +266,16 @@ class Dashboard:
         finally:
             self.store.unsubscribe(queue)
         return response
+
+
+def _epoch_ms(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} is not a time: give epoch milliseconds") from None
 
 
 async def _secure(_: web.Request, response: web.StreamResponse) -> None:

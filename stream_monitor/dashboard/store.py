@@ -12,10 +12,10 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+from stream_monitor.events.alerts import incident_status
+
 __all__ = ["DashboardStore"]
 
-_RANK = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
-_STATUS = {0: "ok", 1: "warning", 2: "critical"}
 _SUBSCRIBER_QUEUE = 1_000
 
 
@@ -26,15 +26,7 @@ class _Model:
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)  # dedup_key -> latest
 
     def status(self) -> str:
-        worst = max(
-            (
-                _RANK.get(a["severity"], 0)
-                for a in self.incidents.values()
-                if a["status"] == "firing"
-            ),
-            default=0,
-        )
-        return _STATUS[worst]
+        return incident_status(self.incidents.values())[0]
 
 
 class DashboardStore:
@@ -99,17 +91,37 @@ class DashboardStore:
             )
         return out
 
-    def model(self, model_id: str) -> dict[str, Any] | None:
-        """One model: status, its windows (oldest first) and its alerts (newest first)."""
+    def model(
+        self, model_id: str, since: int | None = None, until: int | None = None
+    ) -> dict[str, Any] | None:
+        """One model: status, its windows (oldest first) and its alerts (newest first).
+
+        ``since`` and ``until`` (epoch ms) keep the windows and alerts whose window ended in
+        [since, until).
+        """
         model = self._models.get(model_id)
         if model is None:
             return None
+
+        def inside(record: dict[str, Any]) -> bool:
+            end = int(record["window_end"])
+            return (since is None or end >= since) and (until is None or end < until)
+
         return {
             "model_id": model_id,
             "status": model.status(),
-            "windows": list(model.windows.values()),
-            "alerts": sorted(model.alerts, key=lambda a: int(a["window_end"]), reverse=True),
+            "windows": [w for w in model.windows.values() if inside(w)],
+            "alerts": sorted(
+                (a for a in model.alerts if inside(a)),
+                key=lambda a: int(a["window_end"]),
+                reverse=True,
+            ),
         }
+
+    def incidents(self, model_id: str) -> list[dict[str, Any]]:
+        """The latest alert of each incident of ``model_id``."""
+        model = self._models.get(model_id)
+        return [] if model is None else list(model.incidents.values())
 
     def subscribe(self) -> asyncio.Queue[tuple[str, dict[str, Any]]]:
         """A queue of ("summary" | "alert", record) updates from now on."""

@@ -8,6 +8,7 @@ evidence and a runbook link. Ids are derived from the input, so replays give the
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import Field
@@ -22,6 +23,7 @@ __all__ = [
     "WindowSummary",
     "alert_id_for",
     "dedup_key_for",
+    "incident_status",
 ]
 
 AlertStatus = Literal["firing", "resolved"]
@@ -30,6 +32,28 @@ AlertKind = Literal[
     "drift", "prediction_drift", "performance", "concept_drift", "data_quality", "pipeline"
 ]
 _Stat = Annotated[float, Field(allow_inf_nan=False)] | None
+
+
+_RANK = {"info": 0, "warning": 1, "critical": 2}
+_STATUS = {0: "ok", 1: "warning", 2: "critical"}
+
+
+def incident_status(*sources: Iterable[Mapping[str, Any]]) -> tuple[str, int]:
+    """A model's status (ok, warning, critical) and how many incidents fire.
+
+    Each source yields alerts (or rows with ``dedup_key``, ``status``, ``severity`` and
+    ``window_end``); the latest of each incident across all sources decides, so a stored and a
+    live view of the same incidents merge.
+    """
+    latest: dict[str, Mapping[str, Any]] = {}
+    for alerts in sources:
+        for alert in alerts:
+            known = latest.get(alert["dedup_key"])
+            if known is None or int(alert["window_end"]) >= int(known["window_end"]):
+                latest[alert["dedup_key"]] = alert
+    firing = [a for a in latest.values() if a["status"] == "firing"]
+    worst = max((_RANK.get(a["severity"], 0) for a in firing), default=0)
+    return _STATUS[worst], len(firing)
 
 
 def dedup_key_for(model_id: str, rule: str, feature: str | None = None) -> str:

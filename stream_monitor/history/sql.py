@@ -21,6 +21,7 @@ from typing import Any
 import orjson
 
 from stream_monitor.errors import StreamMonitorError
+from stream_monitor.events.alerts import incident_status
 
 __all__ = ["HistoryError", "Page", "SqlHistory", "open_history", "redacted"]
 
@@ -89,8 +90,6 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS schema_info (version INTEGER NOT NULL)",
 )
 
-_RANK = {"ok": 0, "info": 0, "warning": 1, "critical": 2}
-_STATUS = {0: "ok", 1: "warning", 2: "critical"}
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 
 
@@ -348,21 +347,21 @@ class SqlHistory:
                 "last_sample_size FROM models ORDER BY model_id"
             )
             rows = cur.fetchall()
-            cur.execute("SELECT model_id, status, severity FROM incidents")
+            cur.execute("SELECT model_id, dedup_key, status, severity, window_end FROM incidents")
             incidents = cur.fetchall()
-        worst: dict[str, int] = {}
-        firing: dict[str, int] = {}
-        for model_id, status, severity in incidents:
-            if status == "firing":
-                worst[model_id] = max(worst.get(model_id, 0), _RANK.get(severity, 0))
-                firing[model_id] = firing.get(model_id, 0) + 1
+        by_model: dict[str, list[dict[str, Any]]] = {}
+        for model_id, dedup_key, status, severity, end in incidents:
+            by_model.setdefault(model_id, []).append(
+                {"dedup_key": dedup_key, "status": status, "severity": severity, "window_end": end}
+            )
         out = []
         for model_id, windows, index, end, size in rows:
+            status, firing = incident_status(by_model.get(model_id, ()))
             out.append(
                 {
                     "model_id": model_id,
-                    "status": _STATUS[worst.get(model_id, 0)],
-                    "firing": firing.get(model_id, 0),
+                    "status": status,
+                    "firing": firing,
                     "windows": int(windows),
                     "last_window": None
                     if index is None

@@ -304,3 +304,73 @@ def test_store_command_requires_a_database() -> None:
     assert result.exit_code == 2
     assert "history.database" in result.output
     assert "--database" in result.output
+
+
+async def test_the_dashboard_reads_history_from_the_store_and_only_new_records_from_topics(
+    kafka_bootstrap: str,
+    database: str,
+    outputs: tuple[list[dict[str, Any]], list[bytes]],
+    new_topic: Any,
+) -> None:
+    import httpx
+
+    from stream_monitor.dashboard import serve
+
+    summaries, alerts = outputs
+    metrics, alerts_topic = await new_topic("metrics"), await new_topic("alerts")
+    settings = load_settings(
+        None,
+        {
+            "kafka": {"bootstrap_servers": kafka_bootstrap},
+            "topics": {"metrics": metrics, "alerts": alerts_topic},
+            "history": {"database": database},
+            "http": {"dashboard_port": 0, "dashboard_windows": 10_000},
+        },
+    )
+    stored = len(summaries) - 5
+    await produce(kafka_bootstrap, metrics, [(b"f", orjson.dumps(s)) for s in summaries[:stored]])
+    await produce(kafka_bootstrap, alerts_topic, [(b"f", a) for a in alerts])
+    history = open_history(database)
+    try:
+        await HistoryWriter(settings, history).run(asyncio.Event(), once=True)
+    finally:
+        history.close()
+    # Newer windows the store has not stored yet, and a revision of a stored one.
+    revised = copy.deepcopy(summaries[2])
+    revised["revision"] = 1
+    revised["performance"] = {"accuracy": 0.125}
+    live = [*summaries[stored:], revised]
+    await produce(kafka_bootstrap, metrics, [(b"f", orjson.dumps(s)) for s in live])
+
+    runner_, dashboard, port = await serve(settings, "127.0.0.1", 0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(200):
+                if len(dashboard.store.model("fraud") or {"windows": ()}["windows"]) == len(live):
+                    break
+                await asyncio.sleep(0.1)
+            # The topics were read only from the store's offsets on.
+            assert len(dashboard.store.model("fraud")["windows"]) == len(live)  # type: ignore[index]
+            assert dashboard.store.model("fraud")["alerts"] == []  # type: ignore[index]
+            detail = (await client.get("/api/models/fraud")).json()
+            assert [w["window_index"] for w in detail["windows"]] == [
+                s["window_index"] for s in summaries
+            ]
+            assert detail["windows"][2] == revised
+            assert len(detail["alerts"]) == len({orjson.loads(a)["alert_id"] for a in alerts})
+            [model] = (await client.get("/api/models")).json()
+            assert model["windows"] == len(summaries)
+            assert model["last_window"]["window_index"] == summaries[-1]["window_index"]
+            assert model["status"] == detail["status"]
+            since = summaries[-8]["window_end"]
+            ranged = (await client.get("/api/models/fraud", params={"since": since})).json()
+            assert [w["window_end"] for w in ranged["windows"]] == [
+                s["window_end"] for s in summaries if s["window_end"] >= since
+            ]
+            assert all(a["window_end"] >= since for a in ranged["alerts"])
+            bad = await client.get("/api/models/fraud", params={"until": "yesterday"})
+            assert bad.status_code == 400
+            assert "until='yesterday'" in bad.json()["error"]
+            assert (await client.get("/api/models/nobody")).status_code == 404
+    finally:
+        await runner_.cleanup()

@@ -2,7 +2,7 @@
 // (textContent, setAttribute on data-* attributes) or as escaped plotly labels.
 "use strict";
 
-const state = { models: [], selected: null, detail: null, statistic: null, timer: null };
+const state = { models: [], selected: null, detail: null, statistic: null, timer: null, range: "" };
 
 function node(tag, text, attrs) {
   const element = document.createElement(tag);
@@ -61,7 +61,9 @@ function renderModels() {
 
 async function select(modelId) {
   state.selected = modelId;
-  state.detail = await api(`/api/models/${encodeURIComponent(modelId)}`);
+  // A time range asks for the windows that ended in it (from the history store when there is one).
+  const query = state.range ? `?since=${Date.now() - Number(state.range)}` : "";
+  state.detail = await api(`/api/models/${encodeURIComponent(modelId)}${query}`);
   renderModels();
   renderDetail();
 }
@@ -193,6 +195,10 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("statistic").addEventListener("change", (event) => {
     state.statistic = event.target.value;
     renderDetail();
+  });
+  document.getElementById("range").addEventListener("change", (event) => {
+    state.range = event.target.value;
+    if (state.selected !== null) select(state.selected).catch((error) => console.error(error));
   });
   loadModels().catch((error) => console.error(error));
   connect();
