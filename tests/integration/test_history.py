@@ -374,3 +374,15 @@ async def test_the_dashboard_reads_history_from_the_store_and_only_new_records_f
             assert (await client.get("/api/models/nobody")).status_code == 404
     finally:
         await runner_.cleanup()
+
+
+def test_the_database_setting_names_its_scheme_without_showing_the_url() -> None:
+    from stream_monitor.errors import ConfigError
+
+    with pytest.raises(ConfigError) as bad:
+        load_settings(None, {"history": {"database": "mysql://u:hunter2@h/db"}})
+    assert "history.database" in str(bad.value)
+    assert "'mysql'" in str(bad.value)
+    assert "hunter2" not in str(bad.value)
+    with pytest.raises(ConfigError, match="retention_days"):
+        load_settings(None, {"history": {"retention_days": -1}})
