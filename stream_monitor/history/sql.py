@@ -255,27 +255,7 @@ class SqlHistory:
                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT DO NOTHING"
                     ),
-                    (
-                        str(a["alert_id"]),
-                        str(a["dedup_key"]),
-                        str(a["status"]),
-                        str(a["severity"]),
-                        str(a["model_id"]),
-                        a.get("model_version"),
-                        a.get("segment"),
-                        str(a["kind"]),
-                        str(a["rule"]),
-                        a.get("feature"),
-                        str(a["statistic"]),
-                        a.get("value"),
-                        a.get("threshold"),
-                        int(a["window_start"]),
-                        int(a["window_end"]),
-                        int(a["starts_at"]),
-                        a.get("ends_at"),
-                        str(a["summary"]),
-                        orjson.dumps(a).decode(),
-                    ),
+                    row := _alert_row(a),
                 )
                 if cur.rowcount != 1:
                     continue
@@ -289,14 +269,8 @@ class SqlHistory:
                         "alert_id = excluded.alert_id "
                         "WHERE excluded.window_end >= incidents.window_end"
                     ),
-                    (
-                        str(a["dedup_key"]),
-                        str(a["model_id"]),
-                        str(a["status"]),
-                        str(a["severity"]),
-                        int(a["window_end"]),
-                        str(a["alert_id"]),
-                    ),
+                    # dedup_key, model_id, status, severity, window_end, alert_id
+                    (row[1], row[4], row[2], row[3], row[14], row[0]),
                 )
             for (topic, partition), offset in page.offsets.items():
                 cur.execute(
@@ -448,6 +422,31 @@ class SqlHistory:
                 cur.execute(f"SELECT COUNT(*) FROM {table}")  # noqa: S608 (fixed names)
                 out[table] = int(cur.fetchone()[0])
         return out
+
+
+def _alert_row(a: dict[str, Any]) -> tuple[Any, ...]:
+    """The ``alerts`` columns of one alert, in table order."""
+    return (
+        str(a["alert_id"]),
+        str(a["dedup_key"]),
+        str(a["status"]),
+        str(a["severity"]),
+        str(a["model_id"]),
+        a.get("model_version"),
+        a.get("segment"),
+        str(a["kind"]),
+        str(a["rule"]),
+        a.get("feature"),
+        str(a["statistic"]),
+        a.get("value"),
+        a.get("threshold"),
+        int(a["window_start"]),
+        int(a["window_end"]),
+        int(a["starts_at"]),
+        a.get("ends_at"),
+        str(a["summary"]),
+        orjson.dumps(a).decode(),
+    )
 
 
 def _range(column: str, since: int | None, until: int | None) -> tuple[str, Sequence[int]]:

@@ -95,6 +95,16 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict[str, An
     return summaries, alerts
 
 
+@pytest.fixture
+def filled(
+    history: SqlHistory, outputs: tuple[list[dict[str, Any]], list[bytes]]
+) -> tuple[SqlHistory, list[dict[str, Any]], list[dict[str, Any]]]:
+    """The history with every summary and alert of ``outputs`` written."""
+    summaries, alerts = outputs[0], _alerts(outputs)
+    history.write(Page(summaries, alerts))
+    return history, summaries, alerts
+
+
 def _alerts(outputs: tuple[list[dict[str, Any]], list[bytes]]) -> list[dict[str, Any]]:
     return [orjson.loads(a) for a in outputs[1]]
 
@@ -143,11 +153,9 @@ def test_a_page_is_stored_once_with_its_offsets(
 
 
 def test_time_ranges_and_limits_pick_the_newest_windows_inside(
-    history: SqlHistory, outputs: tuple[list[dict[str, Any]], list[bytes]]
+    filled: tuple[SqlHistory, list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
-    summaries, _ = outputs
-    alerts = _alerts(outputs)
-    history.write(Page(summaries, alerts))
+    history, summaries, _ = filled
     since, until = summaries[5]["window_end"], summaries[15]["window_end"]
     inside = [s for s in summaries if since <= s["window_end"] < until]
     assert history.windows("fraud", since, until) == inside
@@ -188,11 +196,9 @@ def test_a_revision_replaces_its_window_and_every_revision_is_kept(
 
 
 def test_retention_deletes_old_windows_and_alerts(
-    history: SqlHistory, outputs: tuple[list[dict[str, Any]], list[bytes]]
+    filled: tuple[SqlHistory, list[dict[str, Any]], list[dict[str, Any]]],
 ) -> None:
-    summaries, _ = outputs
-    alerts = _alerts(outputs)
-    history.write(Page(summaries, alerts))
+    history, summaries, alerts = filled
     cut = summaries[10]["window_end"]
     gone = history.expire(cut)
     assert gone.summaries == sum(s["window_end"] < cut for s in summaries)
