@@ -20,7 +20,7 @@ RUN pip install --no-cache-dir "maturin>=1.9,<2" \
 
 FROM python:3.11-slim
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl "confluent-kafka>=2.6" \
+RUN pip install --no-cache-dir /wheels/*.whl "confluent-kafka>=2.6" "psycopg[binary]>=3.2" \
     && rm -rf /wheels \
     && useradd --create-home --uid 10001 monitor
 USER monitor

@@ -76,3 +76,31 @@ def test_the_image_is_multi_stage_non_root_with_a_health_check_and_compose_build
     assert monitor["command"] == ["run"]
     assert monitor["environment"]["STREAM_MONITOR_CONFIG"].startswith("/config/")
     assert (COMPOSE.parent / "config" / "monitor.yaml").exists()
+
+
+def test_compose_keeps_history_in_postgres_for_the_dashboard() -> None:
+    from stream_monitor.config import load_settings
+
+    services = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))["services"]
+    store, dashboard = services["store"], services["dashboard"]
+    assert store["command"] == ["store"]
+    assert dashboard["command"] == ["dashboard"]
+    assert store["depends_on"]["postgres"]["condition"] == "service_healthy"
+    url = store["environment"]["STREAM_MONITOR_HISTORY__DATABASE"]
+    assert url == dashboard["environment"]["STREAM_MONITOR_HISTORY__DATABASE"]
+    postgres = services["postgres"]["environment"]
+    assert url.startswith(f"postgresql://{postgres['POSTGRES_USER']}:")
+    assert url.endswith(f"@postgres:5432/{postgres['POSTGRES_DB']}")
+    # The dashboard's environment is a valid configuration (it binds off loopback with a token).
+    env = dashboard["environment"]
+    settings = load_settings(
+        None,
+        {
+            "http": {
+                "host": env["STREAM_MONITOR_HTTP__HOST"],
+                "auth_token": env["STREAM_MONITOR_HTTP__AUTH_TOKEN"],
+            },
+            "history": {"database": url},
+        },
+    )
+    assert settings.history.database is not None
