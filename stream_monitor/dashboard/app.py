@@ -167,16 +167,15 @@ class Dashboard:
         live = self.store.models()
         if self.history is None:
             return _json(live)
-        stored = await asyncio.to_thread(self.history.models)
-        return _json(await asyncio.to_thread(self._merged_models, stored, live))
+        return _json(await asyncio.to_thread(self._merged_models, live))
 
-    def _merged_models(
-        self, stored: list[dict[str, Any]], live: list[dict[str, Any]]
-    ) -> list[dict[str, Any]]:
+    def _merged_models(self, live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The stored models, with what the live records add to them."""
         history = self.history
         if history is None:
             return live
-        by_id = {m["model_id"]: m for m in stored}
+        incidents = history.incidents_by_model()
+        by_id = {m["model_id"]: m for m in history.models(incidents)}
         for model in live:
             known = by_id.get(model["model_id"])
             if known is None:
@@ -191,7 +190,7 @@ class Dashboard:
                     for w in self.store.model(model["model_id"])["windows"]  # type: ignore[index]
                 )
             status, firing = incident_status(
-                history.incidents(model["model_id"]), self.store.incidents(model["model_id"])
+                incidents.get(model["model_id"], ()), self.store.incidents(model["model_id"])
             )
             known["status"], known["firing"] = status, firing
         return [by_id[k] for k in sorted(by_id)]

@@ -313,21 +313,20 @@ class SqlHistory:
         wanted = None if topics is None else set(topics)
         return {(str(t), int(p)): int(o) for t, p, o in rows if wanted is None or t in wanted}
 
-    def models(self) -> list[dict[str, Any]]:
-        """Every stored model with its status, firing incidents and last window."""
+    def models(
+        self, incidents: dict[str, list[dict[str, Any]]] | None = None
+    ) -> list[dict[str, Any]]:
+        """Every stored model with its status, firing incidents and last window.
+
+        ``incidents`` is :meth:`incidents_by_model` when the caller has read it already.
+        """
         with self._transaction() as cur:
             cur.execute(
                 "SELECT model_id, windows, last_window_index, last_window_end, "
                 "last_sample_size FROM models ORDER BY model_id"
             )
             rows = cur.fetchall()
-            cur.execute("SELECT model_id, dedup_key, status, severity, window_end FROM incidents")
-            incidents = cur.fetchall()
-        by_model: dict[str, list[dict[str, Any]]] = {}
-        for model_id, dedup_key, status, severity, end in incidents:
-            by_model.setdefault(model_id, []).append(
-                {"dedup_key": dedup_key, "status": status, "severity": severity, "window_end": end}
-            )
+        by_model = self.incidents_by_model() if incidents is None else incidents
         out = []
         for model_id, windows, index, end, size in rows:
             status, firing = incident_status(by_model.get(model_id, ()))
@@ -344,19 +343,30 @@ class SqlHistory:
             )
         return out
 
-    def incidents(self, model_id: str) -> list[dict[str, Any]]:
-        """The latest alert of each incident of ``model_id`` (dedup_key, status, severity...)."""
+    def incidents(self, model_id: str | None = None) -> list[dict[str, Any]]:
+        """The latest alert of each incident (of ``model_id``, or of every model).
+
+        Rows of model_id, dedup_key, status, severity, window_end and alert_id.
+        """
+        where, params = ("", ()) if model_id is None else (" WHERE model_id = ?", (model_id,))
         with self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    "SELECT dedup_key, status, severity, window_end, alert_id FROM incidents "
-                    "WHERE model_id = ?"
+                    "SELECT model_id, dedup_key, status, severity, window_end, alert_id "  # noqa: S608
+                    f"FROM incidents{where}"
                 ),
-                (model_id,),
+                params,
             )
             rows = cur.fetchall()
-        keys = ("dedup_key", "status", "severity", "window_end", "alert_id")
+        keys = ("model_id", "dedup_key", "status", "severity", "window_end", "alert_id")
         return [dict(zip(keys, row, strict=True)) for row in rows]
+
+    def incidents_by_model(self) -> dict[str, list[dict[str, Any]]]:
+        """:meth:`incidents` of every model, grouped by model id (one query)."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for incident in self.incidents():
+            grouped.setdefault(incident["model_id"], []).append(incident)
+        return grouped
 
     def windows(
         self,
@@ -367,19 +377,18 @@ class SqlHistory:
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` windows (latest revisions) ending in [since, until), oldest first.
 
-        ``since`` and ``until`` are epoch ms; the range only ever adds placeholders.
+        ``since`` and ``until`` are epoch ms.
         """
-        where, params = _range("window_end", since, until)
-        with self._transaction() as cur:
-            cur.execute(
-                self._sql(
-                    "SELECT summary FROM window_summaries WHERE model_id = ? AND latest = 1"  # noqa: S608
-                    f"{where} ORDER BY window_end DESC, window_index DESC LIMIT ?"
-                ),
-                (model_id, *params, limit),
-            )
-            rows = cur.fetchall()
-        return [self._json(row[0]) for row in reversed(rows)]
+        newest = self._newest(
+            "summary FROM window_summaries",
+            " AND latest = 1",
+            "window_index DESC",
+            model_id,
+            since=since,
+            until=until,
+            limit=limit,
+        )
+        return newest[::-1]
 
     def revisions(self, model_id: str, window_index: int) -> list[dict[str, Any]]:
         """Every stored revision of one window, oldest first."""
@@ -402,12 +411,32 @@ class SqlHistory:
         limit: int = 500,
     ) -> list[dict[str, Any]]:
         """The newest ``limit`` alerts of windows ending in [since, until), newest first."""
+        return self._newest(
+            "alert FROM alerts", "", "alert_id", model_id, since=since, until=until, limit=limit
+        )
+
+    def _newest(
+        self,
+        source: str,
+        condition: str,
+        tie: str,
+        model_id: str,
+        *,
+        since: int | None,
+        until: int | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """The JSON column of ``source``'s newest ``limit`` rows of one model ending in range.
+
+        ``source``, ``condition`` and ``tie`` are fixed SQL from this class; the model and the
+        range only ever go in as placeholders.
+        """
         where, params = _range("window_end", since, until)
         with self._transaction() as cur:
             cur.execute(
                 self._sql(
-                    f"SELECT alert FROM alerts WHERE model_id = ?{where} "  # noqa: S608
-                    "ORDER BY window_end DESC, alert_id LIMIT ?"
+                    f"SELECT {source} WHERE model_id = ?{condition}{where} "
+                    f"ORDER BY window_end DESC, {tie} LIMIT ?"
                 ),
                 (model_id, *params, limit),
             )
