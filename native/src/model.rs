@@ -309,6 +309,84 @@ impl Acc {
     }
 }
 
+/// A feature's distribution in a closed window beside its reference's, for a drill-down.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Distribution {
+    /// The coarse bins (deciles) of a numeric feature: `edges` are their inner edges (bin `i`
+    /// runs from `edges[i - 1]` to `edges[i]`), so there is one bin more than edges.
+    Numeric {
+        edges: Vec<f64>,
+        reference: Vec<f64>,
+        window: Vec<u64>,
+    },
+    /// The reference's top categories, then its rarer known ones pooled, then unseen ones.
+    Categorical {
+        categories: Vec<String>,
+        reference: Vec<f64>,
+        window: Vec<u64>,
+    },
+}
+
+/// Label of the pooled rarer categories the reference knows (as `reference.OTHER`).
+pub const OTHER: &str = "__other__";
+/// Label of the categories the reference never saw.
+pub const UNSEEN: &str = "__unseen__";
+
+/// `counts` as shares of their sum (all zero when the sum is).
+fn shares(counts: &[f64]) -> Vec<f64> {
+    let total: f64 = counts.iter().sum();
+    counts
+        .iter()
+        .map(|&c| if total > 0.0 { c / total } else { 0.0 })
+        .collect()
+}
+
+impl Acc {
+    /// The window's distribution on the reference's bins (reference as shares, window as
+    /// counts); `None` without a reference.
+    pub fn distribution(&self) -> Option<Distribution> {
+        match self {
+            Acc::Numeric {
+                bins,
+                reference: Some(r),
+                ..
+            } => {
+                let edges = (1..r.coarse_of.len())
+                    .filter(|&b| r.coarse_of[b] != r.coarse_of[b - 1])
+                    .map(|b| r.edges[b - 1])
+                    .collect();
+                let window = r.coarsen(&bins.f64s()).iter().map(|&c| c as u64).collect();
+                Some(Distribution::Numeric {
+                    edges,
+                    reference: shares(&r.coarse_counts()),
+                    window,
+                })
+            }
+            Acc::Categorical {
+                bins,
+                reference: Some(r),
+                ..
+            } => {
+                let mut categories = vec![String::new(); r.counts.len().saturating_sub(1)];
+                for (name, &position) in &r.index {
+                    if let Some(slot) = categories.get_mut(position) {
+                        slot.clone_from(name);
+                    }
+                }
+                categories.extend([OTHER.to_string(), UNSEEN.to_string()]);
+                let mut reference = r.counts.clone();
+                reference.push(0.0);
+                Some(Distribution::Categorical {
+                    categories,
+                    reference: shares(&reference),
+                    window: bins.counts().into_iter().map(u64::from).collect(),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Drift statistics of one feature in a closed window.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Drift {
@@ -1451,6 +1529,44 @@ mod tests {
         assert_eq!((counts.n, counts.missing, *unseen), (6, 1, 3));
         let drift = acc.drift().expect("drift against the reference");
         assert!(matches!(drift, Drift::Categorical { psi: Some(p), .. } if p > 0.0));
+        assert_eq!(
+            acc.distribution(),
+            Some(Distribution::Categorical {
+                categories: vec!["a".into(), "1".into(), OTHER.into(), UNSEEN.into()],
+                reference: vec![0.625, 0.25, 0.125, 0.0],
+                window: vec![1, 1, 1, 3],
+            })
+        );
+    }
+
+    #[test]
+    fn numeric_distribution_is_on_the_coarse_bins() {
+        // Four fine bins (three edges) in two coarse bins: [.., 1) [1, 2) | [2, 3) [3, ..).
+        let reference = NumericRef::new(
+            vec![1.0, 2.0, 3.0],
+            &[1.0, 3.0, 2.0, 2.0],
+            &[0, 0, 1, 1],
+            (0.0, 4.0, 1.0),
+        )
+        .expect("a consistent reference");
+        let reference = Reference::Numeric(Arc::new(reference));
+        let mut acc = Acc::new(Kind::Numeric, Some(&reference));
+        assert_eq!(
+            Acc::new(Kind::Numeric, None).distribution(),
+            None,
+            "no reference, nothing to compare with"
+        );
+        let values = [0.5, 1.5, 2.5, 2.6, 3.5, 3.9].map(Value::Float);
+        let cells: Vec<Cell<'_>> = values.iter().map(Cell::Value).collect();
+        acc.add(&cells);
+        assert_eq!(
+            acc.distribution(),
+            Some(Distribution::Numeric {
+                edges: vec![2.0],
+                reference: vec![0.5, 0.5],
+                window: vec![2, 4],
+            })
+        );
     }
 
     #[test]

@@ -15,8 +15,8 @@ use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
 use crate::model::{
-    Acc, Bounds, CategoricalRef, Config, Detector, Drift, Kind, ModelCore, NumericRef, Pause,
-    Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
+    Acc, Bounds, CategoricalRef, Config, Detector, Distribution, Drift, Kind, ModelCore,
+    NumericRef, Pause, Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::model_state::{read_core, write_core};
 use crate::sketch::LogHistogram;
@@ -328,8 +328,37 @@ fn accumulator_py<'py>(py: Python<'py>, acc: &Acc, events: u64) -> PyResult<Boun
             drift.into_any(),
             quality.into_any(),
             acc.counts().n.into_pyobject(py)?.into_any(),
+            distribution_py(py, acc)?,
         ],
     )
+}
+
+/// The window's distribution beside the reference's: {"edges" or "categories", "reference"
+/// (shares), "window" (counts)}, or None without a reference.
+fn distribution_py<'py>(py: Python<'py>, acc: &Acc) -> PyResult<Bound<'py, PyAny>> {
+    let out = PyDict::new(py);
+    match acc.distribution() {
+        None => return Ok(py.None().into_bound(py)),
+        Some(Distribution::Numeric {
+            edges,
+            reference,
+            window,
+        }) => {
+            out.set_item("edges", edges)?;
+            out.set_item("reference", reference)?;
+            out.set_item("window", window)?;
+        }
+        Some(Distribution::Categorical {
+            categories,
+            reference,
+            window,
+        }) => {
+            out.set_item("categories", categories)?;
+            out.set_item("reference", reference)?;
+            out.set_item("window", window)?;
+        }
+    }
+    Ok(out.into_any())
 }
 
 fn percentiles_py<'py>(py: Python<'py>, sketch: &LogHistogram) -> PyResult<Bound<'py, PyDict>> {
@@ -355,12 +384,14 @@ fn close_py<'py>(
 ) -> PyResult<Bound<'py, PyTuple>> {
     let features = PyList::empty(py);
     for (name, acc) in window.names.iter().zip(&window.features) {
-        let (drift, quality, n) = accumulator_py(py, acc, window.count)?.extract::<(
+        let (drift, quality, n, distribution) = accumulator_py(py, acc, window.count)?.extract::<(
             Bound<'py, PyAny>,
             Bound<'py, PyAny>,
             Bound<'py, PyAny>,
-        )>()?;
-        features.append((name, drift, quality, n))?;
+            Bound<'py, PyAny>,
+        )>(
+        )?;
+        features.append((name, drift, quality, n, distribution))?;
     }
     let prediction = match &window.prediction {
         Some(acc) => accumulator_py(py, acc, window.count)?.into_any(),

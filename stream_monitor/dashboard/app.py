@@ -208,7 +208,13 @@ class Dashboard:
             found = live
         if found is None:
             return _json({"error": "unknown model"}, status=404)
-        return _json(found)
+        return _json({**found, "thresholds": self.thresholds(model_id)})
+
+    def thresholds(self, model_id: str) -> dict[str, Any]:
+        """The drift rule's statistic and thresholds for ``model_id``, as this configuration has
+        them (the drill-down draws them over the statistic)."""
+        drift = self.settings.model_spec(model_id).drift
+        return {"statistic": drift.statistic, "warning": drift.warning, "critical": drift.critical}
 
     def _merged_model(
         self, model_id: str, since: int | None, until: int | None, live: dict[str, Any] | None

@@ -133,6 +133,13 @@ class WindowSummary(_Event):
         default_factory=dict, description="Change-detector signals per feature in the window."
     )
     reference_id: str | None = Field(None, description="Reference the drift was measured against.")
+    distributions: dict[str, dict[str, list[Any]]] = Field(
+        default_factory=dict,
+        description="Feature (and '<prediction>') to its distribution in the window beside the "
+        "reference's: 'edges' (numeric: inner edges of the decile bins) or 'categories' (the "
+        "reference's top ones, then __other__ and __unseen__), 'reference' (shares per bin) and "
+        "'window' (counts per bin).",
+    )
     label_delay_ms: dict[str, _Stat] = Field(
         default_factory=dict, description="Label arrival delay after the prediction (p50..max)."
     )

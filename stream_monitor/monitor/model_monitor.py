@@ -380,9 +380,12 @@ class ModelMonitor:
         detections = self.window_detections.pop(key, {})
         ref = self.reference
         reference_id = ref.reference_id if ref else None
-        drift = {name: stats for name, stats, _, _ in features}
-        quality = {name: q for name, _, q, _ in features}
-        sizes = {name: n for name, _, _, n in features}
+        drift = {name: stats for name, stats, _, _, _ in features}
+        quality = {name: q for name, _, q, _, _ in features}
+        sizes = {name: n for name, _, _, n, _ in features}
+        distributions = {name: d for name, _, _, _, d in features if d is not None}
+        if prediction and prediction[3] is not None:
+            distributions[PREDICTION] = prediction[3]
         prediction_drift = prediction[0] if prediction else {}
         summary = WindowSummary(
             model_id=self.model_id,
@@ -400,6 +403,7 @@ class ModelMonitor:
             event_lag_ms=lag,
             detections=dict(sorted(detections.items())),
             reference_id=reference_id,
+            distributions=distributions,
             **self._label_fields(self.outcomes.window(key), count),
         )
         outcome = self.outcomes.close(key, bounds, summary)

@@ -139,6 +139,21 @@ async def test_api_serves_models_windows_alerts_and_live_events(running: Running
         assert detail["windows"] == sorted(detail["windows"], key=lambda w: w["window_index"])
         assert "amount" in str(detail["windows"][-1]["drift"]) or detail["windows"][-1]["drift"]
         assert (await client.get("/api/models/nope")).status_code == 404
+        # The drill-down's data: the rule's thresholds, and per measured window every feature's
+        # distribution on the reference's bins beside the reference's shares.
+        drift = running.settings.model_spec("model-0").drift
+        assert detail["thresholds"] == {
+            "statistic": drift.statistic,
+            "warning": drift.warning,
+            "critical": drift.critical,
+        }
+        last = detail["windows"][-1]
+        assert set(last["distributions"]) == set(last["drift"]) | {"<prediction>"}
+        for distribution in last["distributions"].values():
+            bins = distribution.get("categories") or [None, *distribution["edges"]]
+            assert len(bins) == len(distribution["reference"]) == len(distribution["window"])
+            assert sum(distribution["reference"]) == pytest.approx(1.0)
+        assert sum(last["distributions"]["amount"]["window"]) == last["sample_size"]
         page = await client.get("/")
         assert page.status_code == 200
         assert "script-src 'self'" in page.headers["content-security-policy"]
@@ -181,6 +196,62 @@ async def test_the_dashboard_requires_the_token_off_loopback(kafka_bootstrap: st
         await runner.cleanup()
     with pytest.raises(Exception, match="auth_token"):
         isolated_settings(kafka_bootstrap, http={"host": "0.0.0.0"})
+
+
+async def drill_down(running: Running, js: Callable[[str], Any], browser: Any) -> None:
+    """The drill-down of model-0: a drifting feature's distribution beside the reference's, its
+    statistic over time with the thresholds and its alerts; another window on request."""
+    async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
+        detail = (await client.get("/api/models/model-0")).json()
+    measured = [w for w in detail["windows"] if w.get("distributions")]
+    alerted = [a["feature"] for a in detail["alerts"] if a["kind"] == "drift" and a["feature"]]
+    assert alerted, "the simulated covariate drift raised drift alerts"
+    feature = alerted[0]
+    await js(
+        "const s = document.getElementById('feature'); s.value = "
+        + orjson.dumps(feature).decode()
+        + "; s.dispatchEvent(new Event('change'))"
+    )
+    chart = "document.getElementById('distribution-chart')"
+    await eventually(
+        lambda: js("return document.querySelectorAll('#distribution-chart .bars').length === 2"),
+        what="reference and window bars drawn",
+    )
+    latest = measured[-1]
+    bins = len(latest["distributions"][feature]["window"])
+    assert await js(f"return {chart}.data.map(t => t.x.length)") == [bins, bins]
+    assert await js(f"return {chart}.data[1].name") == f"window #{latest['window_index']}"
+    shares = await js(f"return {chart}.data[0].y")
+    assert shares == pytest.approx(latest["distributions"][feature]["reference"])
+    statistic = "document.getElementById('feature-chart')"
+    thresholds = await js(
+        f"return {statistic}.layout.shapes.filter(s => s.xref === 'paper').map(s => s.y0)"
+    )
+    assert thresholds == [detail["thresholds"]["warning"], detail["thresholds"]["critical"]]
+    names = await js(f"return {statistic}.data.map(t => t.name)")
+    assert "firing alerts" in names
+    markers = await js(f"return {statistic}.data.find(t => t.name === 'firing alerts').x.length")
+    assert markers == sum(
+        a["status"] == "firing" and a["feature"] == feature for a in detail["alerts"]
+    )
+    # Another window: its distribution replaces the latest's.
+    first = measured[0]["window_index"]
+    await js(
+        f"const w = document.getElementById('window'); w.value = '{first}';"
+        " w.dispatchEvent(new Event('change'))"
+    )
+    await eventually(
+        lambda: js(f"return {chart}.data[1].name === 'window #{first}'"),
+        what="the chosen window's distribution",
+    )
+    assert await js("return document.getElementById('segment-choice').hidden")  # no segments
+    await js("document.getElementById('drilldown').scrollIntoView()")
+    await asyncio.sleep(0.5)
+    artifacts = Path(os.environ.get("STREAM_MONITOR_ARTIFACTS", "build/test-artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240
+    shot = artifacts / "dashboard-drilldown.png"
+    assert await asyncio.to_thread(browser.save_screenshot, str(shot))
+    assert shot.stat().st_size > 10_000
 
 
 def _browser() -> Any:
@@ -238,6 +309,7 @@ async def test_browser_shows_models_charts_live_alerts_and_escapes_event_strings
                 what=f"{chart} drawn by plotly",
             )
         assert await js("return document.getElementById('connection').dataset.state") == "live"
+        await drill_down(running, js, browser)
         alert = injected_alert("model-0")
         await produce(
             running.settings.kafka.bootstrap_servers,

@@ -2,7 +2,22 @@
 // (textContent, setAttribute on data-* attributes) or as escaped plotly labels.
 "use strict";
 
-const state = { models: [], selected: null, detail: null, statistic: null, timer: null, range: "" };
+const state = {
+  models: [],
+  selected: null,
+  detail: null,
+  statistic: null,
+  timer: null,
+  range: "",
+  // drill-down: the feature, the window (its window_index) and the segment ("" for all)
+  feature: null,
+  window: null,
+  windowPinned: false, // chosen by the user: kept while new windows arrive
+  segment: "",
+  clickBound: false,
+};
+// The key of the prediction (or score) signal in summaries' detections and distributions.
+const PREDICTION = "<prediction>";
 
 function node(tag, text, attrs) {
   const element = document.createElement(tag);
@@ -133,6 +148,157 @@ function renderDetail() {
   plot("quality-chart", series(windows, quality, (w, f) => (w.quality[f] || {}).missing_rate));
 
   renderAlerts(detail.alerts);
+  renderDrilldown();
+}
+
+// Options of a <select> from [value, text] pairs, keeping `chosen` selected.
+function fillSelect(id, options, chosen) {
+  const select = document.getElementById(id);
+  select.replaceChildren(...options.map(([value, text]) => node("option", text, { value })));
+  if (chosen !== null && chosen !== undefined) select.value = String(chosen);
+}
+
+// For one feature and window: its distribution beside the reference's, and the statistic over
+// time with the rule's thresholds and the feature's alerts.
+function renderDrilldown() {
+  const detail = state.detail;
+  const segments = [...new Set(detail.windows.map((w) => w.segment).filter((s) => s))].sort();
+  if (!segments.includes(state.segment)) state.segment = "";
+  document.getElementById("segment-choice").hidden = segments.length === 0;
+  fillSelect("segment", [["", "all"], ...segments.map((s) => [s, s])], state.segment);
+  const windows = detail.windows.filter((w) => !state.segment || w.segment === state.segment);
+
+  const features = keysOf(windows, (w) => w.distributions);
+  if (!features.includes(state.feature)) {
+    const alerted = detail.alerts.find((a) => a.kind === "drift" && features.includes(a.feature));
+    state.feature = alerted ? alerted.feature : features[0] || null;
+  }
+  fillSelect("feature", features.map((f) => [f, f === PREDICTION ? "prediction" : f]), state.feature);
+
+  const measured = windows.filter((w) => (w.distributions || {})[state.feature]);
+  document.getElementById("drilldown-empty").hidden = measured.length > 0;
+  if (!state.windowPinned || !measured.some((w) => w.window_index === state.window)) {
+    state.window = measured.length ? measured[measured.length - 1].window_index : null;
+  }
+  fillSelect(
+    "window",
+    measured
+      .slice()
+      .reverse()
+      .map((w) => [w.window_index, `#${w.window_index} · ${when(w.window_end).toLocaleString()}`]),
+    state.window,
+  );
+  const chosen = measured.find((w) => w.window_index === state.window) || null;
+  renderDistribution(chosen);
+  renderFeatureStatistic(windows, detail.alerts, detail.thresholds, chosen);
+  if (!state.clickBound) {
+    // A click on a window of the statistic's line shows that window's distribution.
+    document.getElementById("feature-chart").on("plotly_click", (event) => {
+      const index = event.points[0] && event.points[0].customdata;
+      if (index === undefined || index === null) return;
+      state.window = Number(index);
+      state.windowPinned = true;
+      renderDrilldown();
+    });
+    state.clickBound = true;
+  }
+}
+
+// Bin labels: the categories, or the ranges between the decile edges.
+function binLabels(distribution) {
+  if (distribution.categories) return distribution.categories.map(label);
+  const edges = distribution.edges.map((x) => Number(x).toPrecision(3));
+  if (edges.length === 0) return ["all"];
+  return distribution.reference.map((_, i) => {
+    if (i === 0) return `< ${edges[0]}`;
+    if (i === edges.length) return `≥ ${edges[i - 1]}`;
+    return `${edges[i - 1]} – ${edges[i]}`;
+  });
+}
+
+function renderDistribution(window) {
+  const distribution = window ? window.distributions[state.feature] : null;
+  if (!distribution) {
+    plot("distribution-chart", [], { xaxis: { type: "category" } });
+    return;
+  }
+  const bins = binLabels(distribution);
+  const total = distribution.window.reduce((sum, count) => sum + count, 0);
+  plot(
+    "distribution-chart",
+    [
+      { type: "bar", name: "reference", x: bins, y: distribution.reference, marker: { color: "#9e9e9e" } },
+      {
+        type: "bar",
+        name: `window #${window.window_index}`,
+        x: bins,
+        y: distribution.window.map((count) => (total ? count / total : 0)),
+        marker: { color: "#1565c0" },
+      },
+    ],
+    { barmode: "group", xaxis: { type: "category", automargin: true }, yaxis: { title: { text: "share" }, tickformat: ".0%" } },
+  );
+}
+
+function renderFeatureStatistic(windows, alerts, thresholds, chosen) {
+  const feature = state.feature;
+  const statistic = state.statistic;
+  const valueOf = (w) => {
+    const stats = feature === PREDICTION ? w.prediction_drift : (w.drift || {})[feature];
+    const v = (stats || {})[statistic];
+    return v === undefined ? null : v;
+  };
+  const traces = [
+    {
+      type: "scatter",
+      mode: "lines+markers",
+      name: label(statistic || ""),
+      x: windows.map((w) => when(w.window_end)),
+      y: windows.map(valueOf),
+      customdata: windows.map((w) => w.window_index),
+      marker: { color: "#1565c0" },
+    },
+  ];
+  const mine = alerts.filter((a) =>
+    feature === PREDICTION ? a.kind === "prediction_drift" : a.feature === feature,
+  );
+  const colour = { firing: "#c62828", resolved: "#2e7d32" };
+  for (const status of ["firing", "resolved"]) {
+    const chosenAlerts = mine.filter((a) => a.status === status);
+    if (chosenAlerts.length === 0) continue;
+    traces.push({
+      type: "scatter",
+      mode: "markers",
+      name: `${status} alerts`,
+      x: chosenAlerts.map((a) => when(a.window_end)),
+      y: chosenAlerts.map((a) => {
+        if (a.statistic === statistic && a.value !== null && a.value !== undefined) return a.value;
+        const w = windows.find((x) => Number(x.window_end) === Number(a.window_end));
+        return (w && valueOf(w)) || 0;
+      }),
+      text: chosenAlerts.map((a) => label(`${a.rule}: ${a.summary}`)),
+      hoverinfo: "x+text",
+      marker: { color: colour[status], size: 12, symbol: status === "firing" ? "triangle-up" : "circle" },
+    });
+  }
+  const shapes = [];
+  const annotations = [];
+  if (thresholds && thresholds.statistic === statistic) {
+    for (const [name, colourOf] of [["warning", "#ed6c02"], ["critical", "#c62828"]]) {
+      const y = thresholds[name];
+      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: y, y1: y, line: { color: colourOf, dash: "dash", width: 1.5 } });
+      annotations.push({ xref: "paper", x: 1, y, text: name, showarrow: false, xanchor: "right", yanchor: "bottom", font: { color: colourOf, size: 11 } });
+    }
+  }
+  if (chosen) {
+    const x = when(chosen.window_end);
+    shapes.push({ type: "line", xref: "x", yref: "paper", x0: x, x1: x, y0: 0, y1: 1, line: { color: "#1565c0", dash: "dot", width: 1 } });
+  }
+  plot("feature-chart", traces, {
+    shapes,
+    annotations,
+    yaxis: { title: { text: label(`${statistic || ""} · ${feature === PREDICTION ? "prediction" : feature || ""}`) }, rangemode: "tozero" },
+  });
 }
 
 function renderAlerts(alerts) {
@@ -196,6 +362,16 @@ document.addEventListener("DOMContentLoaded", () => {
     state.statistic = event.target.value;
     renderDetail();
   });
+  for (const [id, apply] of [
+    ["feature", (value) => { state.feature = value; state.windowPinned = false; }],
+    ["window", (value) => { state.window = Number(value); state.windowPinned = true; }],
+    ["segment", (value) => { state.segment = value; state.feature = null; state.windowPinned = false; }],
+  ]) {
+    document.getElementById(id).addEventListener("change", (event) => {
+      apply(event.target.value);
+      if (state.detail) renderDrilldown();
+    });
+  }
   document.getElementById("range").addEventListener("change", (event) => {
     state.range = event.target.value;
     if (state.selected !== null) select(state.selected).catch((error) => console.error(error));
