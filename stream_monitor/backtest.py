@@ -72,8 +72,8 @@ def run_backtest(
             ahead = (first, lines, decoded)
         if ahead is not None:
             run.process(ahead[0], ahead[1], ahead[2].result())
-    run.emit(run.monitors.revisions())
-    if flush:
+    if flush:  # the end of the stream: what labels revised, then the windows still open
+        run.emit(run.monitors.revisions())
         run.emit(run.monitors.flush())
     return run.report
 

@@ -56,7 +56,12 @@ def backtest(
     ] = None,
     *,
     flush: Annotated[
-        bool, typer.Option(help="Close the last, partial windows at the end of the file.")
+        bool,
+        typer.Option(
+            help="At the end of the file, publish what labels revised since each model's last "
+            "prediction and close the last, partial windows (--no-flush: what a worker would "
+            "have published by then)."
+        ),
     ] = True,
 ) -> None:
     """Run the monitors over a recorded stream; alerts as JSONL, a summary table on stderr."""

@@ -195,6 +195,17 @@ class ProcessingSettings(_Section):
     batch_max_records: int = Field(
         2000, ge=1, le=1_000_000, description="Most records taken from Kafka per batch."
     )
+    max_task_idle: float = Field(
+        0.0,
+        ge=0,
+        le=3600,
+        allow_inf_nan=False,
+        description="Seconds a partition's predictions wait for its labels topic (or the "
+        "reverse) when that has nothing fetched and nothing more in the broker. Both topics are "
+        "merged by record timestamp; with 0 the wait lasts only while the broker holds more of "
+        "the other topic (the order is then the input's own whenever the worker is behind). "
+        "More makes the order exact at the head of a live stream too, at that cost in latency.",
+    )
     shutdown_timeout: float = Field(
         10.0,
         gt=0,

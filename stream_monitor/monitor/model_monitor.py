@@ -124,8 +124,13 @@ class ModelMonitor:
         return self.update_native(batch, list(range(len(events))))
 
     def update_native(self, batch: Batch, positions: list[int]) -> list[Output]:
-        """Account for this model's events of a natively decoded ``batch`` (at ``positions``)."""
-        out: list[Output] = []
+        """Account for this model's events of a natively decoded ``batch`` (at ``positions``).
+
+        Windows that labels revised since this model's last prediction are published first:
+        revisions come out at points of the model's own stream (its next prediction, or a window
+        close), never where a fetch or a batch happened to end, so every run publishes the same.
+        """
+        out: list[Output] = self.revisions()
         runs, pause, what = self.core.feed(batch, positions)
         while True:
             for run in runs:

@@ -14,7 +14,13 @@ from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.monitor.model_monitor import Output, encode_for_core
 from stream_monitor.monitor.registry import MonitorSet
 
-__all__ = ["Processed", "dead_letter_headers", "process_batch", "summary_message"]
+__all__ = [
+    "Processed",
+    "dead_letter_headers",
+    "process_batch",
+    "process_records",
+    "summary_message",
+]
 
 Headers = list[tuple[str, bytes]]
 
@@ -52,13 +58,15 @@ class Processed:
     outputs: list[Output] = field(default_factory=list)
     rejected: list[tuple[int, EventValidationError]] = field(default_factory=list)  # (index, why)
     models: Counter[str] = field(default_factory=Counter)  # events taken, per model
+    labels: Counter[str] = field(default_factory=Counter)  # label events taken, per model
 
 
 def process_batch(
     codec: EventCodec, monitors: MonitorSet, values: Sequence[bytes | None], *, labels: bool
 ) -> Processed:
     """Decode a batch of record values and feed the monitors: predictions all at once (see
-    ``MonitorSet.update_batch``), labels one by one, then the revisions they caused."""
+    ``MonitorSet.update_batch``), labels one by one (the windows they revise are published
+    before the model's next prediction)."""
     done = Processed()
     if labels:
         for index, value in enumerate(values):
@@ -75,7 +83,6 @@ def process_batch(
             except Exception as exc:  # a bug of the monitor, not bad input
                 raise BatchFailedError(MonitorError(exc), index) from exc
             done.models[label.model_id] += 1
-        done.outputs += _guarded(monitors.revisions)
         return done
     batch = codec.decode_batch(values)
     for index in batch.deferred():  # the schema decides what the native decoder deferred
@@ -93,6 +100,34 @@ def process_batch(
     done.rejected += refused
     done.rejected.sort(key=lambda item: item[0])
     done.outputs = _guarded(lambda: monitors.update_native(batch, admitted))
+    return done
+
+
+def process_records(
+    codec: EventCodec,
+    monitors: MonitorSet,
+    values: Sequence[bytes | None],
+    is_label: Sequence[bool],
+) -> Processed:
+    """:func:`process_batch` of a partition's predictions and labels merged in one sequence
+    (``is_label[i]`` says which ``values[i]`` is), run by run in that order."""
+    done = Processed()
+    start = 0
+    while start < len(values):
+        labels = is_label[start]
+        stop = start + 1
+        while stop < len(values) and is_label[stop] == labels:
+            stop += 1
+        try:
+            part = process_batch(codec, monitors, values[start:stop], labels=labels)
+        except BatchFailedError as exc:
+            raise BatchFailedError(
+                exc.failure, None if exc.index is None else start + exc.index
+            ) from exc
+        done.outputs += part.outputs
+        done.rejected += [(start + index, error) for index, error in part.rejected]
+        (done.labels if labels else done.models).update(part.models)
+        start = stop
     return done
 
 

@@ -65,7 +65,8 @@ from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
 from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
-from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, summary_message
+from stream_monitor.runtime.merge import Merge
+from stream_monitor.runtime.outputs import dead_letter_headers, process_records, summary_message
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.transactions import require_transactions
 from stream_monitor.sinks.base import Sink
@@ -107,6 +108,8 @@ class WorkerStats:
 @dataclass
 class _Partition:
     monitors: MonitorSet
+    # fetched records of both input topics waiting for their place in timestamp order
+    merge: Merge
     offsets: dict[str, int] = field(default_factory=dict)
     committed: dict[str, int] = field(default_factory=dict)
     # at-least-once: the offsets of the latest checkpoint known to be written; no commit goes
@@ -122,6 +125,8 @@ class _Partition:
     in_transaction: bool = False
     # deliveries of the summaries and dead letters sent since the last commit
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
+    # since when a topic with nothing buffered has held the other back (processing.max_task_idle)
+    idle_since: float | None = None
 
     def delivery_error(self) -> KafkaError | None:
         """The first failed delivery among those sent since the last commit, if any."""
@@ -166,6 +171,7 @@ class Worker:
         self.references = references or {}
         self.extra_sinks = sinks or []
         self.codec = EventCodec(settings.limits)
+        self.inputs = (settings.topics.predictions, settings.topics.labels)
         self.partitions: dict[int, _Partition] = {}
         self.stats = WorkerStats()
         self.stopping = asyncio.Event()
@@ -189,10 +195,11 @@ class Worker:
         self.generation = 0  # rebalances seen; records fetched before one are stale
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
         self.deadline = math.inf  # set by stop(): when the worker must have exited
-        # batches that made the monitor raise (first and last offsets: their records are taken
-        # one by one), and the poison events found (dead-lettered and skipped on every replay)
-        self.suspects: dict[TopicPartition, list[tuple[int, int]]] = {}
-        self.poison: dict[TopicPartition, dict[int, MonitorError]] = {}
+        # per input partition: the records of batches that made the monitor raise (taken one by
+        # one), and the poison events found (dead-lettered and skipped on every replay); both
+        # by (topic, offset)
+        self.suspects: dict[int, set[tuple[str, int]]] = {}
+        self.poison: dict[int, dict[tuple[str, int], MonitorError]] = {}
         # 0: stopped with everything flushed and committed; SHUTDOWN_INCOMPLETE otherwise
         self.exit_code = 0
 
@@ -293,26 +300,70 @@ class Worker:
                 continue
             for tp, records in batches.items():
                 if tp.partition in self.partitions:
-                    generation = self.generation
-                    try:
-                        async with self.computing:
-                            if self.generation != generation:
-                                # A rebalance ran while we waited: the partition was checkpointed
-                                # and, if still ours, restored and sought; these are re-fetched.
-                                continue
-                            await self._process_guarded(tp, records)
-                    except KafkaError as exc:
-                        if not self.exactly_once:
-                            raise
-                        await self._recover(tp.partition, exc)
+                    self.partitions[tp.partition].merge.add(tp.topic, records)
                 elif tp in self.consumer.assignment():
                     # Fetched while its assignment (state restore) is still running: never
                     # drop records; read them again once the partition is ready.
                     self.consumer.seek(tp, records[0].offset)
+            for number in sorted(self.partitions):
+                partition = self.partitions.get(number)
+                if partition is None or not len(partition.merge):
+                    continue
+                lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
+                records = partition.merge.release(
+                    functools.partial(self._may_have_more, partition, lagging)
+                )
+                if not len(partition.merge):
+                    partition.idle_since = None  # nothing held back: no wait under way
+                if not records:
+                    continue
+                generation = self.generation
+                try:
+                    async with self.computing:
+                        if self.generation != generation:
+                            # A rebalance ran while we waited: the partition was checkpointed
+                            # and, if still ours, restored and sought; these are re-fetched.
+                            continue
+                        await self._process_guarded(number, records)
+                except KafkaError as exc:
+                    if not self.exactly_once:
+                        raise
+                    await self._recover(number, exc)
                 await asyncio.sleep(0)  # let heartbeats and sinks run
             await self._commit()
             await self._maybe_checkpoint()
             release_memory()  # what the last batches freed, once their outputs are published
+
+    async def _lagging(self, number: int, topic: str) -> bool:
+        """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
+        yet (or a rebalance or a pause leaves it unknown)."""
+        assert self.consumer is not None  # noqa: S101
+        tp = TopicPartition(topic, number)
+        if tp not in self.consumer.assignment() or self.paused:
+            return True
+        end = (
+            self.consumer.last_stable_offset(tp)
+            if self.exactly_once
+            else self.consumer.highwater(tp)
+        )
+        return end is None or await self.consumer.position(tp) < end
+
+    def _may_have_more(self, partition: _Partition, lagging: set[str], topic: str) -> bool:
+        """Whether records of ``topic`` may still come before what is buffered of the other
+        input topic: the broker holds more (``lagging``), or none has come for less than
+        ``processing.max_task_idle``."""
+        if topic in lagging:
+            return True
+        idle = self.settings.processing.max_task_idle
+        if idle <= 0:
+            return False
+        now = time.monotonic()
+        if partition.idle_since is None:
+            partition.idle_since = now
+        if now - partition.idle_since < idle:
+            return True
+        partition.idle_since = None
+        return False
 
     def _backpressure(self) -> None:
         """Pause our partitions while a sink is backed up; resume once it has drained.
@@ -432,15 +483,12 @@ class Worker:
         self.ready.set()
         log.info("partitions assigned", partitions=sorted(self.partitions))
 
-    async def _take(self, number: int, *, rewind: bool = False) -> None:
-        """Own partition ``number``: fence its previous owner, restore its state, seek.
-
-        ``rewind`` (after a rolled-back transaction) also seeks when there is no checkpoint,
-        back to the committed offsets or to the beginning.
-        """
+    async def _take(self, number: int) -> None:
+        """Own partition ``number``: fence its previous owner, restore its state, and seek both
+        input topics to the checkpoint's offsets (else the committed ones, else the start)."""
         assert self.consumer is not None  # noqa: S101
         topics = self.settings.topics
-        partition = _Partition(self._monitor_set())
+        partition = _Partition(self._monitor_set(), Merge(topics.predictions, topics.labels))
         if self.exactly_once:
             # Same transactional id as any previous owner: starting it bumps the epoch, fences
             # that owner and aborts its open transaction before we read the checkpoint.
@@ -463,14 +511,16 @@ class Worker:
             partition.committed = dict(checkpoint.offsets)
             partition.checkpointed = dict(checkpoint.offsets)
             self.stats.restored += 1
-            for tp in inputs:
-                if tp.topic in checkpoint.offsets:
-                    self.consumer.seek(tp, checkpoint.offsets[tp.topic])
-        elif rewind:
-            starts = await self.consumer.beginning_offsets(inputs)
-            for tp in inputs:
-                committed = await self.consumer.committed(tp)
-                self.consumer.seek(tp, starts[tp] if committed is None else committed)
+        # Both topics are sought every time: records fetched but not yet merged into the
+        # processing order were buffered by the partition object just dropped.
+        offsets = checkpoint.offsets if checkpoint is not None else {}
+        for tp in inputs:
+            offset = offsets.get(tp.topic)
+            if offset is None:  # never seen by the state: the committed offset, or the start
+                offset = await self.consumer.committed(tp)
+            if offset is None:
+                offset = (await self.consumer.beginning_offsets([tp]))[tp]
+            self.consumer.seek(tp, offset)
         self.partitions[number] = partition
 
     def _transactional_id(self, number: int) -> str:
@@ -511,7 +561,7 @@ class Worker:
         delay = 0.5
         while not self.stopping.is_set():
             try:
-                await self._take(number, rewind=True)
+                await self._take(number)
             except KafkaError as exc:
                 log.warning("cannot take the partition back yet", partition=number, error=str(exc))
                 await asyncio.sleep(delay)
@@ -563,92 +613,108 @@ class Worker:
 
     # -- processing -----------------------------------------------------------------------
 
-    async def _process_guarded(self, tp: TopicPartition, records: list[Any]) -> None:
+    async def _process_guarded(self, number: int, records: list[Any]) -> None:
         """:meth:`_process`, with the records of a batch that made the monitor raise taken one
         by one, and those that make it raise dead-lettered instead of crashing the worker.
 
+        ``records``: partition ``number``'s predictions and labels in their merged order.
         A failed batch may have changed some monitors, so the partition goes back to its last
         checkpoint; on the replay, the failed batch's records are taken one at a time. The one
         that fails is a poison event: the partition goes back once more, and on the replay it
         is dead-lettered (with the class of what the monitor raised) and skipped. The monitors
         never see it, so every run gives the same outputs, whenever it crashed.
         """
-        suspects = self.suspects.setdefault(tp, [])
-        poison = self.poison.setdefault(tp, {})
+        suspects = self.suspects.setdefault(number, set())
+        poison = self.poison.setdefault(number, {})
 
-        def careful(offset: int) -> bool:
-            return offset in poison or any(a <= offset <= b for a, b in suspects)
+        def careful(record: Any) -> bool:
+            return (record.topic, record.offset) in suspects or (
+                record.topic,
+                record.offset,
+            ) in poison
 
         # Records up to the last careful one are taken one by one; the rest as one batch.
         one_by_one = 0
         if suspects or poison:
             one_by_one = next(
-                (i + 1 for i in range(len(records) - 1, -1, -1) if careful(records[i].offset)), 0
+                (i + 1 for i in range(len(records) - 1, -1, -1) if careful(records[i])), 0
             )
         for record in records[:one_by_one]:
-            if record.offset in poison:
-                await self._skip(tp, record, poison[record.offset])
+            where = (record.topic, record.offset)
+            if where in poison:
+                await self._skip(number, record, poison[where])
                 continue
             try:
-                await self._process(tp, [record])
+                await self._process(number, [record])
             except BatchFailedError as exc:
-                poison[record.offset] = exc.failure
+                poison[where] = exc.failure
                 self.stats.poison += 1
                 log.exception(
                     "an event makes the monitor raise; it goes to the dead-letter topic",
-                    partition=tp.partition,
+                    topic=record.topic,
+                    partition=number,
                     offset=record.offset,
                     error=exc.failure.reason,
                 )
-                await self._recover(tp.partition, exc)
+                await self._recover(number, exc)
                 return
         rest = records[one_by_one:]
         if not rest:
             return
         try:
-            await self._process(tp, rest)
+            await self._process(number, rest)
         except BatchFailedError as exc:
-            first, last = rest[0].offset, rest[-1].offset
-            suspects.append((first, last))
+            suspects.update((record.topic, record.offset) for record in rest)
             log.exception(
                 "a batch made the monitor raise; replaying it event by event",
-                partition=tp.partition,
-                offsets=[first, last],
+                partition=number,
+                offsets=[rest[0].offset, rest[-1].offset],
                 error=exc.failure.reason,
             )
-            await self._recover(tp.partition, exc)
+            await self._recover(number, exc)
 
-    async def _skip(self, tp: TopicPartition, record: Any, failure: MonitorError) -> None:
+    async def _skip(self, number: int, record: Any, failure: MonitorError) -> None:
         """Dead-letter a poison event and move past it, as a batch of one refused record."""
         assert self.bus is not None  # noqa: S101
-        partition = self.partitions[tp.partition]
+        partition = self.partitions[number]
         self.stats.consumed += 1
-        await self._dead_letter(tp.partition, record, failure)
-        partition.offsets[tp.topic] = record.offset + 1
+        await self._dead_letter(number, record, failure)
+        partition.offsets[record.topic] = record.offset + 1
         partition.marks.append((self.bus.mark(), dict(partition.offsets)))
 
-    async def _process(self, tp: TopicPartition, records: list[Any]) -> None:
+    async def _process(self, number: int, records: list[Any]) -> None:
         assert self.bus is not None  # noqa: S101
-        partition = self.partitions[tp.partition]
+        partition = self.partitions[number]
         monitors = partition.monitors
-        is_labels = tp.topic == self.settings.topics.labels
+        labels_topic = self.settings.topics.labels
+        is_label = [record.topic == labels_topic for record in records]
         started = time.perf_counter()
-        with batch_context(tp.topic, tp.partition, records[0].offset, records[-1].offset):
+        first, last = records[0], records[-1]
+        with batch_context(first.topic, number, first.offset, last.offset):
             self.stats.consumed += len(records)
             values = [record.value for record in records]
             done = await asyncio.get_running_loop().run_in_executor(
                 self.compute,
-                functools.partial(process_batch, self.codec, monitors, values, labels=is_labels),
+                functools.partial(process_records, self.codec, monitors, values, is_label),
             )
             for index, error in done.rejected:
-                await self._dead_letter(tp.partition, records[index], error)
+                await self._dead_letter(number, records[index], error)
             self.stats.processed += len(records) - len(done.rejected)
-            partition.offsets[tp.topic] = records[-1].offset + 1
-            await self._publish(tp.partition, done.outputs)
+            for record in records:  # in offset order within each topic
+                partition.offsets[record.topic] = record.offset + 1
+            await self._publish(number, done.outputs)
             partition.marks.append((self.bus.mark(), dict(partition.offsets)))
-        for model, count in done.models.items():
-            self.metrics.processed.labels(tp.topic, str(tp.partition), model).inc(count)
-        self.metrics.batch(tp.topic, tp.partition, len(records), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        predictions_topic = self.settings.topics.predictions
+        labelled = sum(is_label)
+        for topic, counts, size in (
+            (predictions_topic, done.models, len(records) - labelled),
+            (labels_topic, done.labels, labelled),
+        ):
+            for model, count in counts.items():
+                self.metrics.processed.labels(topic, str(number), model).inc(count)
+            if size:
+                self.metrics.batch(topic, number, size, elapsed * size / len(records))
 
     async def _producer_for(self, number: int) -> AIOKafkaProducer:
         """Where partition ``number``'s outputs go: its open transaction, or the shared producer."""

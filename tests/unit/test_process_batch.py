@@ -11,7 +11,7 @@ from stream_monitor.config.models import ModelSpec
 from stream_monitor.errors import BatchFailedError
 from stream_monitor.events import EventCodec, encode_event
 from stream_monitor.monitor import MonitorSet
-from stream_monitor.runtime.outputs import dead_letter_headers, process_batch
+from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, process_records
 
 T0 = 1_795_800_000_000
 CODEC = EventCodec()
@@ -60,9 +60,45 @@ def test_labels_are_joined_and_revise_closed_windows() -> None:
     done = process_batch(CODEC, monitors, [*labels, b'{"label": 1}'], labels=True)
     assert [(i, e.field) for i, e in done.rejected] == [(5, "event_id")]
     assert dict(done.models) == {"fraud": 5}
-    [revised] = [o for o in done.outputs if getattr(o, "revision", 0) == 1]
+    assert not [o for o in done.outputs if hasattr(o, "revision")]
+    # The revised window is published before the model's next prediction is counted.
+    after = process_batch(CODEC, monitors, [prediction(40)], labels=False)
+    [revised] = [o for o in after.outputs if getattr(o, "revision", 0) == 1]
     assert revised.window_index == 0
     assert revised.label_coverage == 5 / 20
+
+
+def test_merged_predictions_and_labels_run_in_order_with_positions_kept() -> None:
+    """One call over a partition's merged records: each run in its place, so a label finds the
+    prediction before it, and refusals keep their positions in the merged sequence."""
+    spec = ModelSpec.model_validate(
+        {"warmup_events": 10, "window": {"kind": "count", "events": 20}}
+    )
+
+    def label(i: int) -> bytes:
+        return orjson.dumps(
+            {"event_id": f"e{i}", "model_id": "fraud", "timestamp": T0 + 50, "label": 1}
+        )
+
+    values = [prediction(i) for i in range(5)]
+    values += [label(0), label(1), b"{"]
+    values += [prediction(i) for i in range(5, 10)]
+    values += [label(7), prediction(10, score="high")]
+    kinds = [False] * 5 + [True] * 3 + [False] * 5 + [True, False]
+    merged = MonitorSet({}, spec)
+    done = process_records(CODEC, merged, values, kinds)
+    assert [(i, e.field) for i, e in done.rejected] == [(7, "<event>"), (14, "score")]
+    assert dict(done.models) == {"fraud": 10}
+    assert dict(done.labels) == {"fraud": 3}
+    # The same as the runs one by one.
+    runs = MonitorSet({}, spec)
+    for start, stop, labels in ((0, 5, False), (5, 8, True), (8, 13, False), (13, 14, True)):
+        process_batch(CODEC, runs, values[start:stop], labels=labels)
+    process_batch(CODEC, runs, values[14:], labels=False)
+    assert merged.snapshot() == runs.snapshot()
+    join = merged.monitors["fraud"].outcomes.join
+    assert not join.labels  # every label found the prediction before it
+    assert join.counts["matched"] == 3
 
 
 def _summaries(values: list[bytes]) -> list[dict[str, object]]:
