@@ -15,7 +15,7 @@ the same outputs.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Merge"]
@@ -24,17 +24,32 @@ __all__ = ["Merge"]
 class Merge:
     """Buffered records of one partition of each input topic, released in timestamp order."""
 
-    __slots__ = ("_first", "_second", "_topics")
+    __slots__ = ("_first", "_next", "_second", "_topics")
 
     def __init__(self, first: str, second: str) -> None:
         """``first``: the topic whose record goes first when timestamps are equal."""
         self._topics = (first, second)
         self._first: deque[Any] = deque()
         self._second: deque[Any] = deque()
+        self._next: dict[str, int] = {}  # per topic: the offset the next fetch starts at
 
-    def add(self, topic: str, records: Iterable[Any]) -> None:
+    def expect(self, topic: str, offset: int) -> None:
+        """The consumer was sought to ``offset`` of ``topic``."""
+        self._next[topic] = offset
+
+    def next_offset(self, topic: str) -> int | None:
+        """The offset of ``topic`` after the last record added (or sought), when known."""
+        return self._next.get(topic)
+
+    def add(self, topic: str, records: list[Any]) -> None:
         """Buffer records fetched from ``topic`` (in offset order)."""
-        (self._first if topic == self._topics[0] else self._second).extend(records)
+        if records:
+            (self._first if topic == self._topics[0] else self._second).extend(records)
+            self._next[topic] = records[-1].offset + 1
+
+    def sizes(self) -> dict[str, int]:
+        """Records buffered per topic."""
+        return dict(zip(self._topics, (len(self._first), len(self._second)), strict=True))
 
     def __len__(self) -> int:
         return len(self._first) + len(self._second)

@@ -53,7 +53,12 @@ from aiokafka.structs import OffsetAndMetadata
 
 from stream_monitor import __version__
 from stream_monitor.config.settings import Settings
-from stream_monitor.errors import BatchFailedError, EventValidationError, MonitorError
+from stream_monitor.errors import (
+    BatchFailedError,
+    EventValidationError,
+    MonitorError,
+    StreamMonitorError,
+)
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
@@ -127,6 +132,9 @@ class _Partition:
     sent: list[asyncio.Future[Any]] = field(default_factory=list)
     # since when a topic with nothing buffered has held the other back (processing.max_task_idle)
     idle_since: float | None = None
+    # since when records have been held back in the merge, and whether that was logged
+    held_since: float | None = None
+    held_logged: bool = False
 
     def delivery_error(self) -> KafkaError | None:
         """The first failed delivery among those sent since the last commit, if any."""
@@ -192,7 +200,6 @@ class Worker:
         # One thread computes batches in order; the lock keeps rebalances out of a batch.
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-compute")
         self.computing = asyncio.Lock()
-        self.generation = 0  # rebalances seen; records fetched before one are stale
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
         self.deadline = math.inf  # set by stop(): when the worker must have exited
         # per input partition: the records of batches that made the monitor raise (taken one by
@@ -263,7 +270,7 @@ class Worker:
 
     async def _loop_until_stopped(self) -> None:
         """Run the loop; once stopped, give its batch until the deadline, then cancel it."""
-        loop = asyncio.create_task(self._loop())
+        loop = asyncio.create_task(self._loop(), name="the processing loop")
         stopped = asyncio.create_task(self.stopping.wait())
         try:
             await asyncio.wait({loop, stopped}, return_when=asyncio.FIRST_COMPLETED)
@@ -284,55 +291,75 @@ class Worker:
             await asyncio.wait({task})
         elif not task.cancelled():
             task.result()
+        elif not self.stopping.is_set():  # a CancelledError from inside, not a stop
+            raise StreamMonitorError(f"{task.get_name()} was cancelled without a stop")
 
     async def _loop(self) -> None:
-        assert self.consumer is not None  # noqa: S101
-        processing = self.settings.processing
         while not self.stopping.is_set():
-            self._backpressure()
             try:
-                batches = await self.consumer.getmany(
-                    timeout_ms=200, max_records=processing.batch_max_records
-                )
-            except KafkaError as exc:
-                log.warning("fetch failed, retrying", error=str(exc))
-                await asyncio.sleep(1.0)
-                continue
-            for tp, records in batches.items():
-                if tp.partition in self.partitions:
-                    self.partitions[tp.partition].merge.add(tp.topic, records)
-                elif tp in self.consumer.assignment():
-                    # Fetched while its assignment (state restore) is still running: never
-                    # drop records; read them again once the partition is ready.
-                    self.consumer.seek(tp, records[0].offset)
-            for number in sorted(self.partitions):
-                partition = self.partitions.get(number)
-                if partition is None or not len(partition.merge):
-                    continue
-                lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
-                records = partition.merge.release(
-                    functools.partial(self._may_have_more, partition, lagging)
-                )
-                if not len(partition.merge):
-                    partition.idle_since = None  # nothing held back: no wait under way
-                if not records:
-                    continue
-                generation = self.generation
-                try:
-                    async with self.computing:
-                        if self.generation != generation:
-                            # A rebalance ran while we waited: the partition was checkpointed
-                            # and, if still ours, restored and sought; these are re-fetched.
-                            continue
-                        await self._process_guarded(number, records)
-                except KafkaError as exc:
-                    if not self.exactly_once:
-                        raise
-                    await self._recover(number, exc)
-                await asyncio.sleep(0)  # let heartbeats and sinks run
-            await self._commit()
-            await self._maybe_checkpoint()
-            release_memory()  # what the last batches freed, once their outputs are published
+                await self._once()
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if self.stopping.is_set() or (task is not None and task.cancelling()):
+                    raise
+                # Not a cancellation of ours: a client call gave up that way (seen while the
+                # broker restarts). What it left half done is rolled back to the checkpoints.
+                log.exception("a Kafka client call was cancelled; rolling back to checkpoints")
+                for number in sorted(self.partitions):
+                    await self._recover(number, KafkaError("a client call was cancelled"))
+
+    async def _once(self) -> None:
+        """One turn of the loop: fetch, merge, process what is settled, commit, checkpoint."""
+        assert self.consumer is not None  # noqa: S101
+        self._backpressure()
+        try:
+            batches = await self.consumer.getmany(
+                timeout_ms=200, max_records=self.settings.processing.batch_max_records
+            )
+        except KafkaError as exc:
+            log.warning("fetch failed, retrying", error=str(exc))
+            await asyncio.sleep(1.0)
+            return
+        for tp, records in batches.items():
+            if tp.partition in self.partitions:
+                self.partitions[tp.partition].merge.add(tp.topic, records)
+            # Else fetched while the partition is being taken (its state restored): taking it
+            # seeks both topics, so these come again.
+        for number in sorted(self.partitions):
+            await self._take_turn(number)
+            await asyncio.sleep(0)  # let heartbeats and sinks run
+        await self._commit()
+        await self._maybe_checkpoint()
+        release_memory()  # what the last batches freed, once their outputs are published
+
+    async def _take_turn(self, number: int) -> None:
+        """Process what partition ``number``'s merge releases (records whose place in timestamp
+        order is settled)."""
+        partition = self.partitions.get(number)
+        if partition is None or not len(partition.merge):
+            return
+        lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
+        records = partition.merge.release(
+            functools.partial(self._may_have_more, partition, lagging)
+        )
+        if records or not len(partition.merge):  # not held back: no wait under way
+            partition.idle_since = partition.held_since = None
+            partition.held_logged = False
+        else:
+            await self._held_back(number, partition, lagging)
+        if not records:
+            return
+        try:
+            async with self.computing:
+                if self.partitions.get(number) is not partition:
+                    # Revoked or rolled back meanwhile: if ours again, it was restored and
+                    # sought (a new partition object); these records are fetched again.
+                    return
+                await self._process_guarded(number, records)
+        except KafkaError as exc:
+            if not self.exactly_once:
+                raise
+            await self._recover(number, exc)
 
     async def _lagging(self, number: int, topic: str) -> bool:
         """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
@@ -346,7 +373,36 @@ class Worker:
             if self.exactly_once
             else self.consumer.highwater(tp)
         )
-        return end is None or await self.consumer.position(tp) < end
+        position = self.partitions[number].merge.next_offset(topic)
+        return end is None or position is None or position < end
+
+    async def _held_back(self, number: int, partition: _Partition, lagging: set[str]) -> None:
+        """Log once when a partition's records have waited long for the other input topic."""
+        assert self.consumer is not None  # noqa: S101
+        now = time.monotonic()
+        if partition.held_since is None:
+            partition.held_since = now
+        limit = max(30.0, 2 * self.settings.processing.max_task_idle)
+        if partition.held_logged or now - partition.held_since < limit:
+            return
+        partition.held_logged = True
+        where = {}
+        for topic in self.inputs:
+            tp = TopicPartition(topic, number)
+            if tp in self.consumer.assignment():
+                where[topic] = {
+                    "position": await self.consumer.position(tp),
+                    "end": self.consumer.highwater(tp),
+                    "paused": tp in self.consumer.paused(),
+                }
+        log.warning(
+            "records wait for the other input topic",
+            partition=number,
+            seconds=round(now - partition.held_since, 1),
+            buffered=partition.merge.sizes(),
+            lagging=sorted(lagging),
+            topics=where,
+        )
 
     def _may_have_more(self, partition: _Partition, lagging: set[str], topic: str) -> bool:
         """Whether records of ``topic`` may still come before what is buffered of the other
@@ -459,7 +515,6 @@ class Worker:
     async def partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         """Checkpoint and commit what is being taken away, then forget it."""
         async with self.computing:  # the batch being computed finishes first
-            self.generation += 1
             await self._revoke(revoked)
 
     async def _revoke(self, revoked: list[TopicPartition]) -> None:
@@ -477,9 +532,8 @@ class Worker:
 
     async def partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         """Restore each new partition from its checkpoint and seek right after its offsets."""
-        self.generation += 1
         for number in sorted({tp.partition for tp in assigned} - set(self.partitions)):
-            await self._take(number)
+            await self._take_until_taken(number)
         self.ready.set()
         log.info("partitions assigned", partitions=sorted(self.partitions))
 
@@ -513,15 +567,18 @@ class Worker:
             self.stats.restored += 1
         # Both topics are sought every time: records fetched but not yet merged into the
         # processing order were buffered by the partition object just dropped.
-        offsets = checkpoint.offsets if checkpoint is not None else {}
+        offsets = dict(checkpoint.offsets) if checkpoint is not None else {}
         for tp in inputs:
-            offset = offsets.get(tp.topic)
-            if offset is None:  # never seen by the state: the committed offset, or the start
-                offset = await self.consumer.committed(tp)
-            if offset is None:
-                offset = (await self.consumer.beginning_offsets([tp]))[tp]
-            self.consumer.seek(tp, offset)
+            if offsets.get(tp.topic) is None:  # unseen by the state: committed, else the start
+                offsets[tp.topic] = await self.consumer.committed(tp)
+            if offsets[tp.topic] is None:
+                offsets[tp.topic] = (await self.consumer.beginning_offsets([tp]))[tp]
+        # Taken and sought at once (no await in between): records the loop fetches from here
+        # on are the ones after the seek, and they go to this partition's merge.
         self.partitions[number] = partition
+        for tp in inputs:
+            self.consumer.seek(tp, offsets[tp.topic])
+            partition.merge.expect(tp.topic, offsets[tp.topic])
 
     def _transactional_id(self, number: int) -> str:
         return f"{self.settings.kafka.group_id}.{self.settings.topics.predictions}.{number}"
@@ -558,12 +615,18 @@ class Worker:
             partition=number,
             error=f"{type(error).__name__}: {error}",
         )
+        await self._take_until_taken(number)
+
+    async def _take_until_taken(self, number: int) -> None:
+        """:meth:`_take`, retried with backoff while the broker does not answer (reading the
+        checkpoint, the committed offsets); a partition assigned but not taken would have its
+        records sought back forever."""
         delay = 0.5
         while not self.stopping.is_set():
             try:
                 await self._take(number)
             except KafkaError as exc:
-                log.warning("cannot take the partition back yet", partition=number, error=str(exc))
+                log.warning("cannot take the partition yet", partition=number, error=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
             else:
