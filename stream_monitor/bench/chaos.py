@@ -234,7 +234,7 @@ def config_for(bootstrap: str, options: ChaosOptions, webhook: str) -> dict[str,
             "batch_max_records": 2_000,
             # Wait for a quiet input topic longer than the broker restart takes (its stop, the
             # time down, its start), so a topic the outage holds back is not taken for quiet.
-            "max_task_idle": 6 * options.broker_down + 30,
+            "max_task_idle": 4 * options.broker_down + 15,
         },
         "http": {"port": 0},
         "logging": {"level": "WARNING", "format": "json"},
