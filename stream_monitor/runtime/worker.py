@@ -338,7 +338,7 @@ class Worker:
         partition = self.partitions.get(number)
         if partition is None or not len(partition.merge):
             return
-        lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
+        lagging = {topic for topic in self.inputs if self._lagging(number, topic)}
         records = partition.merge.release(
             functools.partial(self._may_have_more, partition, lagging)
         )
@@ -361,7 +361,7 @@ class Worker:
                 raise
             await self._recover(number, exc)
 
-    async def _lagging(self, number: int, topic: str) -> bool:
+    def _lagging(self, number: int, topic: str) -> bool:
         """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
         yet (or a rebalance or a pause leaves it unknown)."""
         assert self.consumer is not None  # noqa: S101
@@ -691,10 +691,8 @@ class Worker:
         poison = self.poison.setdefault(number, {})
 
         def careful(record: Any) -> bool:
-            return (record.topic, record.offset) in suspects or (
-                record.topic,
-                record.offset,
-            ) in poison
+            where = (record.topic, record.offset)
+            return where in suspects or where in poison
 
         # Records up to the last careful one are taken one by one; the rest as one batch.
         one_by_one = 0
