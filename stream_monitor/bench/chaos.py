@@ -242,7 +242,13 @@ def config_for(bootstrap: str, options: ChaosOptions, webhook: str) -> dict[str,
             "default": {
                 "warmup_events": options.window_events,
                 "window": {"kind": "count", "events": options.window_events},
-                "performance": {"reference_labels": 500, "min_labels": 200},
+                # Predictions never labelled wait 4 label delays of event time, not the default
+                # day: the whole stream spans hours, and each checkpoint writes what waits.
+                "performance": {
+                    "reference_labels": 500,
+                    "min_labels": 200,
+                    "label_ttl": 4 * options.label_delay_ms / 1000,
+                },
             }
         },
         "sinks": [
