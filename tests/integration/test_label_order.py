@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from stream_monitor.backtest import run_backtest
+from stream_monitor.bench.chaos import final
 from stream_monitor.config import Settings
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
@@ -97,17 +98,6 @@ def expected(settings: Settings, path: Path) -> tuple[set[str], dict[tuple[str, 
     assert "detector.hddm_a" in rules or any(r.startswith("performance.") for r in rules), rules
     assert any(s["revision"] > 0 for s in summaries), "no window revised by a late label"
     return set(alerts), final(summaries)
-
-
-def final(summaries: list[dict[str, Any]]) -> dict[tuple[str, int], Any]:
-    """The latest revision of each window, without its revision number (how many revisions a
-    window goes through depends on how labels were batched; what it ends with does not)."""
-    latest: dict[tuple[str, int], dict[str, Any]] = {}
-    for s in summaries:
-        key = (s["model_id"], s["window_index"])
-        if key not in latest or s["revision"] >= latest[key]["revision"]:
-            latest[key] = s
-    return {key: {k: v for k, v in s.items() if k != "revision"} for key, s in latest.items()}
 
 
 async def produced(settings: Settings) -> tuple[set[str], dict[tuple[str, int], Any]]:
