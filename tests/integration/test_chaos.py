@@ -22,13 +22,13 @@ async def test_a_chaos_schedule_changes_no_output(
     broker = next((b for b in running_brokers() if b.port == port and b.kind == "kafka"), None)
     options = ChaosOptions(
         seed=7 if guarantee == "at_least_once" else 8,
-        events=24_000,
+        events=16_000,
         models=6,
         guarantee=guarantee,
         label_delay_ms=20_000,
         malformed_every=2_000,
-        produce_rate=1_500.0,
-        broker_down=3.0,
+        produce_rate=1_600.0,
+        broker_down=2.0,
     )
     report = await run_chaos(options, broker, kafka_bootstrap, tmp_path)
     assert sum(report.kills.values()) >= 1, report.schedule
