@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import random
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,30 +110,33 @@ async def produced(settings: Settings) -> tuple[set[str], dict[tuple[str, int], 
     return alerts, final(summaries)
 
 
-def settings_for(bootstrap: str) -> Settings:
-    return isolated_settings(bootstrap, processing={"batch_max_records": 150})
+@dataclass
+class Scenario:
+    settings: Settings
+    records: list[tuple[str, int, bytes, bytes]]
+    alerts: set[str]  # backtest's
+    summaries: dict[tuple[str, int], Any]  # backtest's
 
 
 @pytest.fixture
-def recorded(tmp_path: Path) -> tuple[list[tuple[str, int, bytes, bytes]], Path]:
+async def scenario(kafka_bootstrap: str, tmp_path: Path) -> Scenario:
+    """The events in both topics of fresh settings, and what backtest gives for them."""
     records = events()
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"\n".join(value for _, _, _, value in records) + b"\n")
-    return records, path
-
-
-async def test_labels_and_predictions_are_taken_in_timestamp_order(
-    kafka_bootstrap: str, recorded: tuple[list[Any], Path]
-) -> None:
-    records, path = recorded
-    settings = settings_for(kafka_bootstrap)
+    settings = isolated_settings(kafka_bootstrap, processing={"batch_max_records": 150})
     await produce_topics(settings, records)
-    want_alerts, want_summaries = expected(settings, path)
-    worker = Worker(settings)
-    await run_worker_until(worker, lambda: worker.stats.consumed >= len(records), timeout=120)
-    got_alerts, got_summaries = await produced(settings)
-    assert_same(got_summaries, want_summaries)
-    assert got_alerts == want_alerts
+    alerts, summaries = expected(settings, path)
+    return Scenario(settings, records, alerts, summaries)
+
+
+async def test_labels_and_predictions_are_taken_in_timestamp_order(scenario: Scenario) -> None:
+    worker = Worker(scenario.settings)
+    count = len(scenario.records)
+    await run_worker_until(worker, lambda: worker.stats.consumed >= count, timeout=120)
+    got_alerts, got_summaries = await produced(scenario.settings)
+    assert_same(got_summaries, scenario.summaries)
+    assert got_alerts == scenario.alerts
 
 
 def assert_same(got: dict[Any, Any], want: dict[Any, Any]) -> None:
@@ -147,13 +151,8 @@ def assert_same(got: dict[Any, Any], want: dict[Any, Any]) -> None:
         assert not differ, (key, differ)
 
 
-async def test_a_worker_killed_mid_way_restarts_to_the_same_outputs(
-    kafka_bootstrap: str, recorded: tuple[list[Any], Path]
-) -> None:
-    records, path = recorded
-    settings = settings_for(kafka_bootstrap)
-    await produce_topics(settings, records)
-    want_alerts, want_summaries = expected(settings, path)
+async def test_a_worker_killed_mid_way_restarts_to_the_same_outputs(scenario: Scenario) -> None:
+    settings, want_summaries = scenario.settings, scenario.summaries
     env = environment(settings)
     env["STREAM_MONITOR_PROCESSING__BATCH_MAX_RECORDS"] = "150"
     env["STREAM_MONITOR_MONITORING__DEFAULT"] = orjson.dumps(
@@ -176,5 +175,5 @@ async def test_a_worker_killed_mid_way_restarts_to_the_same_outputs(
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
     got_alerts, got_summaries = await produced(settings)
-    assert got_summaries == want_summaries
-    assert got_alerts == want_alerts
+    assert_same(got_summaries, want_summaries)
+    assert got_alerts == scenario.alerts
