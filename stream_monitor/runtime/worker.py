@@ -346,7 +346,7 @@ class Worker:
             partition.idle_since = partition.held_since = None
             partition.held_logged = False
         else:
-            await self._held_back(number, partition, lagging)
+            self._held_back(number, partition, lagging)
         if not records:
             return
         try:
@@ -376,7 +376,7 @@ class Worker:
         position = self.partitions[number].merge.next_offset(topic)
         return end is None or position is None or position < end
 
-    async def _held_back(self, number: int, partition: _Partition, lagging: set[str]) -> None:
+    def _held_back(self, number: int, partition: _Partition, lagging: set[str]) -> None:
         """Log once when a partition's records have waited long for the other input topic."""
         assert self.consumer is not None  # noqa: S101
         now = time.monotonic()
@@ -391,7 +391,7 @@ class Worker:
             tp = TopicPartition(topic, number)
             if tp in self.consumer.assignment():
                 where[topic] = {
-                    "position": await self.consumer.position(tp),
+                    "position": partition.merge.next_offset(topic),
                     "end": self.consumer.highwater(tp),
                     "paused": tp in self.consumer.paused(),
                 }
