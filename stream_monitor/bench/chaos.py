@@ -297,8 +297,15 @@ class Workers:
         schedule stops workers)."""
         exited = [(n, p) for n, p in self.running if p.poll() is not None]
         self.running = [(n, p) for n, p in self.running if p.poll() is None]
-        self.crashed += [f"worker {n}: exit code {p.returncode}" for n, p in exited]
+        self.crashed += [
+            f"worker {n}: exit code {p.returncode}: {self.last_lines(n)}" for n, p in exited
+        ]
         return len(exited)
+
+    def last_lines(self, number: int, count: int = 3) -> str:
+        """The last lines worker ``number`` logged (what it said before it exited)."""
+        lines = (self.folder / f"worker-{number}.log").read_text(errors="replace").splitlines()
+        return " | ".join(line.strip() for line in lines[-count:])
 
     def stop_all(self) -> int:
         """SIGTERM every worker; how many did not exit with code 0 (everything committed)."""
@@ -434,6 +441,17 @@ class _Run:
         self.hold = asyncio.Event()
         self.hold.set()
         self.malformed: set[tuple[str, int, int]] = set()
+        self.bag: list[str] = []
+
+    def next_action(self) -> str:
+        """The schedule's next step, dealt from a seeded bag: each kill kind once in a shuffled
+        order, then a plain start, then a new bag. So even a short run kills from its first
+        step, and a long one kills every way in every five steps."""
+        if not self.bag:
+            kills = [a for a in _ACTIONS if a != "start"]
+            self.rng.shuffle(kills)
+            self.bag = [*kills, "start"]
+        return self.bag.pop(0)
 
     def note(self, action: str) -> None:
         self.report.schedule.append((round(time.monotonic() - self.started, 1), action))
@@ -458,7 +476,7 @@ class _Run:
                 webhook_at = None
                 self.trouble_webhook()
             else:
-                await self.step(workers, rng.choice(_ACTIONS))
+                await self.step(workers, self.next_action())
 
     async def restart_broker(self) -> None:
         assert self.broker is not None  # noqa: S101
