@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from stream_monitor.broker import secure
 from stream_monitor.broker.process import (
     BrokerInfo,
     cache_dir,
@@ -20,7 +21,10 @@ from stream_monitor.broker.process import (
     free_port,
     launch,
     run_dir_for,
+    stop,
 )
+from stream_monitor.config.loader import load_settings
+from stream_monitor.config.settings import Settings
 from stream_monitor.errors import BrokerError
 
 __all__ = ["DEFAULT_KAFKA_VERSION", "ensure_jars", "start_kafka"]
@@ -69,15 +73,17 @@ _LOG4J2 = """Configuration:
         level: INFO
 """
 
-_SERVER = """process.roles=broker,controller
-node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
+_PLAINTEXT = """listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
-log.dirs={data}
+"""
+
+_SERVER = """process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller}
+{listeners}log.dirs={data}
 num.partitions=1
 auto.create.topics.enable=false
 offsets.topic.replication.factor=1
@@ -151,9 +157,21 @@ def ensure_jars(version: str = DEFAULT_KAFKA_VERSION) -> Path:
 
 
 def start_kafka(
-    port: int, version: str = DEFAULT_KAFKA_VERSION, timeout: float = 90.0, heap_mb: int = 512
+    port: int,
+    version: str = DEFAULT_KAFKA_VERSION,
+    timeout: float = 90.0,
+    heap_mb: int = 512,
+    *,
+    security: str = "plaintext",
+    grants: Settings | None = None,
 ) -> BrokerInfo:
-    """Start a single-node KRaft broker on ``127.0.0.1:port`` and wait until it answers."""
+    """Start a single-node KRaft broker on ``127.0.0.1:port`` and wait until it answers.
+
+    ``security="sasl_ssl"``: TLS, SCRAM users and ACLs (see :mod:`stream_monitor.broker.secure`)
+    that give ``User:monitor`` what the settings ``grants`` (default settings when None) use.
+    """
+    if security not in ("plaintext", "sasl_ssl"):
+        raise BrokerError(f"security {security!r} is not supported; use plaintext or sasl_ssl")
     java = _require("java", "install OpenJDK 17 or newer (e.g. apt-get install openjdk-17-jre)")
     _check_java(java)
     check_port_free(port)
@@ -162,10 +180,16 @@ def start_kafka(
     shutil.rmtree(run_dir, ignore_errors=True)
     (run_dir / "data").mkdir(parents=True)
     controller = free_port()
+    users: list[str] = []
+    if security == "sasl_ssl":
+        listeners, users = secure.prepare(run_dir, port, controller)
+    else:
+        listeners = _PLAINTEXT.format(port=port, controller=controller)
     props = run_dir / "server.properties"
     props.write_text(
-        _SERVER.format(port=port, controller=controller, data=run_dir / "data"), "utf-8"
+        _SERVER.format(controller=controller, listeners=listeners, data=run_dir / "data"), "utf-8"
     )
+    props.chmod(0o600)  # with sasl_ssl it holds the inter-broker password
     log_config = run_dir / "log4j2.yaml"
     log_config.write_text(_LOG4J2, "utf-8")
     classpath = str(libs / "*")
@@ -192,6 +216,7 @@ def start_kafka(
             "-c",
             str(props),
             "--standalone",
+            *users,
         ],
         capture_output=True,
         text=True,
@@ -212,6 +237,14 @@ def start_kafka(
         "kafka.Kafka",
         str(props),
     ]
-    return launch(
+    info = launch(
         kind="kafka", port=port, argv=jvm, run_dir=run_dir, ready_marker=_READY, timeout=timeout
     )
+    if security == "sasl_ssl":
+        setup = secure.SecureSetup(run_dir, port)
+        try:
+            secure.grant(java, classpath, log_config, setup, grants or load_settings())
+        except BrokerError:
+            stop(info)
+            raise
+    return info

@@ -15,11 +15,26 @@ from stream_monitor.broker import (
     start_tansu,
     stop,
 )
-from stream_monitor.cli.common import err_console, reported_errors
+from stream_monitor.broker.secure import SecureSetup
+from stream_monitor.cli.common import (
+    ConfigOption,
+    SetOption,
+    err_console,
+    load_from_flags,
+    reported_errors,
+)
+from stream_monitor.errors import ConfigError, ConfigProblem
 
 __all__ = ["broker_app"]
 
 broker_app = typer.Typer(help="Run a local broker for development and tests.", no_args_is_help=True)
+
+
+class Security(StrEnum):
+    """How clients connect to the broker."""
+
+    plaintext = "plaintext"
+    sasl_ssl = "sasl_ssl"
 
 
 class BrokerKind(StrEnum):
@@ -40,16 +55,40 @@ def start(
         str, typer.Option(help="Apache Kafka version (kind kafka).")
     ] = DEFAULT_KAFKA_VERSION,
     timeout: Annotated[float, typer.Option(help="Seconds to wait until it answers.")] = 90.0,
+    security: Annotated[
+        Security,
+        typer.Option(
+            help="sasl_ssl (kind kafka): TLS, SCRAM-SHA-512 users and ACLs; the monitor's "
+            "settings are written to client.yaml in the broker's run folder."
+        ),
+    ] = Security.plaintext,
+    config: ConfigOption = None,
+    sets: SetOption = None,
 ) -> None:
-    """Start a broker in the background and print its bootstrap address when it answers."""
+    """Start a broker in the background and print its bootstrap address when it answers.
+
+    With --security sasl_ssl, User:monitor is granted the topics, group and transactional ids
+    of the configuration given with --config/--set (the defaults otherwise), nothing else."""
     with reported_errors():
         if kind is BrokerKind.kafka:
+            grants = load_from_flags(config, sets) if security is Security.sasl_ssl else None
             err_console.print(f"starting Apache Kafka {kafka_version} on 127.0.0.1:{port} ...")
-            info = start_kafka(port, kafka_version, timeout)
+            info = start_kafka(port, kafka_version, timeout, security=security.value, grants=grants)
         else:
+            if security is not Security.plaintext:
+                raise ConfigError(
+                    [ConfigProblem("--security", security.value, "needs --kind kafka")]
+                )
             err_console.print(f"starting Tansu on 127.0.0.1:{port} ...")
             info = start_tansu(port, timeout)
     err_console.print(f"{info.kind} is ready (pid {info.pid}, log {info.log_file})")
+    if security is Security.sasl_ssl:
+        client = SecureSetup(info.run_dir, info.port).client_config
+        err_console.print(
+            f"TLS and SASL/SCRAM-SHA-512 on; User:monitor's kafka settings (with its password, "
+            f"readable by you only): {client}",
+            markup=False,
+        )
     typer.echo(info.bootstrap)
 
 

@@ -62,6 +62,9 @@ def dashboard(
         plotly_js()  # fail now, not on the first page load
 
         async def main() -> None:
+            from stream_monitor.kafka.access import check_settings
+
+            await check_settings(settings, "alerts", "metrics")
             http = settings.http
             runner, _, bound = await serve(settings, http.host, http.dashboard_port)
             err_console.print(

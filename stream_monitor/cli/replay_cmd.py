@@ -71,6 +71,9 @@ def record(
         settings = load_from_flags(config, sets, bootstrap_servers)
 
         async def main() -> int:
+            from stream_monitor.kafka.access import check_access
+
+            await check_access(settings.kafka, {"--topic": topic}, existing=True)
             stop = asyncio.Event()
             _stop_on_signals(stop)
             with Progress(
@@ -140,6 +143,9 @@ def replay(
             return read_records(file, settings.replay, bad_line)
 
         async def main() -> None:
+            from stream_monitor.kafka.access import check_access
+
+            await check_access(settings.kafka, {"--topic": topic}, existing=True)
             stop = asyncio.Event()
             _stop_on_signals(stop)
             with Progress(

@@ -69,6 +69,9 @@ def store(
         )
 
         async def main() -> dict[str, Any]:
+            from stream_monitor.kafka.access import check_settings
+
+            await check_settings(settings, "alerts", "metrics")
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -127,8 +127,10 @@ def tail(
         async def main() -> None:
             from aiokafka import AIOKafkaConsumer
 
+            from stream_monitor.kafka.access import check_settings
             from stream_monitor.kafka.connection import client_kwargs
 
+            await check_settings(settings, "alerts")
             consumer = AIOKafkaConsumer(
                 settings.topics.alerts,
                 enable_auto_commit=False,

@@ -26,10 +26,10 @@ from typing import Any
 import faust
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from stream_monitor.config.settings import Settings
+from stream_monitor.config.settings import KafkaSettings, Settings
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
-from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.kafka.connection import client_kwargs, ssl_context
 from stream_monitor.logs import get_logger
 from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.monitor.reference import ReferenceProfile
@@ -291,5 +291,19 @@ def create_app(settings: Settings) -> tuple[faust.App, FaustMonitor]:
         broker_session_timeout=10.0,
         broker_commit_interval=settings.processing.commit_interval,
         broker_heartbeat_interval=3.0,
+        broker_credentials=_credentials(settings.kafka),
     )
     return app, attach(app, settings)
+
+
+def _credentials(kafka: KafkaSettings) -> faust.types.auth.CredentialsT | None:
+    """Faust's form of the ``kafka`` section's TLS and SASL settings."""
+    context = ssl_context(kafka) if kafka.security_protocol in ("SSL", "SASL_SSL") else None
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password.get_secret_value() if kafka.sasl_password else None,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    return None if context is None else faust.SSLCredentials(context)

@@ -61,6 +61,7 @@ from stream_monitor.errors import (
 )
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
+from stream_monitor.kafka.access import check_settings
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import batch_context, get_logger
 from stream_monitor.monitor.model_monitor import Output
@@ -226,6 +227,7 @@ class Worker:
     async def run(self) -> None:
         """Consume until :meth:`stop`; always checkpoints, commits and closes on the way out."""
         settings = self.settings
+        await check_settings(settings, group=True, transactions=self.exactly_once)
         await ensure_topics(settings)
         if self.exactly_once:
             await require_transactions(settings)

@@ -71,15 +71,21 @@ async def trickle(
 
 
 async def read_all(
-    bootstrap: str, topic: str, idle: float = 2.0, *, committed: bool = False
+    bootstrap: str,
+    topic: str,
+    idle: float = 2.0,
+    *,
+    committed: bool = False,
+    client: dict[str, Any] | None = None,
 ) -> list[Any]:
     """Every record of ``topic`` (reads until nothing new arrives for ``idle`` seconds).
 
-    ``committed`` reads with ``isolation_level=read_committed`` (what exactly-once consumers see).
+    ``committed`` reads with ``isolation_level=read_committed`` (what exactly-once consumers see);
+    ``client``: connection arguments (``client_kwargs``) instead of ``bootstrap`` alone.
     """
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
+        **(client or {"bootstrap_servers": bootstrap}),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
         group_id=None,
