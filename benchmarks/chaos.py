@@ -93,6 +93,11 @@ def main() -> None:
         default="both",
     )
     parser.add_argument("--no-record", action="store_true")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        help="the workers' log level (their logs: WORKDIR/worker-N.log)",
+    )
     args = parser.parse_args()
     guarantees = (
         ("at_least_once", "exactly_once") if args.guarantee == "both" else (args.guarantee,)
@@ -113,6 +118,7 @@ def main() -> None:
                 models=args.models,
                 guarantee=guarantee,
                 produce_rate=args.rate,
+                log_level=args.log_level,
             )
             report = asyncio.run(run_chaos(options, broker, bootstrap))
             text = lines(report)

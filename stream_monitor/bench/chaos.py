@@ -69,6 +69,7 @@ class ChaosOptions:
     max_workers: int = 3
     broker_down: float = 5.0
     settle_timeout: float = 900.0
+    log_level: str = "WARNING"  # the workers'
 
 
 @dataclass
@@ -237,7 +238,7 @@ def config_for(bootstrap: str, options: ChaosOptions, webhook: str) -> dict[str,
             "max_task_idle": 4 * options.broker_down + 15,
         },
         "http": {"port": 0},
-        "logging": {"level": "WARNING", "format": "json"},
+        "logging": {"level": options.log_level, "format": "json"},
         "monitoring": {
             "default": {
                 "warmup_events": options.window_events,

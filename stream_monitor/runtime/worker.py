@@ -201,6 +201,9 @@ class Worker:
         # One thread computes batches in order; the lock keeps rebalances out of a batch.
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-compute")
         self.computing = asyncio.Lock()
+        # Commits of the loop and of a revocation (the rebalance runs in aiokafka's task):
+        # each pops the marks it committed, so they must not interleave.
+        self.committing = asyncio.Lock()
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
         self.deadline = math.inf  # set by stop(): when the worker must have exited
         # per input partition: the records of batches that made the monitor raise (taken one by
@@ -523,18 +526,38 @@ class Worker:
         numbers = sorted({tp.partition for tp in revoked} & set(self.partitions))
         if not numbers:
             return
-        await self._flush_outputs()
-        await self._checkpoint(numbers)
-        await self._commit(numbers, force=True)
-        for number in numbers:
-            partition = self.partitions.pop(number, None)
-            if partition is not None:
-                await _stop_quietly(partition.producer)
+        try:
+            await self._flush_outputs()
+            await self._checkpoint(numbers)
+            await self._commit(numbers, force=True)
+        except Exception as exc:
+            # Whatever failed, the partitions go: their next owner (maybe this worker again)
+            # restores them from their last checkpoint and replays what followed.
+            log.warning(
+                "could not checkpoint and commit the revoked partitions; their next owner "
+                "replays from their last checkpoint",
+                partitions=numbers,
+                error=f"{type(exc).__name__}: {exc}",
+            )
+            if not isinstance(exc, KafkaError):
+                raise
+        finally:
+            for number in numbers:
+                partition = self.partitions.pop(number, None)
+                if partition is not None:
+                    await _stop_quietly(partition.producer)
         log.info("partitions revoked", partitions=numbers)
 
     async def partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        """Restore each new partition from its checkpoint and seek right after its offsets."""
-        for number in sorted({tp.partition for tp in assigned} - set(self.partitions)):
+        """Restore each partition from its checkpoint and seek right after its offsets.
+
+        Every assigned partition is taken, also one this worker still holds: a rebalance
+        resets the consumer's positions to the committed offsets, so state kept across it
+        (a revocation that failed) would no longer match what is fetched."""
+        for number in sorted({tp.partition for tp in assigned}):
+            stale = self.partitions.pop(number, None)
+            if stale is not None:
+                await _stop_quietly(stale.producer)
             await self._take_until_taken(number)
         self.ready.set()
         log.info("partitions assigned", partitions=sorted(self.partitions))
@@ -853,6 +876,10 @@ class Worker:
         partition's transaction (with its checkpoint and offsets) once
         ``processing.commit_interval`` has passed.
         """
+        async with self.committing:  # the loop's and a revocation's: one at a time
+            await self._commit_now(numbers, force=force)
+
+    async def _commit_now(self, numbers: list[int] | None, *, force: bool) -> None:
         assert self.consumer is not None  # noqa: S101
         assert self.bus is not None  # noqa: S101
         chosen = sorted(self.partitions if numbers is None else set(numbers) & set(self.partitions))
