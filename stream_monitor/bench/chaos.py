@@ -38,7 +38,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from stream_monitor.backtest import run_backtest
 from stream_monitor.broker import BrokerInfo, restart, running_brokers
@@ -257,6 +257,25 @@ def config_for(bootstrap: str, options: ChaosOptions, webhook: str) -> dict[str,
             {"type": "webhook", "url": webhook, "timeout": 1.0, "retries": 1, "backoff": 0.1},
         ],
     }
+
+
+async def create_inputs(settings: Settings) -> None:
+    """The input topics, kept whatever their records' age: the records carry event times days
+    in the past (the same every run), and the default retention of 7 days would let the broker
+    delete them in the middle of a run (the consumer then skips to the new log start, silently
+    for lack of records: what looked like a stalled worker in the long run)."""
+    topics = settings.topics
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(name, topics.partitions, 1, topic_configs={"retention.ms": "-1"})
+                for name in (topics.predictions, topics.labels)
+            ]
+        )
+    finally:
+        await admin.close()
 
 
 class Workers:
@@ -561,6 +580,7 @@ async def run_chaos(
     config = config_for(bootstrap, options, run.webhook.url)
     await asyncio.to_thread((folder / "monitor.json").write_bytes, orjson.dumps(config))
     settings = load_settings(None, config)
+    await create_inputs(settings)
     await ensure_topics(settings)
     workers = Workers(folder / "monitor.json", folder)
     producing = asyncio.create_task(

@@ -4,6 +4,11 @@ No Docker and no tarball: Maven resolves ``org.apache.kafka:kafka_2.13`` with it
 dependencies (plus a log4j2 binding) into ``<cache>/kafka-<version>/libs`` once; later starts
 need no network. The broker runs with plain ``java`` as broker and controller on loopback, with
 single-node settings for the internal topics so consumer groups and transactions work.
+
+Records keep their event times as timestamps, and tests, replays and the chaos suite use event
+times days or years in the past. With the defaults (7 days), the broker would roll a segment at
+every append for such records and delete them within minutes, mid-run. So a development broker
+keeps everything until it is stopped (``log.retention.ms=-1``) and rolls segments by size only.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ log.cleaner.backoff.ms=1000
 num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
+log.retention.ms=-1
+log.roll.ms=315360000000
 """
 
 
