@@ -98,6 +98,7 @@ class WorkerStats:
     """Counters of a worker's life (also exposed to metrics)."""
 
     consumed: int = 0
+    skipped: int = 0  # input offsets that held no record when read (retention, compaction)
     processed: int = 0
     dead_lettered: int = 0
     alerts: int = 0
@@ -343,7 +344,7 @@ class Worker:
         partition = self.partitions.get(number)
         if partition is None or not len(partition.merge):
             return
-        lagging = {topic for topic in self.inputs if self._lagging(number, topic)}
+        lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
         records = partition.merge.release(
             functools.partial(self._may_have_more, partition, lagging)
         )
@@ -366,7 +367,7 @@ class Worker:
                 raise
             await self._recover(number, exc)
 
-    def _lagging(self, number: int, topic: str) -> bool:
+    async def _lagging(self, number: int, topic: str) -> bool:
         """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
         yet (or a rebalance or a pause leaves it unknown)."""
         assert self.consumer is not None  # noqa: S101
@@ -379,7 +380,38 @@ class Worker:
             else self.consumer.highwater(tp)
         )
         position = self.partitions[number].merge.next_offset(topic)
-        return end is None or position is None or position < end
+        if end is None or position is None:
+            return True
+        end = int(end)
+        if position < end:
+            position = await self._past_empty_offsets(number, tp, position)
+        return position < end
+
+    async def _past_empty_offsets(self, number: int, tp: TopicPartition, expected: int) -> int:
+        """Where the merge of partition ``number`` stands on ``tp``: ``expected`` (after the
+        last record it got), or the consumer's fetch position when that is further. Offsets can
+        hold no record for us: transaction markers, aborted records, records deleted by
+        retention or compaction before they were read (the consumer then resets to the log
+        start). Without this, the other topic would wait for them for ever."""
+        assert self.consumer is not None  # noqa: S101
+        partition = self.partitions[number]
+        try:  # immediate unless the position is being reset
+            fetched = int(await asyncio.wait_for(self.consumer.position(tp), 0.05))
+        except (TimeoutError, KafkaError):
+            return expected
+        if fetched <= expected or self.partitions.get(number) is not partition:
+            return expected
+        partition.merge.expect(tp.topic, fetched)
+        if fetched - expected > 1:  # more than a transaction marker
+            self.stats.skipped += fetched - expected
+            log.warning(
+                "offsets skipped: the broker holds no record for them any more (deleted by "
+                "retention or compaction before they were read, or aborted)",
+                topic=tp.topic,
+                partition=number,
+                offsets=f"{expected}-{fetched - 1}",
+            )
+        return fetched
 
     def _held_back(self, number: int, partition: _Partition, lagging: set[str]) -> None:
         """Log once when a partition's records have waited long for the other input topic."""
