@@ -525,7 +525,7 @@ class _Run:
             workers.signal(rng.randrange(running), signal.SIGKILL)
             kills["SIGKILL"] += 1
             self.note("SIGKILL a worker")
-        elif action == "term" and running > 1:
+        elif action == "term":  # the group is left empty for a step when it was the only one
             workers.signal(rng.randrange(running), signal.SIGTERM)
             kills["SIGTERM"] += 1
             self.note("SIGTERM a worker")
