@@ -288,3 +288,23 @@ def test_refusals_exit_2_naming_the_setting(
     assert f"- {setting}:" in output
     assert named in output
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["tail", "--set", "topics.alerts=someone-elses-alerts", "--limit", "1"],
+        ["record", "--topic", "someone-elses-alerts", "--out", "{tmp}/out.jsonl"],
+        ["replay", "{tmp}/in.jsonl", "--topic", "someone-elses-alerts"],
+        ["dashboard", "--set", "topics.alerts=someone-elses-alerts", "--port", "0"],
+    ],
+    ids=["tail", "record", "replay", "dashboard"],
+)
+def test_every_command_names_the_topic_it_may_not_use(
+    secured: Secured, tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / "in.jsonl").write_text('{"value": {"event_id": "e1"}}\n', "utf-8")
+    code, output = secured.cli(*(arg.format(tmp=tmp_path) for arg in command), timeout=60)
+    assert code == 2, output
+    assert "someone-elses-alerts is a topic User:monitor is not authorized for" in output
+    assert "Traceback" not in output
