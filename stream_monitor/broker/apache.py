@@ -6,9 +6,11 @@ need no network. The broker runs with plain ``java`` as broker and controller on
 single-node settings for the internal topics so consumer groups and transactions work.
 
 Records keep their event times as timestamps, and tests, replays and the chaos suite use event
-times days or years in the past. With the defaults (7 days), the broker would roll a segment at
-every append for such records and delete them within minutes, mid-run. So a development broker
-keeps everything until it is stopped (``log.retention.ms=-1``) and rolls segments by size only.
+times days or years in the past. With the default retention (7 days), the broker deletes such
+records within minutes, mid-run (it also rolls a segment at each append for them). So a
+development broker keeps everything until it is stopped (``log.retention.ms=-1``). A very large
+``log.roll.ms`` was tried against the rolling and broke consumer-group assignment on a fresh
+broker (a worker was assigned no partition), so it is left at its default.
 """
 
 from __future__ import annotations
@@ -105,7 +107,6 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.ms=-1
-log.roll.ms=315360000000
 """
 
 
