@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -51,7 +52,27 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
             ]
             with contextlib.suppress(TopicAlreadyExistsError):  # another worker won the race
                 await admin.create_topics(requests)
-        described = await admin.describe_topics(list(wanted))
-        return {t["topic"]: len(t["partitions"]) for t in described}
+        return await _ready(admin, list(wanted))
     finally:
         await admin.close()
+
+
+async def _ready(
+    admin: AIOKafkaAdminClient, names: list[str], budget: float = 15.0
+) -> dict[str, int]:
+    """Partitions per topic once the broker's metadata has every topic with a leader for each
+    partition. A topic just created can be missing from it for a moment; a consumer group that
+    joined then would be assigned none of its partitions until its next metadata refresh
+    (minutes), which was seen as a worker given no partition on a fresh broker."""
+    deadline = asyncio.get_running_loop().time() + budget
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            t["error_code"] == 0
+            and t["partitions"]
+            and all(p["leader"] >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if ready or asyncio.get_running_loop().time() > deadline:
+            return {t["topic"]: len(t["partitions"]) for t in described}
+        await asyncio.sleep(0.1)
