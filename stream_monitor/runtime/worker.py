@@ -344,7 +344,7 @@ class Worker:
         partition = self.partitions.get(number)
         if partition is None or not len(partition.merge):
             return
-        lagging = {topic for topic in self.inputs if await self._lagging(number, topic)}
+        lagging = {topic for topic in self.inputs if await self._lagging(partition, number, topic)}
         records = partition.merge.release(
             functools.partial(self._may_have_more, partition, lagging)
         )
@@ -367,9 +367,10 @@ class Worker:
                 raise
             await self._recover(number, exc)
 
-    async def _lagging(self, number: int, topic: str) -> bool:
+    async def _lagging(self, partition: _Partition, number: int, topic: str) -> bool:
         """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
-        yet (or a rebalance or a pause leaves it unknown)."""
+        yet (or a rebalance or a pause leaves it unknown). ``partition``: its state when the
+        turn began (a rebalance may take it away while this awaits)."""
         assert self.consumer is not None  # noqa: S101
         tp = TopicPartition(topic, number)
         if tp not in self.consumer.assignment() or self.paused:
@@ -379,24 +380,25 @@ class Worker:
             if self.exactly_once
             else self.consumer.highwater(tp)
         )
-        position = self.partitions[number].merge.next_offset(topic)
+        position = partition.merge.next_offset(topic)
         if end is None or position is None:
             return True
         end = int(end)
-        if position < end and not self.partitions[number].merge.sizes()[topic]:
+        if position < end and not partition.merge.sizes()[topic]:
             # Nothing buffered of it: the consumer may have gone past offsets with no record.
             # (With records buffered, the next turn looks, once they are released.)
-            position = await self._past_empty_offsets(number, tp, position)
+            position = await self._past_empty_offsets(partition, number, tp, position)
         return position < end
 
-    async def _past_empty_offsets(self, number: int, tp: TopicPartition, expected: int) -> int:
+    async def _past_empty_offsets(
+        self, partition: _Partition, number: int, tp: TopicPartition, expected: int
+    ) -> int:
         """Where the merge of partition ``number`` stands on ``tp``: ``expected`` (after the
         last record it got), or the consumer's fetch position when that is further. Offsets can
         hold no record for us: transaction markers, aborted records, records deleted by
         retention or compaction before they were read (the consumer then resets to the log
         start). Without this, the other topic would wait for them for ever."""
         assert self.consumer is not None  # noqa: S101
-        partition = self.partitions[number]
         try:  # immediate unless the position is being reset
             fetched = int(await asyncio.wait_for(self.consumer.position(tp), 0.05))
         except (TimeoutError, KafkaError):
