@@ -12,6 +12,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from stream_monitor.config import Settings, load_settings
 from stream_monitor.runtime.worker import Worker
 
+# Windows small enough for a test's few thousand events.
+SMALL_WINDOWS: dict[str, Any] = {
+    "default": {
+        "warmup_events": 300,
+        "window": {"kind": "count", "events": 300},
+        "performance": {"reference_labels": 200, "min_labels": 100},
+    }
+}
+
 
 def isolated_settings(bootstrap: str, **overrides: Any) -> Settings:
     """Settings whose topics and group belong to this test only."""
@@ -27,13 +36,7 @@ def isolated_settings(bootstrap: str, **overrides: Any) -> Settings:
         "processing": {"checkpoint_interval": 1.0, "batch_max_records": 500},
         "http": {"port": 0},
         "logging": {"level": "WARNING"},
-        "monitoring": {
-            "default": {
-                "warmup_events": 300,
-                "window": {"kind": "count", "events": 300},
-                "performance": {"reference_labels": 200, "min_labels": 100},
-            }
-        },
+        "monitoring": SMALL_WINDOWS,
         "sinks": [{"type": "kafka"}],
     }
     for key, value in overrides.items():

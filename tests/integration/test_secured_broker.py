@@ -30,7 +30,7 @@ from stream_monitor.broker.process import free_port
 from stream_monitor.config import load_settings
 from stream_monitor.runtime.topics import ensure_topics
 
-from .runtime_helpers import read_all
+from .runtime_helpers import SMALL_WINDOWS, read_all
 
 GROUP = "secure-monitor"
 FAUST = f"{GROUP}-faust"  # the Faust adapter's topics: under the group's granted prefix
@@ -65,13 +65,7 @@ class Secured:
             "processing": {"checkpoint_interval": 1.0},
             "http": {"port": 0},
             "logging": {"level": "WARNING"},
-            "monitoring": {
-                "default": {
-                    "warmup_events": 300,
-                    "window": {"kind": "count", "events": 300},
-                    "performance": {"reference_labels": 200, "min_labels": 100},
-                }
-            },
+            "monitoring": SMALL_WINDOWS,
             "sinks": [{"type": "kafka"}],
         }
 
