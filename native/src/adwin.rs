@@ -14,49 +14,11 @@ use crate::state::{exact, Reader, StateError, Writer};
 /// Buckets a row holds (river's `max_buckets`).
 const MAX_BUCKETS: usize = 5;
 
-/// Up to [`MAX_BUCKETS`] buckets of one size, oldest first, in place (no allocation).
-#[derive(Clone, Debug, Default, PartialEq)]
-struct Row {
-    len: u8,
-    totals: [f64; MAX_BUCKETS],
-    variances: [f64; MAX_BUCKETS],
-}
-
-impl Row {
-    fn len(&self) -> usize {
-        usize::from(self.len)
-    }
-
-    fn full(&self) -> bool {
-        self.len() == MAX_BUCKETS
-    }
-
-    fn push(&mut self, total: f64, variance: f64) {
-        let at = self.len();
-        self.totals[at] = total;
-        self.variances[at] = variance;
-        self.len += 1;
-    }
-
-    fn drop_oldest(&mut self, n: usize) {
-        let len = self.len();
-        self.totals.copy_within(n..len, 0);
-        self.variances.copy_within(n..len, 0);
-        self.totals[len - n..len].fill(0.0);
-        self.variances[len - n..len].fill(0.0);
-        self.len -= n as u8;
-    }
-
-    fn totals(&self) -> &[f64] {
-        &self.totals[..self.len()]
-    }
-
-    fn variances(&self) -> &[f64] {
-        &self.variances[..self.len()]
-    }
-}
-
 /// One ADWIN detector (river's defaults: 5 buckets a row, minimum sub-window 5, grace 10).
+///
+/// The rows are stored flat, in the order the test walks them: the highest row first, each row
+/// oldest bucket first, so row 0 ends the vector. A new value is a push, a merge replaces two
+/// buckets by one, and the detector holds only the buckets it has (about 16 bytes each).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adwin {
     delta: f64,
@@ -67,7 +29,10 @@ pub struct Adwin {
     variance: f64,
     width: f64,
     tick: u32,
-    rows: Vec<Row>,
+    /// Buckets in row `i` (of `2^i` values each).
+    lens: Vec<u8>,
+    /// (total, variance) of each bucket, highest row first.
+    buckets: Vec<[f64; 2]>,
     /// The last update signalled a change (the next one starts from an empty window).
     pub drift_detected: bool,
 }
@@ -84,7 +49,8 @@ impl Adwin {
             variance: 0.0,
             width: 0.0,
             tick: 0,
-            rows: vec![Row::default()],
+            lens: vec![0],
+            buckets: Vec::new(),
             drift_detected: false,
         }
     }
@@ -117,6 +83,11 @@ impl Adwin {
         self.drift_detected
     }
 
+    /// Where row `i` starts in `buckets`.
+    fn start(&self, i: usize) -> usize {
+        self.lens[i + 1..].iter().map(|&n| usize::from(n)).sum()
+    }
+
     fn insert(&mut self, value: f64) {
         self.width += 1.0;
         let mut added = 0.0;
@@ -127,44 +98,55 @@ impl Adwin {
         self.variance += added;
         self.total += value;
         self.make_room();
-        self.rows[0].push(value, 0.0);
+        if self.buckets.len() == self.buckets.capacity() {
+            self.buckets.reserve_exact(1);
+        }
+        self.buckets.push([value, 0.0]);
+        self.lens[0] += 1;
     }
 
     /// Before a value is added: each full row from the first up merges its two oldest buckets
     /// into the next row, highest first. river adds first and merges an overfull row after;
     /// the buckets merged and where they go are the same, but no row ever holds more than
-    /// [`MAX_BUCKETS`], and the rows grow one at a time (they are the detector's memory).
+    /// [`MAX_BUCKETS`], and the buckets grow one at a time (they are the detector's memory).
     fn make_room(&mut self) {
-        let full = self.rows.iter().take_while(|row| row.full()).count();
-        if full == self.rows.len() {
-            self.rows.reserve_exact(1);
-            self.rows.push(Row::default());
+        let full = self
+            .lens
+            .iter()
+            .take_while(|&&n| usize::from(n) == MAX_BUCKETS)
+            .count();
+        if full == self.lens.len() {
+            self.lens.reserve_exact(1);
+            self.lens.push(0);
         }
         for i in (0..full).rev() {
             let size = (1u64 << i) as f64;
-            let row = &self.rows[i];
-            let (t0, t1) = (row.totals[0], row.totals[1]);
-            let (v0, v1) = (row.variances[0], row.variances[1]);
+            let at = self.start(i);
+            let ([t0, v0], [t1, v1]) = (self.buckets[at], self.buckets[at + 1]);
             let (m0, m1) = (t0 / size, t1 / size);
             let merged_variance = v0 + v1 + size * 0.5 * (m0 - m1) * (m0 - m1);
-            self.rows[i + 1].push(t0 + t1, merged_variance);
-            self.rows[i].drop_oldest(2);
+            // Row i + 1 ends where row i starts: the merged bucket becomes its newest.
+            self.buckets[at] = [t0 + t1, merged_variance];
+            self.buckets.remove(at + 1);
+            self.lens[i + 1] += 1;
+            self.lens[i] -= 2;
         }
     }
 
     fn drop_oldest_bucket(&mut self) {
-        let last = self.rows.len() - 1;
+        let last = self.lens.len() - 1;
         let size = (1u64 << last) as f64;
-        let (u, v) = (self.rows[last].totals[0], self.rows[last].variances[0]);
+        let [u, v] = self.buckets[0];
         let mean = u / size;
         self.width -= size;
         self.total -= u;
         let rest = self.total / self.width;
         self.variance -=
             v + size * self.width * (mean - rest) * (mean - rest) / (size + self.width);
-        self.rows[last].drop_oldest(1);
-        if self.rows[last].len() == 0 {
-            self.rows.pop();
+        self.buckets.remove(0);
+        self.lens[last] -= 1;
+        if self.lens[last] == 0 {
+            self.lens.pop();
         }
     }
 
@@ -179,13 +161,15 @@ impl Adwin {
             shrink = false;
             let (mut n0, mut n1) = (0.0, self.width);
             let (mut u0, mut u1) = (0.0, self.total);
-            'rows: for i in (0..self.rows.len()).rev() {
+            let mut at = 0;
+            'rows: for i in (0..self.lens.len()).rev() {
                 let size = (1u64 << i) as f64;
-                let count = self.rows[i].len();
+                let count = usize::from(self.lens[i]);
                 for k in 0..count {
                     n0 += size;
                     n1 -= size;
-                    let t = self.rows[i].totals[k];
+                    let t = self.buckets[at][0];
+                    at += 1;
                     u0 += t;
                     u1 -= t;
                     if i == 0 && k == count - 1 {
@@ -225,10 +209,12 @@ impl Adwin {
         out.f64(self.width);
         out.u32(self.tick);
         out.bool(self.drift_detected);
-        out.u32(self.rows.len() as u32);
-        for row in &self.rows {
-            out.f64s(row.totals());
-            out.f64s(row.variances());
+        out.u32(self.lens.len() as u32);
+        for i in 0..self.lens.len() {
+            let at = self.start(i);
+            let row = &self.buckets[at..at + usize::from(self.lens[i])];
+            out.f64s(&row.iter().map(|b| b[0]).collect::<Vec<_>>());
+            out.f64s(&row.iter().map(|b| b[1]).collect::<Vec<_>>());
         }
     }
 
@@ -244,18 +230,24 @@ impl Adwin {
         if rows == 0 || rows > 64 {
             return Err(StateError::new("ADWIN rows out of range"));
         }
-        adwin.rows = exact(rows, || {
+        let rows: Vec<Vec<[f64; 2]>> = exact(rows, || {
             let totals = input.f64s()?;
             let variances = input.f64s()?;
             if totals.len() != variances.len() || totals.len() > MAX_BUCKETS {
                 return Err(StateError::new("ADWIN row of a wrong length"));
             }
-            let mut row = Row::default();
-            for (&t, &v) in totals.iter().zip(&variances) {
-                row.push(t, v);
-            }
-            Ok(row)
+            Ok(totals
+                .into_iter()
+                .zip(variances)
+                .map(|(t, v)| [t, v])
+                .collect())
         })?;
+        adwin.lens = rows.iter().map(|row| row.len() as u8).collect();
+        let mut buckets = Vec::with_capacity(rows.iter().map(Vec::len).sum());
+        rows.iter()
+            .rev()
+            .for_each(|row| buckets.extend_from_slice(row));
+        adwin.buckets = buckets;
         Ok(adwin)
     }
 }
@@ -300,9 +292,10 @@ mod tests {
         let bytes = out.finish();
         let back = Adwin::read(&mut Reader::new(&bytes)).unwrap();
         assert_eq!(back, adwin);
-        // rows are the detector's memory: grown one at a time, restored at their exact size
-        assert_eq!(adwin.rows.capacity(), adwin.rows.len());
-        assert_eq!(back.rows.capacity(), back.rows.len());
+        // buckets are the detector's memory: grown one at a time, restored at their exact size
+        assert_eq!(back.buckets.capacity(), back.buckets.len());
+        assert!(adwin.buckets.capacity() <= adwin.lens.len() * MAX_BUCKETS);
+        assert_eq!(back.lens, adwin.lens);
         assert!(Adwin::read(&mut Reader::new(&bytes[..bytes.len() - 3])).is_err());
     }
 }

@@ -32,7 +32,7 @@ def _malloc_trim() -> Any:
 
 
 class _Trims:
-    """When the heap was last trimmed, and whether memory was freed since."""
+    """When the heap was last trimmed, and whether a batch ran since."""
 
     every = 1.0  # seconds between two trims at least
 
@@ -41,7 +41,7 @@ class _Trims:
         self.at = -math.inf
 
     def note(self, freed: bool) -> None:
-        """Remember that a batch freed much (``freed``) since the last trim."""
+        """Remember that a batch ran (``freed``) since the last trim."""
         self.due = self.due or freed
 
 
@@ -49,15 +49,16 @@ _trims = _Trims()
 
 
 def release_memory(*, freed: bool = False) -> None:
-    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``), when a
-    batch has freed much since the last trim (``freed`` says this one did).
+    """Hand freed heap pages back to the operating system (glibc's ``malloc_trim``) when a
+    batch ran since the last trim (``freed`` says one did).
 
-    A batch frees much when it ends a warm-up (the reference built from a model's sample leaves
-    its temporaries behind) or closes windows (their accumulators, and the outputs made of them
-    once the caller is done with those): a process that did either for many models at once
-    otherwise kept their peak as resident memory. :meth:`MonitorSet.update_native` marks its
-    batches and trims for the earlier ones; a worker's loop calls this between batches too. The
-    trim walks the heap, so it runs at most once a second; one put off is done by a later call.
+    Every batch frees memory: its decoded columns, what open windows outgrew, and, when it ends
+    a warm-up or closes windows, the sample's temporaries and the windows' accumulators (with the
+    outputs made of them once the caller is done with those). Without a trim, a process that did
+    this for many models at once kept its peak as resident memory. :meth:`MonitorSet.update_native`
+    marks its batches and trims for the earlier ones; a worker's loop calls this between batches
+    too. The trim walks the heap (a few milliseconds for a heap of 100 MB), so it runs at most
+    once a second; one put off is done by a later call.
     """
     _trims.note(freed)
     now = time.monotonic()
@@ -186,13 +187,11 @@ class MonitorSet:
         """
         release_memory()  # for earlier batches: their outputs are gone by now
         out: list[Output] = []
-        warmed = False
         for model_id, positions in batch.models() if groups is None else groups:
-            monitor = self.monitor(model_id)
-            warming = monitor.warming_up
-            out.extend(monitor.update_native(batch, positions))
-            warmed = warmed or (warming and not monitor.warming_up)
-        _trims.note(warmed or bool(out))  # trimmed by a later call, once the outputs are gone
+            out.extend(self.monitor(model_id).update_native(batch, positions))
+        # Every batch frees something (its decoded columns, what open windows outgrew, closed
+        # windows and warm-up temporaries): trimmed by a later call, once the outputs are gone.
+        _trims.note(True)
         return out
 
     def update_label(self, label: LabelEvent) -> list[Output]:

@@ -48,7 +48,7 @@ def test_without_glibc_nothing_is_trimmed(monkeypatch: pytest.MonkeyPatch) -> No
     assert registry._trims.due is False  # done, as far as this platform goes
 
 
-def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
+def test_every_batch_gets_the_heap_trimmed_by_a_later_call(
     trims: tuple[list[int], list[float]],
 ) -> None:
     made, clock = trims
@@ -64,15 +64,20 @@ def test_a_batch_that_closes_windows_gets_the_heap_trimmed_by_a_later_call(
         )
         for i in range(30)
     ]
-    assert monitors.update_batch(events[:5]) == []  # warming up: nothing freed
     assert not registry._trims.due
-    assert monitors.update_batch(events[5:30])  # the warm-up ends, windows close
+    assert monitors.update_batch(events[:5]) == []  # warming up: its decoded columns freed
     assert registry._trims.due
-    assert made == []  # not yet: the outputs are still the caller's
-    clock[0] = 102.0
+    assert made == []  # trimmed for no earlier batch: there was none
+    assert monitors.update_batch(events[5:30])  # the warm-up ends, windows close
+    assert made == [0]  # for the first batch, before this one ran
+    assert registry._trims.due  # and this one's is due
+    clock[0] = 100.5
     later = events[-1].model_copy(update={"event_id": "e30", "timestamp": T0 + 30})
     monitors.update_batch([later])
-    assert made == [0]
+    assert made == [0]  # too soon: put off
+    clock[0] = 102.0
+    registry.release_memory()  # the worker's loop, between batches
+    assert made == [0, 0]
     assert not registry._trims.due
 
 
