@@ -33,18 +33,32 @@ def run(
     from stream_monitor.logs import configure_logging
     from stream_monitor.profiling import load_references
     from stream_monitor.runtime.worker import Worker
+    from stream_monitor.sources import OipBridge
 
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
         configure_logging(settings.logging)
         references = dict(load_references(settings))
         worker = Worker(settings, references)
+        bridges = [OipBridge(settings, spec) for spec in settings.sources]
+
+        def stop() -> None:
+            worker.stop()
+            for bridge in bridges:
+                bridge.stop()
 
         async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, worker.stop)
-            await worker.run()
+                loop.add_signal_handler(sig, stop)
+            sources = [asyncio.create_task(bridge.run()) for bridge in bridges]
+            for task in sources:  # a source that fails stops the worker, and is reported
+                task.add_done_callback(lambda t: t.cancelled() or t.exception() and stop())
+            try:
+                await worker.run()
+            finally:
+                stop()
+                await asyncio.gather(*sources)
 
         asyncio.run(main())
     if worker.exit_code:  # stopped with work it could not commit in time (logged)

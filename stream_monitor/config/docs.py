@@ -79,7 +79,12 @@ def _rows(
             rows.extend(_rows(sub, here, env_here, variable))
             continue
         if get_origin(field.annotation) is list:
-            for member in _union_members(get_args(field.annotation)[0]):
+            item = get_args(field.annotation)[0]
+            if isinstance(item, type) and issubclass(item, BaseModel):  # e.g. the sources
+                whole = f"{ENV_PREFIX}{'__'.join(env_here)} (JSON list)"
+                rows.extend(_rows(item, [*path, f"{name}[]"], env_here, whole))
+                continue
+            for member in _union_members(item):
                 kind = member.model_fields["type"].default
                 whole = f"{ENV_PREFIX}{'__'.join(env_here)} (JSON list)"
                 rows.extend(_rows(member, [*path, f"{name}[type={kind}]"], env_here, whole))

@@ -40,6 +40,7 @@ __all__ = [
     "ProcessingSettings",
     "ReplaySettings",
     "Settings",
+    "SourceSpec",
     "StateSettings",
     "TopicsSettings",
 ]
@@ -373,6 +374,58 @@ class ReplaySettings(_Section):
 _FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("stream_monitor_file_data", default={})  # noqa: B039
 
 
+class SourceSpec(_Section):
+    """A pair of Open Inference Protocol v2 topics (requests and responses) read as predictions.
+
+    Each request is joined with its response by request id (the message's ``id``, else the
+    record key, else its ``x-request-id`` header), and each row of the batch becomes a
+    prediction event on the predictions topic.
+    """
+
+    name: str = Field(
+        ...,
+        pattern=r"^[A-Za-z0-9._-]+$",
+        max_length=100,
+        description="Name of the source (its consumer group is <group_id>-source-<name>).",
+    )
+    kind: Literal["oip"] = Field("oip", description="oip: Open Inference Protocol v2.")
+    requests: str = Field(
+        ..., min_length=1, description="Topic of the requests (Seldon Core 2: ...model.M.inputs)."
+    )
+    responses: str = Field(
+        ..., min_length=1, description="Topic of the responses (Seldon Core 2: ...model.M.outputs)."
+    )
+    format: Literal["protobuf", "json"] = Field(
+        "protobuf",
+        description="protobuf: ModelInferRequest/ModelInferResponse (Seldon Core 2, gRPC form); "
+        "json: the REST form.",
+    )
+    model_id: str | None = Field(
+        None, min_length=1, description="Model id of the events. Default: the message's model_name."
+    )
+    features: list[str] | None = Field(
+        None,
+        description="Feature names of the input columns. Default: the tensor names (<name>_0, "
+        "<name>_1, ... for the columns of one [N, F] tensor).",
+    )
+    prediction: str | None = Field(
+        None,
+        description="Output tensor holding the prediction. Default: the first output other than "
+        "score (with score alone, the most probable class of its rows).",
+    )
+    score: str | None = Field(
+        None,
+        description="Output tensor holding the score (probability of the positive class). "
+        "Default: from rows of class probabilities, as ingest does.",
+    )
+    ttl: float = Field(
+        60.0, gt=0, allow_inf_nan=False, description="Seconds a request waits for its response."
+    )
+    max_pending: int = Field(
+        10_000, ge=1, description="Requests and responses waiting for their other half, at most."
+    )
+
+
 class _FileSource(PydanticBaseSettingsSource):
     """Settings read from the config file; sits between defaults and the environment."""
 
@@ -424,6 +477,11 @@ class Settings(BaseSettings):
     history: HistorySettings = Field(default_factory=HistorySettings)
     models: dict[str, ModelSpec] = Field(
         default_factory=dict, description="Monitor spec per model_id."
+    )
+    sources: list[SourceSpec] = Field(
+        default_factory=list,
+        description="Extra inputs turned into prediction events by `run`: Open Inference "
+        "Protocol v2 request/response topic pairs (Seldon Core 2).",
     )
     sinks: list[SinkSpec] = Field(
         default_factory=_default_sinks,

@@ -49,12 +49,15 @@ async def produce(
     topic: str,
     records: list[tuple[bytes | None, bytes | None]],
     headers: list[tuple[str, bytes]] | None = None,
+    timestamps: list[int] | None = None,
 ) -> None:
+    """Produce ``records`` (key, value) in order; ``timestamps``: their record times (ms)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for key, value in records:
-            await producer.send(topic, value, key=key, headers=headers)
+        for i, (key, value) in enumerate(records):
+            at = timestamps[i] if timestamps else None
+            await producer.send(topic, value, key=key, headers=headers, timestamp_ms=at)
         await producer.flush()
     finally:
         await producer.stop()

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 import stream_monitor
 from stream_monitor.cli import app
 from stream_monitor.config.docs import render_configuration_doc
-from stream_monitor.config.settings import Settings
+from stream_monitor.config.settings import Settings, SourceSpec
 
 runner = CliRunner()
 ROOT = Path(__file__).parents[2]
@@ -90,7 +90,7 @@ def test_configuration_doc_is_current() -> None:
 def test_configuration_doc_lists_every_setting() -> None:
     text = render_configuration_doc()
     for section_name, field in Settings.model_fields.items():
-        if section_name in {"models", "env", "sinks"}:
+        if section_name in {"models", "env", "sinks", "sources"}:
             continue
         section = field.annotation
         for name in section.model_fields:  # type: ignore[union-attr]
@@ -100,6 +100,8 @@ def test_configuration_doc_lists_every_setting() -> None:
     assert "`models.<model_id>.drift.critical`" in text
     assert "(secret)" in text
     assert "`sinks[type=webhook].url`" in text
+    for name in SourceSpec.model_fields:
+        assert f"`sources[].{name}`" in text
 
 
 def test_config_docs_command_writes_file(tmp_path: Path) -> None:

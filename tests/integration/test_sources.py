@@ -1,0 +1,175 @@
+"""Open Inference Protocol v2 sources on the real broker: a model server's protobuf requests and
+responses (messages compiled by protoc from the protocol's definition) on two topics become
+prediction events; what cannot be joined goes to dead letters; offsets wait for the halves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import struct
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+import yaml
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from stream_monitor.kafka.access import AccessError
+from stream_monitor.runtime.topics import ensure_topics
+from stream_monitor.sources import OipBridge
+from tests.oip_messages import messages
+
+from .conftest import TopicFactory
+from .runtime_helpers import isolated_settings, produce, read_all
+
+T0 = 1_795_800_000_000
+
+
+def request(request_id: str, rows: list[list[float]]) -> bytes:
+    m = messages().ModelInferRequest(model_name="income", model_version="v3", id=request_id)
+    m.inputs.add(name="amount", datatype="FP32", shape=[len(rows)])
+    m.inputs.add(name="age", datatype="INT64", shape=[len(rows)])
+    m.raw_input_contents.append(struct.pack(f"<{len(rows)}f", *(r[0] for r in rows)))
+    m.raw_input_contents.append(struct.pack(f"<{len(rows)}q", *(int(r[1]) for r in rows)))
+    return bytes(m.SerializeToString())
+
+
+def response(request_id: str, probabilities: list[float]) -> bytes:
+    m = messages().ModelInferResponse(model_name="income", model_version="v3", id=request_id)
+    proba = m.outputs.add(name="proba", datatype="FP64", shape=[len(probabilities), 2])
+    proba.contents.fp64_contents.extend(v for p in probabilities for v in (1 - p, p))
+    return bytes(m.SerializeToString())
+
+
+async def committed(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+
+
+async def test_requests_and_responses_become_prediction_events(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    inputs = await new_topic("seldon.default.model.income.inputs")
+    outputs = await new_topic("seldon.default.model.income.outputs")
+    source = {"name": "income", "requests": inputs, "responses": outputs, "ttl": 30}
+    settings = isolated_settings(kafka_bootstrap, sources=[source])
+    await ensure_topics(settings)
+    # 50 pairs of 4 rows each, responses a little later; one request never answered, one
+    # response without its request, a record that is not a protocol message.
+    requests = [
+        (f"r{i}".encode(), request(f"r{i}", [[10.0 + i, 30 + j] for j in range(4)]))
+        for i in range(50)
+    ]
+    responses = [
+        (f"r{i}".encode(), response(f"r{i}", [0.1 * (j + 1) for j in range(4)])) for i in range(50)
+    ]
+    await produce(
+        kafka_bootstrap,
+        inputs,
+        [*requests, (b"lost", request("lost", [[1.0, 2.0]])), (b"bad", b"\x0a\xff")],
+        timestamps=[T0 + i for i in range(52)],
+    )
+    await produce(
+        kafka_bootstrap,
+        outputs,
+        [*responses, (b"orphan", response("orphan", [0.5]))],
+        timestamps=[T0 + 100 + i for i in range(51)],
+    )
+    bridge = OipBridge(settings, settings.sources[0])
+    task = asyncio.create_task(bridge.run())
+    try:
+        events = []
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            events = await read_all(kafka_bootstrap, settings.topics.predictions, idle=0.5)
+            if len(events) >= 200:
+                break
+        # The unanswered request holds the requests' committed offset back
+        group = bridge.group
+        assert await committed(kafka_bootstrap, group, inputs) == 50
+        assert await committed(kafka_bootstrap, group, outputs) == 50
+        # Records 40 s newer expire both waiting halves
+        await produce(
+            kafka_bootstrap,
+            inputs,
+            [(b"late", request("late", [[1.0, 2.0]]))],
+            timestamps=[T0 + 40_000],
+        )
+        for _ in range(50):
+            await asyncio.sleep(0.2)
+            if await committed(kafka_bootstrap, group, inputs) == 52:
+                break
+        assert await committed(kafka_bootstrap, group, inputs) == 52  # "late" waits
+        assert await committed(kafka_bootstrap, group, outputs) == 51
+    finally:
+        bridge.stop()
+        await task
+    values = [orjson.loads(r.value) for r in events]
+    assert len(values) == 200
+    assert {r.key for r in events} == {b"income"}
+    first = next(v for v in values if v["event_id"] == "r7-2")
+    assert first == {
+        "event_id": "r7-2",
+        "model_id": "income",
+        "timestamp": T0 + 7,
+        "features": {"amount": 17.0, "age": 32},
+        "prediction": 0,  # class 1 has probability 0.3
+        "score": first["score"],
+        "model_version": "v3",
+    }
+    assert abs(first["score"] - 0.3) < 1e-12
+    dead = await read_all(kafka_bootstrap, settings.topics.dead_letters, idle=0.5)
+    reasons = {r.key: dict(r.headers)["error.reason"].decode() for r in dead}
+    assert set(reasons) == {b"bad", b"lost", b"orphan"}
+    assert "is not an inference request" in reasons[b"bad"]
+    assert "no response within ttl 30 s" in reasons[b"lost"]
+    assert "no request within ttl 30 s" in reasons[b"orphan"]
+    assert dict(dead[0].headers)["source.topic"] in (inputs.encode(), outputs.encode())
+    assert bridge.join.counts["matched"] == 50
+    assert bridge.dead_lettered == 3
+
+
+async def test_a_source_topic_that_does_not_exist_stops_run_with_its_setting_named(
+    kafka_bootstrap: str, new_topic: TopicFactory, tmp_path: Path
+) -> None:
+    outputs = await new_topic("seldon.default.model.income.outputs")
+    source = {"name": "income", "requests": "seldon.nowhere.inputs", "responses": outputs}
+    settings = isolated_settings(kafka_bootstrap, sources=[source])
+    await ensure_topics(settings)
+    with pytest.raises(AccessError, match=r"sources\[income\]\.requests"):
+        await OipBridge(settings, settings.sources[0]).run()
+    config = tmp_path / "monitor.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "kafka": {
+                    "bootstrap_servers": kafka_bootstrap,
+                    "group_id": settings.kafka.group_id,
+                },
+                "topics": {"predictions": settings.topics.predictions, "partitions": 2},
+                "http": {"port": 0},
+                "sources": [source],
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
+    run = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stream_monitor",
+        "run",
+        "--config",
+        str(config),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    async with asyncio.timeout(60):
+        output, _ = await run.communicate()
+    assert run.returncode == 2, output.decode()
+    assert b"sources[income].requests" in output
