@@ -104,7 +104,10 @@ class Emitter:
             )
         settings: dict[str, Any] = {
             "bootstrap.servers": bootstrap_servers,
-            "linger.ms": 5,
+            # Batches of 100 ms: events reach the monitor that much later, and the call is
+            # disturbed less often by librdkafka's thread taking the queue (p99 15 us instead
+            # of 25 us at 10,000 calls/s here; docs/benchmarks.md).
+            "linger.ms": 100,
             "compression.type": "lz4",
             "enable.idempotence": idempotent,
             "queue.buffering.max.messages": buffer,
