@@ -36,6 +36,7 @@ from stream_monitor.ingest import IngestError, _prediction, _request_rows, _rows
 from stream_monitor.kafka.access import check_access
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import get_logger
+from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.oip import OipError, read_request, read_response
 from stream_monitor.runtime.outputs import dead_letter_headers
 
@@ -281,9 +282,13 @@ class _Revoked(ConsumerRebalanceListener):  # type: ignore[misc]
 class OipBridge:
     """One source: its consumer, the join, and the producer of prediction events."""
 
-    def __init__(self, settings: Settings, spec: SourceSpec) -> None:
+    def __init__(
+        self, settings: Settings, spec: SourceSpec, metrics: WorkerMetrics | None = None
+    ) -> None:
         self.settings = settings
         self.spec = spec
+        self.metrics = metrics
+        self.reported: Counter[str] = Counter()  # counts already added to the metrics
         self.join = OipJoin(spec, EventCodec(settings.limits))
         self.group = f"{settings.kafka.group_id}-source-{spec.name}"
         self.next_offsets: dict[TopicPartition, int] = {}
@@ -343,6 +348,7 @@ class OipBridge:
         if not out.events and not out.dead and not batches:
             return
         await self._send(producer, out)
+        self._report()
         offsets = {}
         for tp, after in self.next_offsets.items():
             waiting = self.join.floor(tp.topic, tp.partition)
@@ -352,6 +358,18 @@ class OipBridge:
                 await consumer.commit(offsets)
             except KafkaError as exc:  # a rebalance took them: their new owner reads them again
                 log.warning("source commit failed", source=self.spec.name, error=str(exc))
+
+    def _report(self) -> None:
+        """Add what the join counted since the last turn to the worker's /metrics."""
+        if self.metrics is None:
+            return
+        for outcome, count in self.join.counts.items():
+            if count > self.reported[outcome]:
+                self.metrics.source_records.labels(self.spec.name, outcome).inc(
+                    count - self.reported[outcome]
+                )
+                self.reported[outcome] = count
+        self.metrics.source_pending.labels(self.spec.name).set(len(self.join.pending))
 
     async def _send(self, producer: AIOKafkaProducer, out: Joined) -> None:
         topics = self.settings.topics

@@ -40,20 +40,24 @@ def run(
         configure_logging(settings.logging)
         references = dict(load_references(settings))
         worker = Worker(settings, references)
-        bridges = [OipBridge(settings, spec) for spec in settings.sources]
+        bridges = [OipBridge(settings, spec, worker.metrics) for spec in settings.sources]
 
         def stop() -> None:
             worker.stop()
             for bridge in bridges:
                 bridge.stop()
 
+        def failed(task: asyncio.Task[None]) -> None:
+            if not task.cancelled() and task.exception() is not None:
+                stop()  # a source that fails stops the worker; the error is reported below
+
         async def main() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop)
             sources = [asyncio.create_task(bridge.run()) for bridge in bridges]
-            for task in sources:  # a source that fails stops the worker, and is reported
-                task.add_done_callback(lambda t: t.cancelled() or t.exception() and stop())
+            for task in sources:
+                task.add_done_callback(failed)
             try:
                 await worker.run()
             finally:

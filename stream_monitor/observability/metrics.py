@@ -80,6 +80,19 @@ class WorkerMetrics:
             ["model", "metric"],
             registry=r,
         )
+        self.source_records = Counter(
+            "stream_monitor_source_records",
+            "Records of the Open Inference Protocol sources, by outcome: matched (pairs joined), "
+            "produced (events), malformed, refused, expired, evicted, duplicate.",
+            ["source", "outcome"],
+            registry=r,
+        )
+        self.source_pending = Gauge(
+            "stream_monitor_source_pending",
+            "Requests and responses of a source waiting for their other half.",
+            ["source"],
+            registry=r,
+        )
         self.series_dropped = Counter(
             "stream_monitor_metric_series_dropped",
             "Drift gauges not created because http.max_series was reached.",

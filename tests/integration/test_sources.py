@@ -16,6 +16,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream_monitor.kafka.access import AccessError
+from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.sources import OipBridge
 from tests.oip_messages import messages
@@ -80,7 +81,8 @@ async def test_requests_and_responses_become_prediction_events(
         [*responses, (b"orphan", response("orphan", [0.5]))],
         timestamps=[T0 + 100 + i for i in range(51)],
     )
-    bridge = OipBridge(settings, settings.sources[0])
+    metrics = WorkerMetrics()
+    bridge = OipBridge(settings, settings.sources[0], metrics)
     task = asyncio.create_task(bridge.run())
     try:
         events = []
@@ -131,6 +133,11 @@ async def test_requests_and_responses_become_prediction_events(
     assert "no request within ttl 30 s" in reasons[b"orphan"]
     assert dict(dead[0].headers)["source.topic"] in (inputs.encode(), outputs.encode())
     assert bridge.join.counts["matched"] == 50
+    sample = metrics.registry.get_sample_value
+    for outcome, count in (("matched", 50), ("produced", 200), ("expired", 2), ("malformed", 1)):
+        labels = {"source": "income", "outcome": outcome}
+        assert sample("stream_monitor_source_records_total", labels) == count
+    assert sample("stream_monitor_source_pending", {"source": "income"}) == 1  # "late"
     assert bridge.dead_lettered == 3
 
 
