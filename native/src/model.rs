@@ -37,7 +37,7 @@ pub struct NumericRef {
     /// Reference values per fine bin: one more bin than edges.
     pub counts: Tally,
     /// The coarse bin (decile) of each fine bin.
-    pub coarse_of: Box<[u8]>,
+    pub coarse_of: CoarseMap,
     pub minimum: f64,
     pub maximum: f64,
     pub std: f64,
@@ -61,6 +61,7 @@ impl NumericRef {
             .map(|&c| u8::try_from(c))
             .collect::<Result<Box<[u8]>, _>>()
             .map_err(|_| "numeric reference: more than 256 coarse bins")?;
+        let coarse_of = CoarseMap::new(coarse_of);
         Ok(Self {
             edges: edges.into_boxed_slice(),
             counts,
@@ -73,17 +74,77 @@ impl NumericRef {
 
     /// Reference values per coarse bin, from the fine ones (`counts`, as floats).
     fn coarsen(&self, counts: &[f64]) -> Vec<f64> {
-        let coarse = self
-            .coarse_of
-            .iter()
-            .max()
-            .map_or(1, |&c| usize::from(c) + 1);
-        accum::coarsen(counts, &self.coarse_of, coarse)
+        let map = self.coarse_of.to_vec();
+        let coarse = map.iter().max().map_or(1, |&c| usize::from(c) + 1);
+        accum::coarsen(counts, &map, coarse)
     }
 
     /// Reference values per coarse bin.
     pub fn coarse_counts(&self) -> Vec<f64> {
         self.coarsen(&self.counts.f64s())
+    }
+}
+
+/// Runs of at most this many coarse bins are kept inline.
+const RUNS: usize = 16;
+
+/// The coarse bin of each fine bin. Deciles are taken from the same sorted sample as the
+/// percentiles, so fine bins map to coarse bins in order: the map is kept as where each coarse
+/// bin ends (a few bytes in place, instead of a byte per fine bin on the heap).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CoarseMap {
+    /// `ends[c]`: one past the last fine bin of coarse bin `c`, for the first `len` coarse bins.
+    Runs { ends: [u16; RUNS], len: u8 },
+    /// Any other map (a profile file may hold one): a byte per fine bin.
+    Bytes(Box<[u8]>),
+}
+
+impl CoarseMap {
+    /// The map of fine bin `i` to `coarse_of[i]`, in runs when it is in order.
+    pub fn new(coarse_of: Box<[u8]>) -> Self {
+        let ordered = coarse_of.windows(2).all(|w| w[0] <= w[1]);
+        let coarse = coarse_of.last().map_or(0, |&c| usize::from(c) + 1);
+        if !ordered || coarse > RUNS || coarse_of.len() > usize::from(u16::MAX) {
+            return CoarseMap::Bytes(coarse_of);
+        }
+        let mut ends = [0u16; RUNS];
+        for (c, end) in ends.iter_mut().enumerate().take(coarse) {
+            *end = coarse_of.partition_point(|&v| usize::from(v) <= c) as u16;
+        }
+        CoarseMap::Runs {
+            ends,
+            len: coarse as u8,
+        }
+    }
+
+    /// The coarse bin of each fine bin.
+    pub fn to_vec(&self) -> Vec<u8> {
+        match self {
+            CoarseMap::Runs { ends, len } => {
+                let mut map = Vec::with_capacity(self.len());
+                let mut start = 0;
+                for (c, &end) in ends[..usize::from(*len)].iter().enumerate() {
+                    map.extend(std::iter::repeat_n(c as u8, usize::from(end) - start));
+                    start = usize::from(end);
+                }
+                map
+            }
+            CoarseMap::Bytes(map) => map.to_vec(),
+        }
+    }
+
+    /// Fine bins mapped.
+    pub fn len(&self) -> usize {
+        match self {
+            CoarseMap::Runs { ends, len } => usize::from(*len)
+                .checked_sub(1)
+                .map_or(0, |last| usize::from(ends[last])),
+            CoarseMap::Bytes(map) => map.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -253,7 +314,7 @@ impl Acc {
                     &NumericReferenceView {
                         coarse_counts: &r.coarsen(&reference),
                         counts: &reference,
-                        coarse_of: &r.coarse_of,
+                        coarse_of: &r.coarse_of.to_vec(),
                         edges: &r.edges,
                         std: r.std,
                     },
@@ -351,8 +412,9 @@ impl Acc {
                 reference: Some(r),
                 ..
             } => {
-                let edges = (1..r.coarse_of.len())
-                    .filter(|&b| r.coarse_of[b] != r.coarse_of[b - 1])
+                let map = r.coarse_of.to_vec();
+                let edges = (1..map.len())
+                    .filter(|&b| map[b] != map[b - 1])
                     .map(|b| r.edges[b - 1])
                     .collect();
                 let window = r.coarsen(&bins.f64s()).iter().map(|&c| c as u64).collect();
@@ -1625,5 +1687,31 @@ mod tests {
             windows.time_open(3).is_empty(),
             "every window of t=3 has closed"
         );
+    }
+}
+
+#[cfg(test)]
+mod coarse_map_tests {
+    use super::CoarseMap;
+
+    #[test]
+    fn an_ordered_map_is_kept_as_runs_and_reads_back_the_same() {
+        let map: Vec<u8> = vec![0, 0, 0, 2, 2, 3, 3, 3, 3];
+        let coarse = CoarseMap::new(map.clone().into_boxed_slice());
+        assert!(matches!(coarse, CoarseMap::Runs { len: 4, .. })); // coarse bin 1 is empty
+        assert_eq!(coarse.to_vec(), map);
+        assert_eq!(coarse.len(), 9);
+        let deciles: Vec<u8> = (0..100).map(|i| (i / 10) as u8).collect();
+        assert_eq!(CoarseMap::new(deciles.clone().into()).to_vec(), deciles);
+        assert!(CoarseMap::new(Box::default()).is_empty());
+    }
+
+    #[test]
+    fn a_map_out_of_order_or_too_wide_is_kept_byte_by_byte() {
+        for map in [vec![1u8, 0, 2], (0..20).collect::<Vec<u8>>()] {
+            let coarse = CoarseMap::new(map.clone().into_boxed_slice());
+            assert!(matches!(coarse, CoarseMap::Bytes(_)));
+            assert_eq!(coarse.to_vec(), map);
+        }
     }
 }

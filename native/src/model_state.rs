@@ -173,8 +173,9 @@ fn write_reference(out: &mut Writer, reference: &Reference) {
             out.u8(0);
             out.f64s(&r.edges);
             out.f64s(&r.counts.f64s());
-            out.u32(r.coarse_of.len() as u32);
-            for &c in &r.coarse_of {
+            let coarse_of = r.coarse_of.to_vec();
+            out.u32(coarse_of.len() as u32);
+            for &c in &coarse_of {
                 out.u32(u32::from(c));
             }
             out.f64s(&r.coarse_counts());
