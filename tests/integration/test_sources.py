@@ -180,3 +180,55 @@ async def test_a_source_topic_that_does_not_exist_stops_run_with_its_setting_nam
         output, _ = await run.communicate()
     assert run.returncode == 2, output.decode()
     assert b"sources[income].requests" in output
+
+
+async def test_a_second_bridge_joining_the_group_loses_no_pair(
+    kafka_bootstrap: str, new_topic: TopicFactory
+) -> None:
+    inputs = await new_topic("seldon.default.model.income.inputs", partitions=2)
+    outputs = await new_topic("seldon.default.model.income.outputs", partitions=2)
+    source = {"name": "income", "requests": inputs, "responses": outputs, "ttl": 600}
+    settings = isolated_settings(kafka_bootstrap, sources=[source])
+    await ensure_topics(settings)
+
+    async def pairs(first: int, last: int) -> None:
+        ids = [f"q{i}" for i in range(first, last)]
+        # Keyed by request id: a request and its response land in partitions of the same
+        # number, which the range assignor gives to the same bridge.
+        times = [T0 + i for i in range(first, last)]
+        await produce(
+            kafka_bootstrap,
+            outputs,
+            [(i.encode(), response(i, [0.5])) for i in ids],
+            timestamps=times,
+        )
+        await produce(
+            kafka_bootstrap,
+            inputs,
+            [(i.encode(), request(i, [[1.0, 2.0]])) for i in ids],
+            timestamps=times,
+        )
+
+    first, second = (OipBridge(settings, settings.sources[0]) for _ in range(2))
+    tasks = [asyncio.create_task(first.run())]
+    try:
+        await pairs(0, 300)
+        await asyncio.sleep(2)
+        tasks.append(asyncio.create_task(second.run()))  # a rebalance, mid-stream
+        for start in range(300, 900, 100):
+            await pairs(start, start + 100)
+            await asyncio.sleep(0.3)
+        for _ in range(100):
+            await asyncio.sleep(0.2)
+            if first.join.counts["matched"] + second.join.counts["matched"] >= 900:
+                break
+    finally:
+        first.stop()
+        second.stop()
+        await asyncio.gather(*tasks)
+    events = await read_all(kafka_bootstrap, settings.topics.predictions, idle=1.0)
+    seen = {orjson.loads(r.value)["event_id"] for r in events}
+    assert seen == {f"q{i}" for i in range(900)}  # at least once each
+    assert second.join.counts["matched"] > 0  # the second bridge took partitions
+    dead = await read_all(kafka_bootstrap, settings.topics.dead_letters, idle=0.5)
+    assert dead == []
