@@ -13,6 +13,10 @@ use crate::state::{exact, Reader, StateError, Writer};
 
 /// Buckets a row holds (river's `max_buckets`).
 const MAX_BUCKETS: usize = 5;
+/// The smallest sub-window tested (river's `min_window_length`).
+const MIN_WINDOW: f64 = 5.0;
+/// Values seen before the first test (river's `grace_period`).
+const GRACE: f64 = 10.0;
 
 /// One ADWIN detector (river's defaults: 5 buckets a row, minimum sub-window 5, grace 10).
 ///
@@ -23,8 +27,6 @@ const MAX_BUCKETS: usize = 5;
 pub struct Adwin {
     delta: f64,
     clock: u32,
-    min_window: f64,
-    grace: f64,
     total: f64,
     variance: f64,
     width: f64,
@@ -43,8 +45,6 @@ impl Adwin {
         Self {
             delta,
             clock: clock.max(1),
-            min_window: 5.0,
-            grace: 10.0,
             total: 0.0,
             variance: 0.0,
             width: 0.0,
@@ -152,7 +152,7 @@ impl Adwin {
 
     fn detect(&mut self) -> bool {
         self.tick += 1;
-        if self.tick % self.clock != 0 || self.width <= self.grace {
+        if self.tick % self.clock != 0 || self.width <= GRACE {
             return false;
         }
         let mut changed = false;
@@ -175,10 +175,7 @@ impl Adwin {
                     if i == 0 && k == count - 1 {
                         break 'rows;
                     }
-                    if n1 >= self.min_window
-                        && n0 >= self.min_window
-                        && self.cut(n0, n1, u0 / n0 - u1 / n1)
-                    {
+                    if n1 >= MIN_WINDOW && n0 >= MIN_WINDOW && self.cut(n0, n1, u0 / n0 - u1 / n1) {
                         shrink = true;
                         changed = true;
                         if self.width > 0.0 {
@@ -194,7 +191,7 @@ impl Adwin {
 
     fn cut(&self, n0: f64, n1: f64, gap: f64) -> bool {
         let log_term = (2.0 * self.width.ln() / self.delta).ln();
-        let harmonic = 1.0 / (n0 - self.min_window + 1.0) + 1.0 / (n1 - self.min_window + 1.0);
+        let harmonic = 1.0 / (n0 - MIN_WINDOW + 1.0) + 1.0 / (n1 - MIN_WINDOW + 1.0);
         let bound = (2.0 * harmonic * (self.variance / self.width) * log_term).sqrt()
             + 2.0 / 3.0 * log_term * harmonic;
         gap.abs() > bound

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, TypeVar
 
 from stream_monitor._native import Batch, ModelCore, decode_batch
 from stream_monitor.config.models import FeatureType, ModelSpec
@@ -298,7 +298,7 @@ class ModelMonitor:
     def _use_reference(self, reference: ReferenceProfile) -> None:
         self.reference = ReferenceSummary.of(reference)
         if not self.types:
-            self.types = {name: ref.kind for name, ref in reference.features.items()}
+            self.types = _shared({name: ref.kind for name, ref in reference.features.items()})
         self.signal = reference.prediction_signal
         self.detectors = {}
         drift = self.spec.drift
@@ -312,6 +312,7 @@ class ModelMonitor:
             if isinstance(ref, NumericReference) and drift.detectors:
                 self.detectors[name] = drift.detectors  # one tuple shared by every signal
                 moments.append((slot, ref.mean, ref.std))
+        self.detectors = _shared(self.detectors)
         prediction = reference.prediction
         self.core.set_reference(
             list(self.types.items()),
@@ -561,6 +562,23 @@ class _RunColumns:
         if self._columns is None:
             self._columns = self.batch.outcomes(self.positions)
         return self._columns
+
+
+_V = TypeVar("_V")
+_SHARED: dict[tuple[tuple[str, Any], ...], dict[str, Any]] = {}
+_SHARED_MAX = 1_000
+
+
+def _shared(mapping: dict[str, _V]) -> dict[str, _V]:
+    """One dict for every model whose feature kinds (or detectors) are alike: models of the
+    same feature set hold one copy, not one each. The dicts are never changed once made."""
+    key = tuple(mapping.items())
+    found = _SHARED.get(key)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[key] = mapping
+    return mapping
 
 
 def _describe(reference: FeatureReference | None, kind: str) -> tuple[Any, ...] | None:
