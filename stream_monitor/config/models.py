@@ -183,6 +183,12 @@ class PerformanceSpec(_Spec):
     revision_windows: int = Field(
         200, ge=0, description="Closed windows kept so that late labels can revise them."
     )
+    estimation: bool = Field(
+        True,
+        description="Binary classifiers with scores: estimate each window's performance from "
+        "its scores, calibrated on the reference's labelled predictions (CBPE), and alert "
+        "(rule estimated_performance) on a drop while the window has too few labels.",
+    )
     detectors: tuple[ErrorDetector, ...] = Field(
         ("hddm_a",),
         description="Change detectors on the error stream of classifiers: ddm, eddm, hddm_a, "

@@ -32,6 +32,7 @@ from stream_monitor.monitor.reference import (
 from stream_monitor.monitor.rules import (
     DriftInput,
     drift_checks,
+    estimation_check,
     performance_check,
     quality_checks,
 )
@@ -213,10 +214,22 @@ class ModelMonitor:
         counts = dict(sorted(self.outcomes.join.counts.items()))
         if self.outcomes.too_late:
             counts["labels_too_late"] = self.outcomes.too_late
+        realised = outcome.performance.metrics() if outcome.labelled else {}
+        estimated = self.outcomes.estimated(outcome)
+        # Beside the realised metrics once labels are in: how far off the estimate was.
+        errors = {
+            f"estimation_error_{name}": value - real
+            for name, value in estimated.items()
+            if value is not None
+            and (real := realised.get(name)) is not None
+            and outcome.labelled >= self.spec.performance.min_labels
+        }
         return {
             "performance": {
-                **(outcome.performance.metrics() if outcome.labelled else {}),
+                **realised,
                 **rolling_value(self.outcomes),
+                **{f"estimated_{n}": v for n, v in estimated.items() if v is not None},
+                **errors,
             },
             "label_coverage": outcome.labelled / events if events else None,
             "label_delay_ms": outcome.delays.percentiles(),
@@ -431,6 +444,11 @@ class ModelMonitor:
         )
         if performance is not None:
             checks.append(performance)
+        estimated = estimation_check(
+            self.spec, summary.performance, outcome.labelled, count, self.outcomes.reference
+        )
+        if estimated is not None:
+            checks.append(estimated)
         if not detections.get(ERRORS):
             checks += [self._error_check(name, -1, None) for name, _ in self.outcomes.detectors]
         alerts = [

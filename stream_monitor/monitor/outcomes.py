@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import math
 import operator
+from array import array
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.monitor.detectors import BlockErrorDetector
+from stream_monitor.monitor.estimation import calibrate, estimate
 from stream_monitor.monitor.labels import LabelJoin, Pending
 from stream_monitor.monitor.performance import (
+    SCORE_BINS,
+    BinaryPerformance,
     Performance,
     RollingMean,
+    binary_add_many,
     label_key,
     label_keys,
     make_performance,
@@ -47,6 +53,8 @@ class WindowOutcome:
     labelled: int = 0
     pending: int = 0  # predictions of this window still waiting for their label
     summary: WindowSummary | None = None  # set once the window closed
+    # Scored predictions per score bin, predicted positive and predicted negative (estimation).
+    scored: tuple[array[int], array[int]] | None = None
     bounds: WindowBounds | None = None
     dirty: bool = False
 
@@ -79,6 +87,9 @@ class Outcomes:
         regression = spec.task == "regression"
         self.rolling_name = "rolling_mae" if regression else "rolling_accuracy"
         self.rolling = RollingMean(perf.rolling_window, "d" if regression else "B")
+        # Label-free estimation (binary with scores): calibrated once the reference is learnt.
+        self.estimating = perf.estimation and spec.task == "binary_classification"
+        self.calibration: array[float] | None = None  # P(positive) per score bin
 
     def _new(self) -> Performance:
         return make_performance(self.task, self.positive)
@@ -128,6 +139,8 @@ class Outcomes:
         one; returns (index in the run, error detectors that fired) where any fired."""
         self._register(keys)
         ids, times, predictions, scores, per_class, labels = run.columns()
+        if self.estimating:
+            self._count_scored(keys, predictions, scores)
         fired: list[tuple[int, list[str]]] = []
         start = 0
         for i, label in enumerate(labels):
@@ -150,6 +163,24 @@ class Outcomes:
         if start < len(labels):
             fired += self._apply_inline(run, start, len(labels), keys)
         return fired
+
+    def _count_scored(
+        self, keys: tuple[int, ...], predictions: Sequence[Any], scores: Sequence[float | None]
+    ) -> None:
+        """Count the run's scores per bin and predicted class, labelled or not (natively)."""
+        if all(score is None for score in scores):
+            return
+        predicted = label_keys(predictions)
+        for key in keys:
+            outcome = self.windows[key]
+            if outcome.scored is None:
+                outcome.scored = (
+                    array("q", bytes(8 * SCORE_BINS)),
+                    array("q", bytes(8 * SCORE_BINS)),
+                )
+            # Counted as binary_add_many counts labelled scores, the predicted class in place
+            # of the label: the first histogram gets predicted positives.
+            binary_add_many(predicted, predicted, self.positive, scores, *outcome.scored, 0.0)
 
     def _apply_inline(
         self, run: RunColumns, start: int, stop: int, keys: tuple[int, ...]
@@ -248,7 +279,16 @@ class Outcomes:
         self.learning.add(prediction, score, scores, label)
         if _count(self.learning) >= self.reference_size:
             self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
+            if self.estimating and isinstance(self.learning, BinaryPerformance):
+                rates = calibrate(self.learning.pos_scores, self.learning.neg_scores)
+                self.calibration = None if rates is None else array("d", rates)
             self.learning = None
+
+    def estimated(self, outcome: WindowOutcome) -> dict[str, float | None]:
+        """The window's estimated metrics (empty without a calibration or scores)."""
+        if self.calibration is None or outcome.scored is None:
+            return {}
+        return estimate(self.calibration, *outcome.scored)
 
     def close(self, key: int, bounds: WindowBounds, summary: WindowSummary) -> WindowOutcome:
         """Move an open window to the closed ones (kept for revisions); returns its outcome."""

@@ -20,18 +20,20 @@ from stream_monitor.monitor.reference import category_of
 
 __all__ = [
     "LOWER_IS_BETTER",
+    "SCORE_BINS",
     "BinaryPerformance",
     "MulticlassPerformance",
     "Performance",
     "RegressionPerformance",
     "RollingMean",
+    "binary_add_many",
     "label_key",
     "label_keys",
     "make_performance",
 ]
 
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss"})
-_SCORE_BINS = 100
+SCORE_BINS = _SCORE_BINS = 100  # score histograms: bins of width 0.01
 _MAX_CLASSES = 50
 _EPS = 1e-15
 

@@ -21,7 +21,7 @@ from stream_monitor.monitor.performance import LOWER_IS_BETTER
 
 Stats = dict[str, float | None]
 
-__all__ = ["DriftInput", "drift_checks", "performance_check", "quality_checks"]
+__all__ = ["DriftInput", "drift_checks", "estimation_check", "performance_check", "quality_checks"]
 
 _PVALUE_OF = {
     "psi": "chi_square_pvalue",
@@ -245,3 +245,42 @@ def performance_check(
 
 
 _PROPORTIONS = frozenset({"accuracy", "precision", "recall"})
+
+
+def estimation_check(
+    spec: ModelSpec,
+    metrics: Mapping[str, float | None],
+    labelled: int,
+    sample_size: int,
+    reference: Mapping[str, float | None],
+) -> RuleCheck | None:
+    """The estimated-performance rule for one window: the estimated metric (see
+    :mod:`stream_monitor.monitor.estimation`) against the reference's realised one, while the
+    window has fewer labels than ``performance.min_labels`` (with as many, the performance rule
+    judges and this one reads healthy). None when nothing is estimated."""
+    perf = spec.performance
+    metric = perf.metric
+    value, baseline = metrics.get(f"estimated_{metric}"), reference.get(metric)
+    if value is None or baseline is None or sample_size < perf.min_labels:
+        return None
+    worse = baseline - value
+    severity = _severity(worse, perf.warning_drop, perf.critical_drop)
+    if labelled >= perf.min_labels:
+        severity = None  # labels judge this window: the performance rule
+    drop = perf.critical_drop if severity == "critical" else perf.warning_drop
+    return RuleCheck(
+        rule="estimated_performance",
+        kind="performance",
+        feature=None,
+        statistic=f"estimated_{metric}",
+        value=value,
+        threshold=baseline - drop,
+        severity=severity,
+        evidence={
+            "reference_value": baseline,
+            "worsening": worse,
+            "labelled": labelled,
+            "estimated_from": sample_size,
+        },
+        higher_is_better=True,
+    )

@@ -1,0 +1,99 @@
+"""Performance without labels: confidence-based estimation for binary classifiers with scores.
+
+The model's scores are calibrated once, on the labelled predictions that set the reference
+performance: per score bin (the 100 bins of the performance histograms), the share of positives,
+made non-decreasing in the score by pool-adjacent-violators (isotonic regression), bins without
+labels interpolated between their neighbours. A window then counts its scored predictions per
+bin and predicted class (no label needed), and the calibrated probability ``p`` of each bin gives
+the expected confusion counts: a predicted positive is a true positive with probability ``p``, a
+predicted negative a false negative with probability ``p``. Accuracy, precision, recall and F1
+follow from those, and ROC AUC from the bins weighted by ``p`` and ``1 - p``. This is what
+NannyML calls CBPE; it holds while the relation between score and truth stays as calibrated
+(covariate shift), and says nothing about concept drift, which only labels show.
+
+Regression is not covered: without labels, nothing here says how far off a prediction is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = ["ESTIMATED", "calibrate", "estimate"]
+
+ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+
+def calibrate(positives: Sequence[int], negatives: Sequence[int]) -> list[float] | None:
+    """P(positive) per score bin from labelled counts per bin; None without both classes."""
+    if not any(positives) or not any(negatives):
+        return None
+    blocks: list[list[float]] = []  # [weight, positives, first bin, last bin], as floats
+    for b, (pos, neg) in enumerate(zip(positives, negatives, strict=True)):
+        if pos + neg == 0:
+            continue
+        blocks.append([float(pos + neg), float(pos), float(b), float(b)])
+        # Pool adjacent violators: merge while a block's rate exceeds the next one's.
+        while len(blocks) > 1 and blocks[-2][1] * blocks[-1][0] > blocks[-1][1] * blocks[-2][0]:
+            weight, pos_, _, last = blocks.pop()
+            blocks[-1][0] += weight
+            blocks[-1][1] += pos_
+            blocks[-1][3] = last
+    out: list[float | None] = [None] * len(positives)
+    for weight, hits, first, last in blocks:  # a block's bins (empty ones too) share its rate
+        for b in range(int(first), int(last) + 1):
+            out[b] = hits / weight
+    known = [b for b, rate in enumerate(out) if rate is not None]
+    for b, rate in enumerate(out):  # between blocks: along the line joining them
+        if rate is not None:
+            continue
+        lower = max((k for k in known if k < b), default=None)
+        upper = min((k for k in known if k > b), default=None)
+        nearest = upper if lower is None else lower
+        if lower is None or upper is None:  # beyond the labelled scores: the nearest rate
+            out[b] = out[nearest] if nearest is not None else None
+            continue
+        low, high = out[lower] or 0.0, out[upper] or 0.0
+        out[b] = low + (high - low) * (b - lower) / (upper - lower)
+    return [0.0 if rate is None else rate for rate in out]
+
+
+def _auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
+    """Area under the ROC curve of score bins weighted by class (ties count half)."""
+    total_pos, total_neg = sum(positives), sum(negatives)
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    below = area = 0.0
+    for pos, neg in zip(positives, negatives, strict=True):
+        area += pos * (below + neg / 2)
+        below += neg
+    return area / (total_pos * total_neg)
+
+
+def estimate(
+    calibration: Sequence[float],
+    predicted_positive: Sequence[int],
+    predicted_negative: Sequence[int],
+) -> dict[str, float | None]:
+    """Expected metrics of a window from its scored predictions per bin and predicted class."""
+    tp = fp = fn = tn = 0.0
+    soft_pos, soft_neg = [], []
+    for p, pp, pn in zip(calibration, predicted_positive, predicted_negative, strict=True):
+        tp += pp * p
+        fp += pp * (1 - p)
+        fn += pn * p
+        tn += pn * (1 - p)
+        soft_pos.append((pp + pn) * p)
+        soft_neg.append((pp + pn) * (1 - p))
+    n = tp + fp + fn + tn
+    if n == 0:
+        return {}
+    precision = tp / (tp + fp) if tp + fp else None
+    recall = tp / (tp + fn) if tp + fn else None
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    return {
+        "accuracy": (tp + tn) / n,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "roc_auc": _auc(soft_pos, soft_neg),
+    }
