@@ -62,6 +62,11 @@ class WindowOutcome:
 class Outcomes:
     """Inline and late labels of one model: join, per-window performance, reference, detectors."""
 
+    # Defaults for state pickled before estimation existed (such state is refused anyway when
+    # its spec differs, but never half-read).
+    estimating: bool = False
+    calibration: array[float] | None = None
+
     def __init__(self, spec: ModelSpec, reference: dict[str, float | None] | None = None) -> None:
         perf = spec.performance
         self.task = spec.task
