@@ -247,35 +247,30 @@ def _json(value: bytes, key: str) -> dict[str, Any]:
     return data
 
 
-def read_request(value: bytes | None, fmt: str) -> dict[str, Any]:
-    """A request (``fmt``: protobuf or json) in the REST form."""
+def _read(
+    value: bytes | None, fmt: str, cls: type[Message], tensors: str, raw: str
+) -> dict[str, Any]:
+    """A message (``fmt``: protobuf or json) in the REST form, its ``tensors`` under their name."""
     if not value:
         raise OipError("the record has no value")
     if fmt == "json":
-        return _json(value, "inputs")
-    message = _parse(value, request_class())
-    if not message.inputs:
-        raise OipError("a ModelInferRequest without inputs")
+        return _json(value, tensors)
+    message = _parse(value, cls)
+    if not getattr(message, tensors):
+        raise OipError(f"a {cls.DESCRIPTOR.name} without {tensors}")
     return {
         "id": message.id,
         "model_name": message.model_name,
         "model_version": message.model_version,
-        "inputs": _tensors(message.inputs, message.raw_input_contents),
+        tensors: _tensors(getattr(message, tensors), getattr(message, raw)),
     }
+
+
+def read_request(value: bytes | None, fmt: str) -> dict[str, Any]:
+    """A request (``fmt``: protobuf or json) in the REST form."""
+    return _read(value, fmt, request_class(), "inputs", "raw_input_contents")
 
 
 def read_response(value: bytes | None, fmt: str) -> dict[str, Any]:
     """A response (``fmt``: protobuf or json) in the REST form."""
-    if not value:
-        raise OipError("the record has no value")
-    if fmt == "json":
-        return _json(value, "outputs")
-    message = _parse(value, response_class())
-    if not message.outputs:
-        raise OipError("a ModelInferResponse without outputs")
-    return {
-        "id": message.id,
-        "model_name": message.model_name,
-        "model_version": message.model_version,
-        "outputs": _tensors(message.outputs, message.raw_output_contents),
-    }
+    return _read(value, fmt, response_class(), "outputs", "raw_output_contents")

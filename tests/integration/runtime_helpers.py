@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
+import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream_monitor.config import Settings, load_settings
@@ -132,3 +136,21 @@ async def run_worker_until(
     finally:
         worker.stop()
         await asyncio.wait_for(task, 30)
+
+
+async def run_with_config(config: dict[str, Any], path: Path) -> asyncio.subprocess.Process:
+    """`stream-monitor run --config PATH` as a real process, ``config`` written to ``path`` as
+    YAML, none of the test environment's STREAM_MONITOR_ variables; output on its stdout."""
+    await asyncio.to_thread(path.write_text, yaml.safe_dump(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "stream_monitor",
+        "run",
+        "--config",
+        str(path),
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )

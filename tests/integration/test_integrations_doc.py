@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +17,7 @@ from stream_monitor.cli import app
 from stream_monitor.runtime.topics import ensure_topics
 
 from .conftest import TopicFactory
-from .runtime_helpers import isolated_settings, read_all
+from .runtime_helpers import isolated_settings, read_all, run_with_config
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "integrations.md"
 
@@ -77,20 +75,7 @@ async def test_the_seldon_example_is_read_by_run_into_events_the_worker_takes(
         },
         http={"port": 0},
     )
-    path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stream_monitor",
-        "run",
-        "--config",
-        str(path),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    process = await run_with_config(config, tmp_path / "monitor.yaml")
     try:
         code = (
             example("seldon-producer")

@@ -5,14 +5,11 @@ prediction events; what cannot be joined goes to dead letters; offsets wait for 
 from __future__ import annotations
 
 import asyncio
-import os
 import struct
-import sys
 from pathlib import Path
 
 import orjson
 import pytest
-import yaml
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from stream_monitor.kafka.access import AccessError
@@ -22,7 +19,7 @@ from stream_monitor.sources import OipBridge
 from tests.oip_messages import messages
 
 from .conftest import TopicFactory
-from .runtime_helpers import isolated_settings, produce, read_all
+from .runtime_helpers import isolated_settings, produce, read_all, run_with_config
 
 T0 = 1_795_800_000_000
 
@@ -150,32 +147,16 @@ async def test_a_source_topic_that_does_not_exist_stops_run_with_its_setting_nam
     await ensure_topics(settings)
     with pytest.raises(AccessError, match=r"sources\[income\]\.requests"):
         await OipBridge(settings, settings.sources[0]).run()
-    config = tmp_path / "monitor.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "kafka": {
-                    "bootstrap_servers": kafka_bootstrap,
-                    "group_id": settings.kafka.group_id,
-                },
-                "topics": {"predictions": settings.topics.predictions, "partitions": 2},
-                "http": {"port": 0},
-                "sources": [source],
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAM_MONITOR_")}
-    run = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "stream_monitor",
-        "run",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
+    config = {
+        "kafka": {
+            "bootstrap_servers": kafka_bootstrap,
+            "group_id": settings.kafka.group_id,
+        },
+        "topics": {"predictions": settings.topics.predictions, "partitions": 2},
+        "http": {"port": 0},
+        "sources": [source],
+    }
+    run = await run_with_config(config, tmp_path / "monitor.yaml")
     async with asyncio.timeout(60):
         output, _ = await run.communicate()
     assert run.returncode == 2, output.decode()
