@@ -402,6 +402,7 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
         ]
         first: tuple[float, int] | None = None
         done = 0
+        moved = started
         while done < result.loaded:
             await asyncio.sleep(0.5)
             now = time.monotonic()
@@ -413,17 +414,20 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
             for process in processes:
                 if process.poll() is not None:
                     raise StreamMonitorError(f"a worker exited with code {process.returncode}")
-            done = await _group_progress(admin, group, topics["predictions"])
+            before, done = done, await _group_progress(admin, group, topics["predictions"])
+            if done > before:
+                moved = now  # when the committed progress last moved
             result.lag.append((round(now - started, 1), result.loaded - done))
             result.rss_mb.append((round(now - started, 1), _rss_mb([p.pid for p in processes])))
             if first is None and done > 0:
                 first = (now, done)
         assert first is not None  # noqa: S101 - the loop ran at least once with progress
-        if done > first[1]:  # from the first committed progress to the last
-            result.monitor_seconds = round(time.monotonic() - first[0], 2)
+        if first[1] * 2 <= done:  # from the first committed progress to the last
+            result.monitor_seconds = round(moved - first[0], 2)
             result.monitor_rate = round((done - first[1]) / max(result.monitor_seconds, 1e-9), 1)
-        else:  # all in one commit (a small run): since the workers started, start-up included
-            result.monitor_seconds = round(first[0] - started, 2)
+        else:  # most of it in the first commit (a small run): since the workers started,
+            # start-up included (the few events of a last commit say nothing of the rate)
+            result.monitor_seconds = round(moved - started, 2)
             result.monitor_rate = round(done / max(result.monitor_seconds, 1e-9), 1)
         await _latency_phase(settings, options, topics, result, f"{group}-metrics")
     finally:
