@@ -64,8 +64,9 @@ def _field(
         field.type_name = type_name
 
 
-def _parameters(message: descriptor_pb2.DescriptorProto, number: int) -> None:
-    """A ``map<string, InferParameter>`` field named parameters."""
+def _parameters(message: descriptor_pb2.DescriptorProto, number: int, path: str) -> None:
+    """A ``map<string, InferParameter>`` field named parameters (``path``: the message's full
+    name, for its entry type)."""
     entry = message.nested_type.add(name="ParametersEntry")
     entry.options.map_entry = True
     _field(entry, "key", 1, _F.TYPE_STRING)
@@ -76,8 +77,23 @@ def _parameters(message: descriptor_pb2.DescriptorProto, number: int) -> None:
         number,
         _F.TYPE_MESSAGE,
         repeated=True,
-        type_name=f".inference.{message.name}.ParametersEntry",
+        type_name=f".inference.{path}.ParametersEntry",
     )
+
+
+def _message(
+    file: descriptor_pb2.FileDescriptorProto, name: str, tensor: str, tensors: str
+) -> descriptor_pb2.DescriptorProto:
+    """A request or response: model name, version, id and parameters (fields 1 to 4), then the
+    field ``tensors`` (5) of the nested ``tensor`` type."""
+    message = file.message_type.add(name=name)
+    _tensor(message, tensor)
+    for number, field in enumerate(("model_name", "model_version", "id"), start=1):
+        _field(message, field, number, _F.TYPE_STRING)
+    _parameters(message, 4, name)
+    type_name = f".inference.{name}.{tensor}"
+    _field(message, tensors, 5, _F.TYPE_MESSAGE, repeated=True, type_name=type_name)
+    return message
 
 
 def _tensor(parent: descriptor_pb2.DescriptorProto, name: str) -> None:
@@ -85,18 +101,7 @@ def _tensor(parent: descriptor_pb2.DescriptorProto, name: str) -> None:
     _field(tensor, "name", 1, _F.TYPE_STRING)
     _field(tensor, "datatype", 2, _F.TYPE_STRING)
     _field(tensor, "shape", 3, _F.TYPE_INT64, repeated=True)
-    entry = tensor.nested_type.add(name="ParametersEntry")
-    entry.options.map_entry = True
-    _field(entry, "key", 1, _F.TYPE_STRING)
-    _field(entry, "value", 2, _F.TYPE_MESSAGE, type_name=".inference.InferParameter")
-    _field(
-        tensor,
-        "parameters",
-        4,
-        _F.TYPE_MESSAGE,
-        repeated=True,
-        type_name=f".inference.{parent.name}.{name}.ParametersEntry",
-    )
+    _parameters(tensor, 4, f"{parent.name}.{name}")
     _field(tensor, "contents", 5, _F.TYPE_MESSAGE, type_name=".inference.InferTensorContents")
 
 
@@ -127,22 +132,10 @@ def _pool() -> descriptor_pool.DescriptorPool:
         ("bytes_contents", 8, _F.TYPE_BYTES),
     ):
         _field(contents, name, number, kind, repeated=True)
-    request = file.message_type.add(name="ModelInferRequest")
-    _tensor(request, "InferInputTensor")
+    request = _message(file, "ModelInferRequest", "InferInputTensor", "inputs")
     requested = request.nested_type.add(name="InferRequestedOutputTensor")
     _field(requested, "name", 1, _F.TYPE_STRING)
-    _field(request, "model_name", 1, _F.TYPE_STRING)
-    _field(request, "model_version", 2, _F.TYPE_STRING)
-    _field(request, "id", 3, _F.TYPE_STRING)
-    _parameters(request, 4)
-    _field(
-        request,
-        "inputs",
-        5,
-        _F.TYPE_MESSAGE,
-        repeated=True,
-        type_name=".inference.ModelInferRequest.InferInputTensor",
-    )
+    _parameters(requested, 2, "ModelInferRequest.InferRequestedOutputTensor")
     _field(
         request,
         "outputs",
@@ -152,20 +145,7 @@ def _pool() -> descriptor_pool.DescriptorPool:
         type_name=".inference.ModelInferRequest.InferRequestedOutputTensor",
     )
     _field(request, "raw_input_contents", 7, _F.TYPE_BYTES, repeated=True)
-    response = file.message_type.add(name="ModelInferResponse")
-    _tensor(response, "InferOutputTensor")
-    _field(response, "model_name", 1, _F.TYPE_STRING)
-    _field(response, "model_version", 2, _F.TYPE_STRING)
-    _field(response, "id", 3, _F.TYPE_STRING)
-    _parameters(response, 4)
-    _field(
-        response,
-        "outputs",
-        5,
-        _F.TYPE_MESSAGE,
-        repeated=True,
-        type_name=".inference.ModelInferResponse.InferOutputTensor",
-    )
+    response = _message(file, "ModelInferResponse", "InferOutputTensor", "outputs")
     _field(response, "raw_output_contents", 6, _F.TYPE_BYTES, repeated=True)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(file)

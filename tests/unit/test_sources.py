@@ -243,3 +243,28 @@ def test_json_sources_read_the_rest_form() -> None:
     assert events(out)[0]["score"] == 0.7
     join.take(record("in", 1, b'{"id": "b"}'), out)
     assert "needs an 'inputs' list" in out.dead[-1].error.reason
+
+
+def _shape(descriptor: Any) -> list[Any]:
+    """Every field of a message and of its nested messages: name, number, type, repeated,
+    packed, and the full name of its message type."""
+    fields = [
+        (
+            f.name,
+            f.number,
+            f.type,
+            f.is_repeated,
+            f.is_packed,
+            f.message_type.full_name if f.message_type else None,
+        )
+        for f in descriptor.fields
+    ]
+    nested = [_shape(n) for n in sorted(descriptor.nested_types, key=lambda n: n.name)]
+    return [descriptor.full_name, sorted(fields), nested]
+
+
+def test_the_package_messages_are_those_protoc_compiles_from_the_protocol() -> None:
+    from stream_monitor.oip import request_class, response_class
+
+    assert _shape(request_class().DESCRIPTOR) == _shape(messages().ModelInferRequest.DESCRIPTOR)
+    assert _shape(response_class().DESCRIPTOR) == _shape(messages().ModelInferResponse.DESCRIPTOR)
