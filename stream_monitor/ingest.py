@@ -212,20 +212,23 @@ def rows_of(event: CloudEvent, names: list[str] | None) -> list[Any]:
     return event.rows
 
 
-def events_of(
-    request: CloudEvent, response: CloudEvent, model_id: str, names: list[str] | None
+def row_events(
+    request_id: str,
+    model_id: str,
+    timestamp: int,
+    inputs: list[dict[str, Any]],
+    outputs: list[tuple[Any, float | None]],
+    *,
+    model_version: str | None = None,
 ) -> list[dict[str, Any]]:
-    """One prediction event per row of a request and its response."""
-    inputs = rows_of(request, names)
-    outputs = rows_of(response, names)
+    """One prediction event per row: the request's feature dicts beside the (prediction, score)
+    of each response row; the event id is the request id, suffixed by the row for batches."""
     if len(inputs) != len(outputs):
         raise IngestError(f"{len(inputs)} request rows but {len(outputs)} response rows")
-    timestamp = request.time or response.time or time.time_ns() // 1_000_000
     events = []
-    for i, (features, output) in enumerate(zip(inputs, outputs, strict=True)):
-        prediction, score = _prediction(output)
+    for i, (features, (prediction, score)) in enumerate(zip(inputs, outputs, strict=True)):
         event: dict[str, Any] = {
-            "event_id": request.id if len(inputs) == 1 else f"{request.id}-{i}",
+            "event_id": request_id if len(inputs) == 1 else f"{request_id}-{i}",
             "model_id": model_id,
             "timestamp": timestamp,
             "features": features,
@@ -233,8 +236,19 @@ def events_of(
         }
         if score is not None:
             event["score"] = score
+        if model_version:
+            event["model_version"] = model_version
         events.append(event)
     return events
+
+
+def events_of(
+    request: CloudEvent, response: CloudEvent, model_id: str, names: list[str] | None
+) -> list[dict[str, Any]]:
+    """One prediction event per row of a request and its response."""
+    timestamp = request.time or response.time or time.time_ns() // 1_000_000
+    outputs = [_prediction(row) for row in rows_of(response, names)]
+    return row_events(request.id, model_id, timestamp, rows_of(request, names), outputs)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from aiokafka.errors import KafkaError
 from stream_monitor.config.settings import Settings, SourceSpec
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.codec import EventCodec
-from stream_monitor.ingest import IngestError, _prediction, _request_rows, _rows_v2
+from stream_monitor.ingest import IngestError, _prediction, _request_rows, _rows_v2, row_events
 from stream_monitor.kafka.access import check_access
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import get_logger
@@ -136,7 +136,7 @@ class OipJoin:
                     _refusal(other.record, "id", f"request id {request_id!r} came twice")
                 )
             self.pending[request_id] = _Half(record, message, response)
-            self._bound(out)
+            self.expire(out)
             return
         self.counts["matched"] += 1
         request, answer = (other, _Half(record, message, response))
@@ -153,8 +153,9 @@ class OipJoin:
             for half in (request, answer):
                 out.dead.append(_refusal(half.record, where, f"the pair is refused: {reason}"))
 
-    def _bound(self, out: Joined) -> None:
-        """Dead-letter halves that waited ``ttl`` of record time, or beyond ``max_pending``."""
+    def expire(self, out: Joined) -> None:
+        """Dead-letter halves that waited ``ttl`` of record time, or beyond ``max_pending``
+        (after each half taken in, and after each batch)."""
         horizon = self.watermark - round(self.spec.ttl * 1000)
         while self.pending:
             request_id, half = next(iter(self.pending.items()))
@@ -170,10 +171,6 @@ class OipJoin:
                 else f"evicted: more than max_pending {self.spec.max_pending} halves waited"
             )
             out.dead.append(_refusal(half.record, "id", f"request id {request_id!r}: {why}"))
-
-    def expire(self, out: Joined) -> None:
-        """Dead-letter what waited too long (after a batch)."""
-        self._bound(out)
 
     def _outputs(self, message: dict[str, Any]) -> tuple[list[Any], list[float | None]]:
         """(prediction, score) rows of a response, from the configured tensors."""
@@ -217,24 +214,17 @@ class OipJoin:
             raise IngestError("no model id: the messages carry no model_name; set model_id")
         inputs = _request_rows({"inputs": request.message["inputs"]}, self.spec.features)
         predictions, scores = self._outputs(response.message)
-        if len(inputs) != len(predictions):
-            raise IngestError(f"{len(inputs)} request rows but {len(predictions)} response rows")
         version = response.message.get("model_version") or request.message.get("model_version")
+        events = row_events(
+            request_id,
+            str(model_id),
+            request.record.timestamp,
+            inputs,
+            list(zip(predictions, scores, strict=True)),
+            model_version=str(version) if version else None,
+        )
         made = []
-        for i, (features, prediction, score) in enumerate(
-            zip(inputs, predictions, scores, strict=True)
-        ):
-            event: dict[str, Any] = {
-                "event_id": request_id if len(inputs) == 1 else f"{request_id}-{i}",
-                "model_id": str(model_id),
-                "timestamp": request.record.timestamp,
-                "features": features,
-                "prediction": prediction,
-            }
-            if score is not None:
-                event["score"] = score
-            if version:
-                event["model_version"] = str(version)
+        for event in events:
             value = orjson.dumps(event)
             self.codec.decode_prediction(value)  # as the worker will read it
             made.append((value, str(model_id).encode()))
@@ -261,8 +251,8 @@ class OipJoin:
 
 
 def _score(value: Any) -> float | None:
-    if isinstance(value, list):  # class probabilities: the positive class's
-        value = value[1] if len(value) == 2 else max(value)
+    if isinstance(value, list):  # class probabilities: the positive class's, as ingest reads them
+        return _prediction(value)[1]
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
