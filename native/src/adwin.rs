@@ -3,11 +3,16 @@
 //! the same seeded streams to both).
 //!
 //! The window is kept as rows of buckets: row `i` holds up to 5 buckets (river's
-//! `max_buckets`) of `2^i` values each (their total and variance). A full row merges its two
-//! oldest buckets into the next row. Every `clock` updates, each split of the window into an
-//! older and a newer part is tested; when their means differ by more than the Hoeffding-style
-//! bound, the oldest bucket is dropped and a change is signalled. As river's wrapper does, the update after a
-//! signal starts again from an empty window.
+//! `max_buckets`) of `2^i` values each. A full row merges its two oldest buckets into the next
+//! row. Every `clock` updates, each split of the window into an older and a newer part is
+//! tested; when their means differ by more than the Hoeffding-style bound (which takes the
+//! variance of the whole window), a change is signalled. As river's wrapper does, the update
+//! after a signal starts again from an empty window.
+//!
+//! river also keeps each bucket's variance, but reads it only to shrink the window after a cut,
+//! within the update that signals; the next update empties that window. So the buckets here
+//! keep their totals alone (half the memory), and a signalling update empties the window at once:
+//! the signals are river's, update for update.
 
 use crate::state::{exact, Reader, StateError, Writer};
 
@@ -22,7 +27,7 @@ const GRACE: f64 = 10.0;
 ///
 /// The rows are stored flat, in the order the test walks them: the highest row first, each row
 /// oldest bucket first, so row 0 ends the vector. A new value is a push, a merge replaces two
-/// buckets by one, and the detector holds only the buckets it has (about 16 bytes each).
+/// buckets by one, and the detector holds only the buckets it has (8 bytes each).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Adwin {
     delta: f64,
@@ -33,8 +38,8 @@ pub struct Adwin {
     tick: u32,
     /// Buckets in row `i` (of `2^i` values each).
     lens: Vec<u8>,
-    /// (total, variance) of each bucket, highest row first.
-    buckets: Vec<[f64; 2]>,
+    /// The total of each bucket, highest row first.
+    buckets: Vec<f64>,
     /// The last update signalled a change (the next one starts from an empty window).
     pub drift_detected: bool,
 }
@@ -57,6 +62,11 @@ impl Adwin {
 
     fn reset(&mut self) {
         *self = Self::new(self.delta, self.clock);
+    }
+
+    /// Bytes the buckets take on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.lens.capacity() + self.buckets.capacity() * std::mem::size_of::<f64>()
     }
 
     /// Values in the window.
@@ -101,7 +111,7 @@ impl Adwin {
         if self.buckets.len() == self.buckets.capacity() {
             self.buckets.reserve_exact(1);
         }
-        self.buckets.push([value, 0.0]);
+        self.buckets.push(value);
         self.lens[0] += 1;
     }
 
@@ -120,33 +130,12 @@ impl Adwin {
             self.lens.push(0);
         }
         for i in (0..full).rev() {
-            let size = (1u64 << i) as f64;
             let at = self.start(i);
-            let ([t0, v0], [t1, v1]) = (self.buckets[at], self.buckets[at + 1]);
-            let (m0, m1) = (t0 / size, t1 / size);
-            let merged_variance = v0 + v1 + size * 0.5 * (m0 - m1) * (m0 - m1);
             // Row i + 1 ends where row i starts: the merged bucket becomes its newest.
-            self.buckets[at] = [t0 + t1, merged_variance];
+            self.buckets[at] += self.buckets[at + 1];
             self.buckets.remove(at + 1);
             self.lens[i + 1] += 1;
             self.lens[i] -= 2;
-        }
-    }
-
-    fn drop_oldest_bucket(&mut self) {
-        let last = self.lens.len() - 1;
-        let size = (1u64 << last) as f64;
-        let [u, v] = self.buckets[0];
-        let mean = u / size;
-        self.width -= size;
-        self.total -= u;
-        let rest = self.total / self.width;
-        self.variance -=
-            v + size * self.width * (mean - rest) * (mean - rest) / (size + self.width);
-        self.buckets.remove(0);
-        self.lens[last] -= 1;
-        if self.lens[last] == 0 {
-            self.lens.pop();
         }
     }
 
@@ -155,38 +144,31 @@ impl Adwin {
         if self.tick % self.clock != 0 || self.width <= GRACE {
             return false;
         }
-        let mut changed = false;
-        let mut shrink = true;
-        while shrink {
-            shrink = false;
-            let (mut n0, mut n1) = (0.0, self.width);
-            let (mut u0, mut u1) = (0.0, self.total);
-            let mut at = 0;
-            'rows: for i in (0..self.lens.len()).rev() {
-                let size = (1u64 << i) as f64;
-                let count = usize::from(self.lens[i]);
-                for k in 0..count {
-                    n0 += size;
-                    n1 -= size;
-                    let t = self.buckets[at][0];
-                    at += 1;
-                    u0 += t;
-                    u1 -= t;
-                    if i == 0 && k == count - 1 {
-                        break 'rows;
-                    }
-                    if n1 >= MIN_WINDOW && n0 >= MIN_WINDOW && self.cut(n0, n1, u0 / n0 - u1 / n1) {
-                        shrink = true;
-                        changed = true;
-                        if self.width > 0.0 {
-                            self.drop_oldest_bucket();
-                            break 'rows;
-                        }
-                    }
+        let (mut n0, mut n1) = (0.0, self.width);
+        let (mut u0, mut u1) = (0.0, self.total);
+        let mut at = 0;
+        for i in (0..self.lens.len()).rev() {
+            let size = (1u64 << i) as f64;
+            let count = usize::from(self.lens[i]);
+            for k in 0..count {
+                n0 += size;
+                n1 -= size;
+                let t = self.buckets[at];
+                at += 1;
+                u0 += t;
+                u1 -= t;
+                if i == 0 && k == count - 1 {
+                    return false;
+                }
+                if n1 >= MIN_WINDOW && n0 >= MIN_WINDOW && self.cut(n0, n1, u0 / n0 - u1 / n1) {
+                    // river drops the oldest buckets and tests again, but the next update
+                    // starts from an empty window whatever it dropped.
+                    self.reset();
+                    return true;
                 }
             }
         }
-        changed
+        false
     }
 
     fn cut(&self, n0: f64, n1: f64, gap: f64) -> bool {
@@ -209,9 +191,7 @@ impl Adwin {
         out.u32(self.lens.len() as u32);
         for i in 0..self.lens.len() {
             let at = self.start(i);
-            let row = &self.buckets[at..at + usize::from(self.lens[i])];
-            out.f64s(&row.iter().map(|b| b[0]).collect::<Vec<_>>());
-            out.f64s(&row.iter().map(|b| b[1]).collect::<Vec<_>>());
+            out.f64s(&self.buckets[at..at + usize::from(self.lens[i])]);
         }
     }
 
@@ -227,17 +207,12 @@ impl Adwin {
         if rows == 0 || rows > 64 {
             return Err(StateError::new("ADWIN rows out of range"));
         }
-        let rows: Vec<Vec<[f64; 2]>> = exact(rows, || {
+        let rows: Vec<Vec<f64>> = exact(rows, || {
             let totals = input.f64s()?;
-            let variances = input.f64s()?;
-            if totals.len() != variances.len() || totals.len() > MAX_BUCKETS {
+            if totals.len() > MAX_BUCKETS {
                 return Err(StateError::new("ADWIN row of a wrong length"));
             }
-            Ok(totals
-                .into_iter()
-                .zip(variances)
-                .map(|(t, v)| [t, v])
-                .collect())
+            Ok(totals)
         })?;
         adwin.lens = rows.iter().map(|row| row.len() as u8).collect();
         let mut buckets = Vec::with_capacity(rows.iter().map(Vec::len).sum());

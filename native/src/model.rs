@@ -1063,6 +1063,101 @@ pub struct ModelCore {
     pub run_lags: Vec<f64>,
 }
 
+/// What the allocator adds to each allocation (its header, rounded), for [`ModelCore::footprint`].
+const ALLOCATION: usize = 16;
+
+fn boxed(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        bytes + ALLOCATION
+    }
+}
+
+fn reference_bytes(reference: &Reference) -> (usize, usize) {
+    match reference {
+        Reference::Numeric(r) => (
+            boxed(r.edges.len() * 8),
+            boxed(size_of::<NumericRef>()) + boxed(r.counts.heap_bytes()),
+        ),
+        Reference::Categorical(r) => {
+            let strings: usize = r.known.iter().map(|k| boxed(k.len())).sum::<usize>()
+                + r.index.keys().map(|k| boxed(k.len())).sum::<usize>();
+            let tables = (r.index.capacity() + r.known.capacity()) * (size_of::<String>() + 9)
+                + r.counts.capacity() * 8;
+            (0, boxed(size_of::<CategoricalRef>()) + strings + tables)
+        }
+    }
+}
+
+fn acc_bytes(acc: &Acc) -> usize {
+    match acc {
+        Acc::Numeric { bins, .. } | Acc::Categorical { bins, .. } => boxed(bins.heap_bytes()),
+    }
+}
+
+impl ModelCore {
+    /// Approximate bytes of this model's state, by part: what the memory benchmark breaks
+    /// down. Shared parts (references held by windows, names) count once.
+    pub fn footprint(&self) -> Vec<(&'static str, usize)> {
+        let (mut edges, mut references) = (0, 0);
+        for reference in self
+            .references
+            .iter()
+            .flatten()
+            .chain(self.prediction_ref.iter().map(|(_, r)| r))
+        {
+            let (e, r) = reference_bytes(reference);
+            edges += e;
+            references += r;
+        }
+        let mut detectors = boxed(self.signals.capacity() * size_of::<Signal>());
+        for signal in &self.signals {
+            detectors += boxed(signal.detectors.len() * size_of::<Detector>());
+            for detector in signal.detectors.iter() {
+                if let Algorithm::Adwin(adwin) = &detector.algorithm {
+                    detectors += adwin.heap_bytes() + 2 * ALLOCATION;
+                }
+            }
+        }
+        let mut windows = boxed(self.open.capacity() * size_of::<(i64, Window)>());
+        for (_, window) in &self.open {
+            windows += boxed(window.features.capacity() * size_of::<Acc>());
+            windows += window
+                .features
+                .iter()
+                .chain(window.prediction.iter())
+                .map(acc_bytes)
+                .sum::<usize>();
+            windows += boxed(window.latency.heap_bytes()) + boxed(window.lag.heap_bytes());
+        }
+        let names = self.names.iter().map(|n| boxed(n.len())).sum::<usize>()
+            + boxed(self.names.capacity() * size_of::<String>());
+        let other = size_of::<Self>()
+            + ALLOCATION
+            + boxed(self.references.capacity() * size_of::<Option<Reference>>())
+            + boxed(self.kinds.capacity())
+            + boxed(self.pending.capacity() * size_of::<(i64, Bounds)>())
+            + boxed(self.run_keys.capacity() * 8)
+            + boxed(self.run_lags.capacity() * 8)
+            + self
+                .config
+                .categorical
+                .iter()
+                .chain(&self.config.detector_names)
+                .map(|n| boxed(n.len()))
+                .sum::<usize>();
+        vec![
+            ("edges", edges),
+            ("references", references),
+            ("detectors", detectors),
+            ("windows", windows),
+            ("names", names),
+            ("other", other),
+        ]
+    }
+}
+
 impl ModelCore {
     /// A core counting into `windows` (fresh or restored), monitoring `types`.
     pub fn new(config: Config, windows: Windows, types: Vec<(String, Kind)>) -> Self {

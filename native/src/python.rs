@@ -18,7 +18,7 @@ use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
 
 /// Version of the state bytes written by `__getstate__`; older or newer ones are refused.
-const STATE_VERSION: u8 = 1;
+const STATE_VERSION: u8 = 2;
 
 fn state_error(error: StateError) -> PyErr {
     PyValueError::new_err(format!(

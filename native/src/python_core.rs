@@ -639,6 +639,11 @@ impl PyModelCore {
         self.core.restart_warmup();
     }
 
+    /// Approximate bytes of the model's state by part (`(part, bytes)` pairs).
+    fn footprint(&self) -> Vec<(&'static str, usize)> {
+        self.core.footprint()
+    }
+
     #[getter]
     fn warming_up(&self) -> bool {
         self.core.warmup.is_some()

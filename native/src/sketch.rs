@@ -45,6 +45,11 @@ impl LogHistogram {
         self.add_to(key, 1);
     }
 
+    /// Bytes the sketch takes on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        self.bins.heap_bytes() + self.far.capacity() * std::mem::size_of::<(i32, u32)>()
+    }
+
     /// The highest bucket used (`low - 1` when none is).
     fn high(&self) -> i32 {
         self.low + self.bins.len() as i32 - 1

@@ -56,6 +56,15 @@ impl Tally {
         }
     }
 
+    /// Bytes the counts take on the heap.
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Tally::Small(b) => b.len(),
+            Tally::Narrow(b) => 2 * b.len(),
+            Tally::Wide(b) => 4 * b.len(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
