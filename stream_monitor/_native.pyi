@@ -32,8 +32,7 @@ def binary_add_many(
     predicted_classes: Sequence[str | None],
     positive: str,
     scores: Sequence[float | None],
-    pos_scores: object,
-    neg_scores: object,
+    histogram: object,
     log_loss_sum: float,
 ) -> tuple[int, int, int, int, float, int, list[bool]]: ...
 def count_categories(

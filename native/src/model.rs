@@ -10,7 +10,7 @@
 //! where the warm-up ends and where the model version changes, exactly as event by event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use crate::accum::{self, NumericDrift, NumericReferenceView};
 use crate::adwin::Adwin;
@@ -1063,6 +1063,43 @@ pub struct ModelCore {
     pub run_lags: Vec<f64>,
 }
 
+/// Feature lists in use, by hash, so that models monitoring the same features (a fleet of
+/// models of one schema) share one list.
+#[derive(Default)]
+struct FeatureLists {
+    lists: HashMap<u64, Vec<Weak<Vec<String>>>>,
+    /// Entries after the last sweep of lists no model holds any more.
+    swept: usize,
+}
+
+static FEATURE_LISTS: Mutex<Option<FeatureLists>> = Mutex::new(None);
+
+/// The shared list of these feature names (made when no model holds one).
+pub fn feature_list(names: Vec<String>) -> Arc<Vec<String>> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let Ok(mut guard) = FEATURE_LISTS.lock() else {
+        return Arc::new(names); // a poisoned lock only costs the sharing
+    };
+    let table = guard.get_or_insert_with(FeatureLists::default);
+    let mut hasher = DefaultHasher::new();
+    names.hash(&mut hasher);
+    let same = table.lists.entry(hasher.finish()).or_default();
+    if let Some(list) = same.iter().filter_map(Weak::upgrade).find(|l| **l == names) {
+        return list;
+    }
+    let list = Arc::new(names);
+    same.retain(|l| l.strong_count() > 0);
+    same.push(Arc::downgrade(&list));
+    if table.lists.len() > 2 * table.swept.max(64) {
+        table.lists.retain(|_, same| {
+            same.retain(|l| l.strong_count() > 0);
+            !same.is_empty()
+        });
+        table.swept = table.lists.len();
+    }
+    list
+}
+
 /// What the allocator adds to each allocation (its header, rounded), for [`ModelCore::footprint`].
 const ALLOCATION: usize = 16;
 
@@ -1121,6 +1158,8 @@ impl ModelCore {
             }
         }
         let mut windows = boxed(self.open.capacity() * size_of::<(i64, Window)>());
+        let mut sketches = 0;
+        let mut lag = 0;
         for (_, window) in &self.open {
             windows += boxed(window.features.capacity() * size_of::<Acc>());
             windows += window
@@ -1129,10 +1168,13 @@ impl ModelCore {
                 .chain(window.prediction.iter())
                 .map(acc_bytes)
                 .sum::<usize>();
-            windows += boxed(window.latency.heap_bytes()) + boxed(window.lag.heap_bytes());
+            sketches += boxed(window.latency.heap_bytes());
+            lag += boxed(window.lag.heap_bytes());
         }
-        let names = self.names.iter().map(|n| boxed(n.len())).sum::<usize>()
-            + boxed(self.names.capacity() * size_of::<String>());
+        // A shared feature list counts a share to each model holding it.
+        let names = (self.names.iter().map(|n| boxed(n.len())).sum::<usize>()
+            + boxed(self.names.capacity() * size_of::<String>()))
+            / Arc::strong_count(&self.names).max(1);
         let other = size_of::<Self>()
             + ALLOCATION
             + boxed(self.references.capacity() * size_of::<Option<Reference>>())
@@ -1152,6 +1194,8 @@ impl ModelCore {
             ("references", references),
             ("detectors", detectors),
             ("windows", windows),
+            ("sketches", sketches),
+            ("lag", lag),
             ("names", names),
             ("other", other),
         ]
@@ -1164,7 +1208,7 @@ impl ModelCore {
         let warmup = None;
         let references = vec![None; types.len()];
         let (names, kinds) = types.into_iter().unzip();
-        let names = Arc::new(names);
+        let names = feature_list(names);
         Self {
             names,
             windows,
@@ -1200,7 +1244,7 @@ impl ModelCore {
         detectors: Vec<(Option<usize>, f64, f64)>,
     ) {
         let (names, kinds) = types.into_iter().unzip();
-        self.names = Arc::new(names);
+        self.names = feature_list(names);
         self.kinds = kinds;
         self.references = references;
         self.signal = Some(signal);
@@ -1599,6 +1643,21 @@ fn add_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn models_of_the_same_features_share_one_list() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let a = feature_list(names(&["shared-a", "shared-b"]));
+        let b = feature_list(names(&["shared-a", "shared-b"]));
+        let other = feature_list(names(&["shared-b", "shared-a"]));
+        assert!(Arc::ptr_eq(&a, &b));
+        assert!(!Arc::ptr_eq(&a, &other));
+        assert_eq!(*other, names(&["shared-b", "shared-a"]));
+        drop((a, b));
+        // no model holds the list any more: a new one is made, equal to the old
+        let again = feature_list(names(&["shared-a", "shared-b"]));
+        assert_eq!(Arc::strong_count(&again), 1);
+    }
     use crate::decode::{decode_prediction, Limits};
 
     fn event(i: i64, x: &str, version: &str) -> Prediction {

@@ -615,7 +615,7 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     let mut name_lists = Vec::with_capacity(n);
     for _ in 0..n {
         let m = input.count(4)?;
-        name_lists.push(Arc::new(exact(m, || input.str())?));
+        name_lists.push(crate::model::feature_list(exact(m, || input.str())?));
     }
     let lookup_names = |id: u32| -> Result<Arc<Vec<String>>, StateError> {
         name_lists

@@ -407,8 +407,7 @@ fn binary_add_many(
     predicted_classes: Vec<Option<String>>,
     positive: &str,
     scores: Vec<Option<f64>>,
-    pos_scores: &Bound<'_, PyAny>,
-    neg_scores: &Bound<'_, PyAny>,
+    histogram: &Bound<'_, PyAny>,
     log_loss_sum: f64,
 ) -> PyResult<(u64, u64, u64, u64, f64, u64, Vec<bool>)> {
     if label_classes.len() != predicted_classes.len() || scores.len() != label_classes.len() {
@@ -416,14 +415,12 @@ fn binary_add_many(
             "labels, predictions and scores must be of the same length",
         ));
     }
-    let pos_buffer = PyBuffer::<i64>::get(pos_scores)?;
-    let neg_buffer = PyBuffer::<i64>::get(neg_scores)?;
-    let mut pos: Vec<i64> = pos_buffer.to_vec(py)?;
-    let mut neg: Vec<i64> = neg_buffer.to_vec(py)?;
-    let bins = pos.len();
-    if bins == 0 || neg.len() != bins {
+    let buffer = PyBuffer::<u32>::get(histogram)?;
+    let mut counts: Vec<u32> = buffer.to_vec(py)?;
+    let bins = counts.len() / 2;
+    if bins == 0 || counts.len() % 2 != 0 {
         return Err(PyValueError::new_err(
-            "score histograms must have the same, non-zero length",
+            "the score histogram must hold the positives' bins then as many negatives' bins",
         ));
     }
     let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
@@ -443,11 +440,9 @@ fn binary_add_many(
         if let Some(score) = score.filter(|s| s.is_finite()) {
             let clipped = score.clamp(0.0, 1.0);
             let bucket = ((clipped * bins as f64) as usize).min(bins - 1);
-            if actual {
-                pos[bucket] += 1;
-            } else {
-                neg[bucket] += 1;
-            }
+            // Counts saturate at u32::MAX, as the core's bins do.
+            let count = &mut counts[if actual { bucket } else { bins + bucket }];
+            *count = count.saturating_add(1);
             let bounded = clipped.clamp(EPS, 1.0 - EPS);
             sum -= if actual {
                 bounded.ln()
@@ -457,8 +452,7 @@ fn binary_add_many(
             counted += 1;
         }
     }
-    pos_buffer.copy_from_slice(py, &pos)?;
-    neg_buffer.copy_from_slice(py, &neg)?;
+    buffer.copy_from_slice(py, &counts)?;
     Ok((tp, fp, fn_, tn, sum, counted, wrong))
 }
 

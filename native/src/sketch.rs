@@ -80,8 +80,8 @@ impl LogHistogram {
             counts[at] = counts[at].saturating_add(c);
         }
         self.bins = Tally::from_counts(&counts);
-        used.truncate(near);
-        self.far = used;
+        // Only what is far stays aside (not the room of every bucket collected above).
+        self.far = used[..near].to_vec();
     }
 
     /// The buckets used and their counts, lowest first.
@@ -170,6 +170,21 @@ mod tests {
         assert!((p50 / 500.0 - 1.0).abs() < 0.02, "{p50}");
         assert_eq!(sketch.quantile(1.0), Some(1000.0));
         assert_eq!(LogHistogram::default().quantile(0.5), None);
+    }
+
+    #[test]
+    fn memory_is_the_row_of_buckets_used() {
+        // Values spread over 2 decades, lowest last: the row is laid out again as it grows.
+        let mut sketch = LogHistogram::default();
+        for i in (1..=500).rev() {
+            sketch.add(f64::from(i) * 0.2);
+        }
+        let row = sketch.bins.len();
+        assert!(sketch.far.is_empty());
+        // one byte per bucket (each count is under 256) and no room kept aside for far buckets
+        assert_eq!(sketch.heap_bytes(), row);
+        let key = |v: f64| (v.ln() / GROWTH.ln()).floor() as i32;
+        assert_eq!(row as i32, key(100.0) - key(0.2) + 1);
     }
 
     #[test]

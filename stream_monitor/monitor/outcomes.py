@@ -24,11 +24,13 @@ from stream_monitor.monitor.performance import (
     SCORE_BINS,
     BinaryPerformance,
     Performance,
+    RollingHits,
     RollingMean,
     binary_add_many,
     label_key,
     label_keys,
     make_performance,
+    score_histogram,
 )
 from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.windows import WindowBounds
@@ -54,7 +56,7 @@ class WindowOutcome:
     pending: int = 0  # predictions of this window still waiting for their label
     summary: WindowSummary | None = None  # set once the window closed
     # Scored predictions per score bin, predicted positive and predicted negative (estimation).
-    scored: tuple[array[int], array[int]] | None = None
+    scored: array[int] | None = None  # per score bin: predicted positives', then negatives'
     bounds: WindowBounds | None = None
     dirty: bool = False
 
@@ -91,7 +93,9 @@ class Outcomes:
         # The rolling view over the latest labelled predictions, whatever their window.
         regression = spec.task == "regression"
         self.rolling_name = "rolling_mae" if regression else "rolling_accuracy"
-        self.rolling = RollingMean(perf.rolling_window, "d" if regression else "B")
+        self.rolling = (
+            RollingMean(perf.rolling_window) if regression else RollingHits(perf.rolling_window)
+        )
         # Label-free estimation (binary with scores): calibrated once the reference is learnt.
         self.estimating = perf.estimation and spec.task == "binary_classification"
         self.calibration: array[float] | None = None  # P(positive) per score bin
@@ -179,13 +183,10 @@ class Outcomes:
         for key in keys:
             outcome = self.windows[key]
             if outcome.scored is None:
-                outcome.scored = (
-                    array("q", bytes(8 * SCORE_BINS)),
-                    array("q", bytes(8 * SCORE_BINS)),
-                )
+                outcome.scored = score_histogram()
             # Counted as binary_add_many counts labelled scores, the predicted class in place
-            # of the label: the first histogram gets predicted positives.
-            binary_add_many(predicted, predicted, self.positive, scores, *outcome.scored, 0.0)
+            # of the label: the first half gets predicted positives.
+            binary_add_many(predicted, predicted, self.positive, scores, outcome.scored, 0.0)
 
     def _apply_inline(
         self, run: RunColumns, start: int, stop: int, keys: tuple[int, ...]
@@ -209,7 +210,7 @@ class Outcomes:
             outcome.delays.add_many([0] * len(labels))  # label time == prediction time
         if classes is not None:
             hits = map(operator.eq, *classes)
-            self.rolling.update_many([int(hit) for hit in hits])
+            self.rolling.update_many(list(hits))
         else:
             self.rolling.update_many(
                 [
@@ -293,7 +294,8 @@ class Outcomes:
         """The window's estimated metrics (empty without a calibration or scores)."""
         if self.calibration is None or outcome.scored is None:
             return {}
-        return estimate(self.calibration, *outcome.scored)
+        scored = outcome.scored
+        return estimate(self.calibration, scored[:SCORE_BINS], scored[SCORE_BINS:])
 
     def close(self, key: int, bounds: WindowBounds, summary: WindowSummary) -> WindowOutcome:
         """Move an open window to the closed ones (kept for revisions); returns its outcome."""

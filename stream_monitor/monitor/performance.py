@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from stream_monitor._native import (
@@ -25,15 +25,25 @@ __all__ = [
     "MulticlassPerformance",
     "Performance",
     "RegressionPerformance",
+    "RollingHits",
     "RollingMean",
     "binary_add_many",
     "label_key",
     "label_keys",
     "make_performance",
+    "score_histogram",
 ]
 
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "log_loss"})
 SCORE_BINS = _SCORE_BINS = 100  # score histograms: bins of width 0.01
+_COUNT_MAX = 2**32 - 1  # score histograms are array("I"): counts saturate there
+
+
+def score_histogram() -> array[int]:
+    """Counts per score bin of two classes: the first ``SCORE_BINS``, then the other's."""
+    return array("I", bytes(8 * _SCORE_BINS))
+
+
 _MAX_CLASSES = 50
 _EPS = 1e-15
 
@@ -85,9 +95,8 @@ class BinaryPerformance(_Many):
         "fp",
         "log_loss_n",
         "log_loss_sum",
-        "neg_scores",
-        "pos_scores",
         "positive",
+        "scores",
         "tn",
         "tp",
     )
@@ -95,10 +104,21 @@ class BinaryPerformance(_Many):
     def __init__(self, positive: str) -> None:
         self.positive = positive
         self.tp = self.fp = self.tn = self.fn = 0
-        self.pos_scores = array("q", bytes(8 * _SCORE_BINS))
-        self.neg_scores = array("q", bytes(8 * _SCORE_BINS))
+        # Labelled scores per bin: positives' bins, then negatives' (one buffer of 800 bytes,
+        # u32 counts that saturate as the native ones do).
+        self.scores = score_histogram()
         self.log_loss_sum = 0.0
         self.log_loss_n = 0
+
+    @property
+    def pos_scores(self) -> array[int]:
+        """Labelled positives per score bin."""
+        return self.scores[:_SCORE_BINS]
+
+    @property
+    def neg_scores(self) -> array[int]:
+        """Labelled negatives per score bin."""
+        return self.scores[_SCORE_BINS:]
 
     @property
     def count(self) -> int:
@@ -121,7 +141,8 @@ class BinaryPerformance(_Many):
         if score is not None and math.isfinite(score):
             clipped = min(max(score, 0.0), 1.0)
             bucket = min(int(clipped * _SCORE_BINS), _SCORE_BINS - 1)
-            (self.pos_scores if actual else self.neg_scores)[bucket] += 1
+            at = bucket if actual else _SCORE_BINS + bucket
+            self.scores[at] = min(self.scores[at] + 1, _COUNT_MAX)
             p = min(max(clipped, _EPS), 1 - _EPS)
             self.log_loss_sum -= math.log(p if actual else 1 - p)
             self.log_loss_n += 1
@@ -143,8 +164,7 @@ class BinaryPerformance(_Many):
             predicted_classes,
             self.positive,
             scores,
-            self.pos_scores,
-            self.neg_scores,
+            self.scores,
             self.log_loss_sum,
         )
         self.tp += tp
@@ -156,12 +176,13 @@ class BinaryPerformance(_Many):
 
     def roc_auc(self) -> float | None:
         """Area under the ROC curve from the score histograms (ties count half)."""
-        positives, negatives = sum(self.pos_scores), sum(self.neg_scores)
+        pos_scores, neg_scores = self.pos_scores, self.neg_scores
+        positives, negatives = sum(pos_scores), sum(neg_scores)
         if not positives or not negatives:
             return None
         below = 0
         area = 0.0
-        for pos, neg in zip(self.pos_scores, self.neg_scores, strict=True):
+        for pos, neg in zip(pos_scores, neg_scores, strict=True):
             area += pos * (below + neg / 2)
             below += neg
         return area / (positives * negatives)
@@ -296,16 +317,16 @@ Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
 class RollingMean:
     """Mean of the latest ``size`` values, in a fixed ring buffer.
 
-    The rolling view of performance: 1/0 hits give a rolling accuracy (``typecode="B"``, one
-    byte a hit), absolute errors a rolling MAE (``"d"``, eight bytes a value). The running total
-    is recomputed exactly each time the ring wraps, so rounding never accumulates.
+    The rolling view of performance for regressors: absolute errors give a rolling MAE. The
+    running total is recomputed exactly each time the ring wraps, so rounding never accumulates.
+    Classifiers' hits take :class:`RollingHits`.
     """
 
     __slots__ = ("count", "position", "size", "total", "values")
 
-    def __init__(self, size: int, typecode: str = "d") -> None:
+    def __init__(self, size: int) -> None:
         self.size = size
-        self.values: array[Any] = array(typecode, bytes(array(typecode).itemsize * size))
+        self.values = array("d", bytes(8 * size))
         self.position = 0
         self.count = 0
         self.total = 0.0
@@ -337,6 +358,47 @@ class RollingMean:
 
     def get(self) -> float | None:
         """The mean, or None before the first value."""
+        return self.total / self.count if self.count else None
+
+
+class RollingHits:
+    """Share of hits among the latest ``size`` predictions (rolling accuracy), a bit a hit.
+
+    The same means as :class:`RollingMean` of 1/0 values (the total is an exact count), in an
+    eighth of the memory.
+    """
+
+    __slots__ = ("bits", "count", "position", "size", "total")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.bits = bytearray((size + 7) // 8)
+        self.position = 0
+        self.count = 0
+        self.total = 0
+
+    def update(self, value: float) -> None:
+        """Add one hit (truthy) or miss, dropping the oldest once the window is full."""
+        self.update_many((value,))
+
+    def update_many(self, values: Iterable[float]) -> None:
+        """:meth:`update` each value in order."""
+        bits, size = self.bits, self.size
+        position, total, added = self.position, self.total, 0
+        for value in values:
+            byte, mask = position >> 3, 1 << (position & 7)
+            old = 1 if bits[byte] & mask else 0
+            hit = 1 if value else 0
+            if hit != old:
+                bits[byte] ^= mask
+                total += hit - old
+            position = position + 1 if position + 1 < size else 0
+            added += 1
+        self.position, self.total = position, total
+        self.count = min(self.count + added, size)
+
+    def get(self) -> float | None:
+        """The share of hits, or None before the first prediction."""
         return self.total / self.count if self.count else None
 
 

@@ -24,7 +24,9 @@ from stream_monitor.errors import StreamMonitorError
 __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "dump_state", "load_state", "unpack_state"]
 
 MAGIC = b"SMSNAP"
-SNAPSHOT_VERSION = 2  # 2: native detector state and array-backed score histograms
+# 2: native detector state and array-backed score histograms; 3: ADWIN buckets without their
+# variances, u32 score histograms, rolling hits as bits
+SNAPSHOT_VERSION = 3
 _SIGNED = 0x01
 _HEADER = len(MAGIC) + 2
 _CHECK = 32

@@ -113,7 +113,9 @@ def test_native_state_of_another_version_or_truncated_is_refused() -> None:
     fresh = load_state(dump_state(Adwin()))
     # version 1 kept each ADWIN bucket's variance; 9 is from a newer build
     for version in (1, 9):
-        with pytest.raises(ValueError, match=rf"state version {version}, this build reads 2.*fresh"):
+        with pytest.raises(
+            ValueError, match=rf"state version {version}, this build reads 2.*fresh"
+        ):
             fresh.__setstate__(bytes([version]) + state[1:])
     with pytest.raises(ValueError, match="truncated"):
         fresh.__setstate__(state[:-5])

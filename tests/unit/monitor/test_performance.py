@@ -139,6 +139,34 @@ def test_rolling_mean_many_at_once_is_one_by_one(chunk: int) -> None:
         )
 
 
+@given(
+    st.lists(st.booleans(), max_size=300),
+    st.integers(1, 70),
+    st.lists(st.integers(1, 40), min_size=1, max_size=5),
+)
+def test_rolling_hits_are_the_rolling_mean_of_ones_and_zeros(
+    hits: list[bool], size: int, chunks: list[int]
+) -> None:
+    from stream_monitor.monitor.performance import RollingHits, RollingMean
+
+    expected, rolling, start = RollingMean(size), RollingHits(size), 0
+    while start < len(hits):
+        chunk = hits[start : start + chunks[start % len(chunks)]]
+        for hit in chunk:
+            expected.update(float(hit))
+        if len(chunk) == 1:
+            rolling.update(chunk[0])
+        else:
+            rolling.update_many(iter(chunk))
+        start += len(chunk)
+        assert (rolling.get(), rolling.count, rolling.position) == (
+            expected.get(),
+            expected.count,
+            expected.position,
+        )
+    assert len(rolling.bits) == (size + 7) // 8  # a bit a prediction
+
+
 class_values = st.one_of(
     st.none(),
     st.booleans(),

@@ -101,3 +101,47 @@ def test_models_not_listed_are_capped_per_set_and_their_events_refused_by_name()
     with pytest.raises(registry.TooManyModelsError):
         restored.monitor("d")  # the restored set counts its unlisted models too
     assert restored.monitor("listed") is restored.monitors["listed"]
+
+
+def test_a_models_state_is_measured_by_part_and_its_detectors_grow_with_the_log_of_events() -> None:
+    import random
+
+    import orjson
+
+    from stream_monitor._native import decode_batch
+    from stream_monitor.monitor import ModelMonitor
+
+    rng = random.Random(4)
+    monitor = ModelMonitor("m", ModelSpec(warmup_events=1_000))
+
+    def feed(start: int, stop: int) -> dict[str, int]:
+        for first in range(start, stop, 2_000):
+            batch = [
+                orjson.dumps(
+                    {
+                        "event_id": f"e{i}",
+                        "model_id": "m",
+                        "timestamp": T0 + i,
+                        "features": {f"x{j}": rng.gauss(0, 1) for j in range(3)},
+                        "prediction": 1,
+                        "score": rng.random(),
+                        "latency_ms": rng.uniform(1.0, 2.0),
+                    }
+                )
+                for i in range(first, min(first + 2_000, stop))
+            ]
+            monitor.update_native(decode_batch(batch), list(range(len(batch))))
+        return dict(monitor.core.footprint())
+
+    early = feed(0, 5_000)
+    assert set(early) == {
+        "edges", "references", "detectors", "windows", "sketches", "lag", "names", "other"
+    }  # fmt: skip
+    # three features and the score, each with 99 percentile edges of 8 bytes (one allocation)
+    assert early["edges"] == 4 * (99 * 8 + 16)
+    # latencies between 1 and 2 ms: a row of 36 one-byte buckets
+    assert early["sketches"] <= 36 + 16
+    late = feed(5_000, 69_000)
+    # ADWIN keeps rows of at most 5 buckets of 2^i values: 16x the events, a few more rows
+    assert early["detectors"] < late["detectors"] < 1.5 * early["detectors"]
+    assert late["edges"] == early["edges"]

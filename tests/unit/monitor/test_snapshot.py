@@ -191,8 +191,10 @@ def test_snapshot_of_another_model_or_spec_is_refused() -> None:
 
 
 def test_a_snapshot_of_the_previous_format_is_refused_saying_start_fresh() -> None:
-    """Version 1 held river's ADWIN and Python detectors; the partition starts fresh."""
+    """Version 1 held river's ADWIN and Python detectors, version 2 ADWIN buckets' variances and
+    64-bit score histograms; the partition starts fresh."""
     current = dump_state({"x": 1})
-    previous = current[:6] + bytes([SNAPSHOT_VERSION - 1]) + current[7:]
-    with pytest.raises(SnapshotError, match=r"version 1 is not supported.*rebuild it"):
-        load_state(previous)
+    for version in (1, 2):
+        previous = current[:6] + bytes([version]) + current[7:]
+        with pytest.raises(SnapshotError, match=rf"version {version} is not supported.*rebuild"):
+            load_state(previous)
