@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import gc
 import multiprocessing
-import os
 import random
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -28,7 +26,6 @@ import psutil
 from benchmarks.record import machine, record
 from stream_monitor._native import decode_batch
 from stream_monitor.config.models import ModelSpec
-from stream_monitor.launch import system_allocator_command
 from stream_monitor.monitor import ModelMonitor, MonitorSet
 from stream_monitor.monitor.registry import release_memory
 
@@ -97,13 +94,6 @@ def many_models(models: int, per_model: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    again = system_allocator_command(["stream-monitor", "run"], os.environ, sys.executable)
-    if again is not None:  # as stream-monitor run would (the spawned measures inherit it)
-        os.execve(  # noqa: S606 - this interpreter, this module, its own arguments
-            sys.executable,
-            [sys.executable, "-m", "benchmarks.memory", *sys.argv[1:]],
-            {**os.environ, "PYTHONMALLOC": "malloc"},
-        )
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=10_000_000)
     parser.add_argument("--checkpoint", type=int, default=1_000_000)
@@ -130,7 +120,7 @@ def main() -> None:
         print(rows[-1], flush=True)
     body = "\n".join(
         [
-            f"Measured on: {machine()}; allocator: PYTHONMALLOC={os.environ.get('PYTHONMALLOC')}.",
+            f"Measured on: {machine()}.",
             f"Command: `.venv/bin/python -m benchmarks.memory --events {args.events} "
             f"--models {args.models}`.",
             "",
