@@ -314,7 +314,34 @@ class RegressionPerformance(_Many):
 Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
 
 
-class RollingMean:
+class _Ring:
+    """Where a rolling view is in its ring: kept in arrays, so an update allocates nothing that
+    outlives it. (A new int or float in an attribute would: allocated among a batch's
+    temporaries, such as the summaries of many windows closing at once, one small object per
+    model keeps all those arenas of Python's allocator resident.)"""
+
+    __slots__ = ("_at", "size")
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._at = array("q", bytes(16))  # position, count
+
+    @property
+    def position(self) -> int:
+        """Where the next value goes."""
+        return self._at[0]
+
+    @property
+    def count(self) -> int:
+        """Values in the window (at most ``size``)."""
+        return self._at[1]
+
+    def _moved(self, position: int, added: int) -> None:
+        self._at[0] = position
+        self._at[1] = min(self._at[1] + added, self.size)
+
+
+class RollingMean(_Ring):
     """Mean of the latest ``size`` values, in a fixed ring buffer.
 
     The rolling view of performance for regressors: absolute errors give a rolling MAE. The
@@ -322,60 +349,61 @@ class RollingMean:
     Classifiers' hits take :class:`RollingHits`.
     """
 
-    __slots__ = ("count", "position", "size", "total", "values")
+    __slots__ = ("_total", "values")
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        super().__init__(size)
         self.values = array("d", bytes(8 * size))
-        self.position = 0
-        self.count = 0
-        self.total = 0.0
+        self._total = array("d", bytes(8))
+
+    @property
+    def total(self) -> float:
+        """Sum of the values in the window."""
+        return self._total[0]
 
     def update(self, value: float) -> None:
         """Add one value, dropping the oldest once the window is full."""
-        position = self.position
-        self.total += value - self.values[position]
-        self.values[position] = value
-        self.position = (position + 1) % self.size
-        if self.count < self.size:
-            self.count += 1
-        if self.position == 0:
-            self.total = math.fsum(self.values)
+        self.update_many((value,))
 
-    def update_many(self, values: Sequence[float]) -> None:
-        """:meth:`update` each value in order (the same arithmetic, without a call per value)."""
+    def update_many(self, values: Iterable[float]) -> None:
+        """Add each value in order, dropping the oldest once the window is full."""
         size, ring = self.size, self.values
-        position, total, count = self.position, self.total, self.count
+        position, total, added = self._at[0], self._total[0], 0
         for value in values:
             total += value - ring[position]
             ring[position] = value
             position += 1
+            added += 1
             if position == size:
                 position = 0
                 total = math.fsum(ring)
-        self.position, self.total = position, total
-        self.count = min(count + len(values), size)
+        self._total[0] = total
+        self._moved(position, added)
 
     def get(self) -> float | None:
         """The mean, or None before the first value."""
-        return self.total / self.count if self.count else None
+        count = self._at[1]
+        return self._total[0] / count if count else None
 
 
-class RollingHits:
+class RollingHits(_Ring):
     """Share of hits among the latest ``size`` predictions (rolling accuracy), a bit a hit.
 
     The same means as :class:`RollingMean` of 1/0 values (the total is an exact count), in an
     eighth of the memory.
     """
 
-    __slots__ = ("bits", "count", "position", "size", "total")
+    __slots__ = ("_total", "bits")
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        super().__init__(size)
         self.bits = bytearray((size + 7) // 8)
-        self.position = 0
-        self.count = 0
-        self.total = 0
+        self._total = array("q", bytes(8))
+
+    @property
+    def total(self) -> int:
+        """Hits in the window."""
+        return self._total[0]
 
     def update(self, value: float) -> None:
         """Add one hit (truthy) or miss, dropping the oldest once the window is full."""
@@ -384,7 +412,7 @@ class RollingHits:
     def update_many(self, values: Iterable[float]) -> None:
         """:meth:`update` each value in order."""
         bits, size = self.bits, self.size
-        position, total, added = self.position, self.total, 0
+        position, total, added = self._at[0], self._total[0], 0
         for value in values:
             byte, mask = position >> 3, 1 << (position & 7)
             old = 1 if bits[byte] & mask else 0
@@ -394,12 +422,13 @@ class RollingHits:
                 total += hit - old
             position = position + 1 if position + 1 < size else 0
             added += 1
-        self.position, self.total = position, total
-        self.count = min(self.count + added, size)
+        self._total[0] = total
+        self._moved(position, added)
 
     def get(self) -> float | None:
         """The share of hits, or None before the first prediction."""
-        return self.total / self.count if self.count else None
+        count = self._at[1]
+        return self._total[0] / count if count else None
 
 
 def make_performance(task: str, positive: str) -> Performance:

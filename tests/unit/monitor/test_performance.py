@@ -215,3 +215,35 @@ def test_binary_counts_at_once_equal_one_by_one(rows: list[tuple[Any, Any, Any]]
     assert list(batched.neg_scores) == list(single.neg_scores)
     assert batched.log_loss_sum == single.log_loss_sum
     assert batched.log_loss_n == single.log_loss_n
+
+
+@pytest.mark.parametrize("kind", ["hits", "mean"])
+def test_updating_a_rolling_view_leaves_no_new_object_behind(kind: str) -> None:
+    """Counters past 256 are new int objects in attributes; made among a batch's temporaries
+    (many windows' summaries), one of them per model kept whole arenas of Python's allocator
+    resident (114 MB instead of 58 MB for 1,000 models just after their windows closed)."""
+    import gc
+    import tracemalloc
+
+    from stream_monitor.monitor import performance
+    from stream_monitor.monitor.performance import RollingHits, RollingMean
+
+    rolling = RollingHits(1_000) if kind == "hits" else RollingMean(1_000)
+    rolling.update_many([1.5] * 700)  # position, count and total all past the small ints
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        rolling.update_many([1.0, 0.0, 1.0])
+        rolling.update(1.0)
+        gc.collect()
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    left = [
+        stat
+        for stat in after.compare_to(before, "filename")
+        if stat.size_diff > 0 and stat.traceback[0].filename == performance.__file__
+    ]
+    assert left == []
+    assert (rolling.position, rolling.count) == (704, 704)
