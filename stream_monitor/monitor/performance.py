@@ -315,16 +315,17 @@ Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance
 
 
 class _Ring:
-    """Where a rolling view is in its ring: kept in arrays, so an update allocates nothing that
-    outlives it. (A new int or float in an attribute would: allocated among a batch's
-    temporaries, such as the summaries of many windows closing at once, one small object per
-    model keeps all those arenas of Python's allocator resident.)"""
+    """A rolling view's place in its ring and its running total, kept in arrays so that an
+    update allocates nothing that outlives it. (A new int or float in an attribute would:
+    allocated among a batch's temporaries, such as the summaries of many windows closing at
+    once, one small object per model keeps all those arenas of Python's allocator resident.)"""
 
-    __slots__ = ("_at", "size")
+    __slots__ = ("_at", "_total", "size")
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, total: str) -> None:
         self.size = size
         self._at = array("q", bytes(16))  # position, count
+        self._total: array[Any] = array(total, bytes(8))
 
     @property
     def position(self) -> int:
@@ -336,9 +337,27 @@ class _Ring:
         """Values in the window (at most ``size``)."""
         return self._at[1]
 
-    def _moved(self, position: int, added: int) -> None:
+    @property
+    def total(self) -> float:
+        """Sum of the values in the window."""
+        return self._total[0]
+
+    def update(self, value: float) -> None:
+        """Add one value, dropping the oldest once the window is full."""
+        self.update_many((value,))
+
+    def update_many(self, values: Iterable[float]) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def get(self) -> float | None:
+        """The mean, or None before the first value."""
+        count = self._at[1]
+        return self._total[0] / count if count else None
+
+    def _moved(self, position: int, total: float, added: int) -> None:
         self._at[0] = position
         self._at[1] = min(self._at[1] + added, self.size)
+        self._total[0] = total
 
 
 class RollingMean(_Ring):
@@ -349,21 +368,11 @@ class RollingMean(_Ring):
     Classifiers' hits take :class:`RollingHits`.
     """
 
-    __slots__ = ("_total", "values")
+    __slots__ = ("values",)
 
     def __init__(self, size: int) -> None:
-        super().__init__(size)
+        super().__init__(size, "d")
         self.values = array("d", bytes(8 * size))
-        self._total = array("d", bytes(8))
-
-    @property
-    def total(self) -> float:
-        """Sum of the values in the window."""
-        return self._total[0]
-
-    def update(self, value: float) -> None:
-        """Add one value, dropping the oldest once the window is full."""
-        self.update_many((value,))
 
     def update_many(self, values: Iterable[float]) -> None:
         """Add each value in order, dropping the oldest once the window is full."""
@@ -377,13 +386,7 @@ class RollingMean(_Ring):
             if position == size:
                 position = 0
                 total = math.fsum(ring)
-        self._total[0] = total
-        self._moved(position, added)
-
-    def get(self) -> float | None:
-        """The mean, or None before the first value."""
-        count = self._at[1]
-        return self._total[0] / count if count else None
+        self._moved(position, total, added)
 
 
 class RollingHits(_Ring):
@@ -393,24 +396,14 @@ class RollingHits(_Ring):
     eighth of the memory.
     """
 
-    __slots__ = ("_total", "bits")
+    __slots__ = ("bits",)
 
     def __init__(self, size: int) -> None:
-        super().__init__(size)
+        super().__init__(size, "q")
         self.bits = bytearray((size + 7) // 8)
-        self._total = array("q", bytes(8))
-
-    @property
-    def total(self) -> int:
-        """Hits in the window."""
-        return self._total[0]
-
-    def update(self, value: float) -> None:
-        """Add one hit (truthy) or miss, dropping the oldest once the window is full."""
-        self.update_many((value,))
 
     def update_many(self, values: Iterable[float]) -> None:
-        """:meth:`update` each value in order."""
+        """Add a hit (truthy) or miss for each value in order."""
         bits, size = self.bits, self.size
         position, total, added = self._at[0], self._total[0], 0
         for value in values:
@@ -422,13 +415,7 @@ class RollingHits(_Ring):
                 total += hit - old
             position = position + 1 if position + 1 < size else 0
             added += 1
-        self._total[0] = total
-        self._moved(position, added)
-
-    def get(self) -> float | None:
-        """The share of hits, or None before the first prediction."""
-        count = self._at[1]
-        return self._total[0] / count if count else None
+        self._moved(position, total, added)
 
 
 def make_performance(task: str, positive: str) -> Performance:
