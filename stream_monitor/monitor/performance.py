@@ -340,7 +340,7 @@ class _Ring:
     @property
     def total(self) -> float:
         """Sum of the values in the window."""
-        return self._total[0]
+        return float(self._total[0])
 
     def update(self, value: float) -> None:
         """Add one value, dropping the oldest once the window is full."""
