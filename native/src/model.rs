@@ -1159,7 +1159,6 @@ impl ModelCore {
         }
         let mut windows = boxed(self.open.capacity() * size_of::<(i64, Window)>());
         let mut sketches = 0;
-        let mut lag = 0;
         for (_, window) in &self.open {
             windows += boxed(window.features.capacity() * size_of::<Acc>());
             windows += window
@@ -1168,10 +1167,9 @@ impl ModelCore {
                 .chain(window.prediction.iter())
                 .map(acc_bytes)
                 .sum::<usize>();
-            sketches += boxed(window.latency.heap_bytes());
-            lag += boxed(window.lag.heap_bytes());
+            sketches += boxed(window.latency.heap_bytes()) + boxed(window.lag.heap_bytes());
         }
-        // A shared feature list counts a share to each model holding it.
+        // A shared feature list counts a share to each holder (models and their open windows).
         let names = (self.names.iter().map(|n| boxed(n.len())).sum::<usize>()
             + boxed(self.names.capacity() * size_of::<String>()))
             / Arc::strong_count(&self.names).max(1);
@@ -1195,7 +1193,6 @@ impl ModelCore {
             ("detectors", detectors),
             ("windows", windows),
             ("sketches", sketches),
-            ("lag", lag),
             ("names", names),
             ("other", other),
         ]
@@ -1643,6 +1640,7 @@ fn add_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::{decode_prediction, Limits};
 
     #[test]
     fn models_of_the_same_features_share_one_list() {
@@ -1658,7 +1656,6 @@ mod tests {
         let again = feature_list(names(&["shared-a", "shared-b"]));
         assert_eq!(Arc::strong_count(&again), 1);
     }
-    use crate::decode::{decode_prediction, Limits};
 
     fn event(i: i64, x: &str, version: &str) -> Prediction {
         let text = format!(

@@ -337,11 +337,6 @@ class _Ring:
         """Values in the window (at most ``size``)."""
         return self._at[1]
 
-    @property
-    def total(self) -> float:
-        """Sum of the values in the window."""
-        return float(self._total[0])
-
     def update(self, value: float) -> None:
         """Add one value, dropping the oldest once the window is full."""
         self.update_many((value,))

@@ -135,11 +135,11 @@ def test_a_models_state_is_measured_by_part_and_its_detectors_grow_with_the_log_
 
     early = feed(0, 5_000)
     assert set(early) == {
-        "edges", "references", "detectors", "windows", "sketches", "lag", "names", "other"
+        "edges", "references", "detectors", "windows", "sketches", "names", "other"
     }  # fmt: skip
     # three features and the score, each with 99 percentile edges of 8 bytes (one allocation)
     assert early["edges"] == 4 * (99 * 8 + 16)
-    # latencies between 1 and 2 ms: a row of 36 one-byte buckets
+    # latencies between 1 and 2 ms: a row of 36 one-byte buckets (no lags: no record times)
     assert early["sketches"] <= 36 + 16
     late = feed(5_000, 69_000)
     # ADWIN keeps rows of at most 5 buckets of 2^i values: 16x the events, a few more rows
