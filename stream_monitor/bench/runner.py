@@ -58,6 +58,7 @@ class BenchOptions:
     window_events: int = 1000
     file: Path | None = None
     timeout: float = 1_800.0
+    keep_topics: bool = False
 
 
 @dataclass
@@ -355,12 +356,11 @@ async def _read_latencies(
 
 async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
     """Run every phase; raises StreamMonitorError on a stuck run."""
-    tag = uuid.uuid4().hex[:8]
-    group = f"bench-{tag}"
+    group = f"bench-{uuid.uuid4().hex[:8]}"  # every topic of the run starts with it
     topics = {
-        "predictions": f"bench-{tag}-predictions",
-        "labels": f"bench-{tag}-labels",
-        "alerts": f"bench-{tag}-alerts",
+        "predictions": f"{group}-predictions",
+        "labels": f"{group}-labels",
+        "alerts": f"{group}-alerts",
         "partitions": str(options.partitions),
     }
     result = BenchResult(options={**asdict(options), "file": str(options.file or "")})
@@ -432,8 +432,21 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
         await _latency_phase(settings, options, topics, result, f"{group}-metrics")
     finally:
         _terminate(processes)
-        await admin.close()
+        try:
+            if not options.keep_topics:
+                await _drop_topics(admin, f"{group}-")
+        finally:
+            await admin.close()
     return result
+
+
+async def _drop_topics(admin: AIOKafkaAdminClient, prefix: str) -> None:
+    """Delete the run's topics (inputs, outputs, state, the Faust peer's): a broker that keeps
+    every run's gigabytes of logs and their index files gets slower from run to run, and the
+    later runs then measure the broker's page cache rather than the monitor."""
+    names = [name for name in await admin.list_topics() if name.startswith(prefix)]
+    if names:
+        await admin.delete_topics(names)
 
 
 def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:

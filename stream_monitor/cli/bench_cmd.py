@@ -51,6 +51,9 @@ def bench(
         Path | None, typer.Option(help="Events from this file instead of the reference workload.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write every figure as JSON here.")] = None,
+    keep_topics: Annotated[
+        bool, typer.Option(help="Keep the run's topics on the broker (deleted by default).")
+    ] = False,
     config: ConfigOption = None,
     sets: SetOption = None,
     bootstrap_servers: BootstrapOption = None,
@@ -70,6 +73,7 @@ def bench(
             latency_seconds=latency_seconds,
             window_events=window_events,
             file=file,
+            keep_topics=keep_topics,
         )
         err_console.print(
             f"bench on {settings.kafka.bootstrap_servers}: {events:,} events, {workers} worker(s), "

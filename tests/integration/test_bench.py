@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import orjson
+from aiokafka.admin import AIOKafkaAdminClient
 from typer.testing import CliRunner
 
 from stream_monitor.cli import app
@@ -14,10 +15,20 @@ from stream_monitor.cli import app
 runner = CliRunner()
 
 
+async def _bench_topics(bootstrap: str) -> set[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        return {name for name in await admin.list_topics() if name.startswith("bench-")}
+    finally:
+        await admin.close()
+
+
 async def test_bench_reports_throughput_lag_rss_latency_and_peers(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     out = tmp_path / "bench.json"
+    before = await _bench_topics(kafka_bootstrap)
     result = await asyncio.to_thread(
         runner.invoke,
         app,
@@ -55,3 +66,5 @@ async def test_bench_reports_throughput_lag_rss_latency_and_peers(
     assert latency["n"] > 0  # windows closed during the latency phase and were read back
     assert latency["p50"] <= latency["p95"] <= latency["p99"]
     assert figures["ratios"]["monitor/raw_consume"] is not None
+    # the run's topics (inputs, outputs, state, the Faust peer's) are gone from the broker
+    assert await _bench_topics(kafka_bootstrap) == before
