@@ -431,22 +431,24 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
             result.monitor_rate = round(done / max(result.monitor_seconds, 1e-9), 1)
         await _latency_phase(settings, options, topics, result, f"{group}-metrics")
     finally:
-        _terminate(processes)
-        try:
-            if not options.keep_topics:
-                await _drop_topics(admin, f"{group}-")
-        finally:
-            await admin.close()
+        await _finish(processes, admin, None if options.keep_topics else f"{group}-")
     return result
 
 
-async def _drop_topics(admin: AIOKafkaAdminClient, prefix: str) -> None:
-    """Delete the run's topics (inputs, outputs, state, the Faust peer's): a broker that keeps
-    every run's gigabytes of logs and their index files gets slower from run to run, and the
-    later runs then measure the broker's page cache rather than the monitor."""
-    names = [name for name in await admin.list_topics() if name.startswith(prefix)]
-    if names:
-        await admin.delete_topics(names)
+async def _finish(
+    processes: list[subprocess.Popen[bytes]], admin: AIOKafkaAdminClient, drop: str | None
+) -> None:
+    """Stop the workers, then delete the topics whose names start with ``drop`` (the run's
+    inputs, outputs, state and the Faust peer's): a broker that keeps every run's gigabytes of
+    logs gets slower from run to run, and later runs would measure its memory, not the monitor."""
+    _terminate(processes)
+    try:
+        if drop is not None:
+            names = [name for name in await admin.list_topics() if name.startswith(drop)]
+            if names:
+                await admin.delete_topics(names)
+    finally:
+        await admin.close()
 
 
 def _terminate(processes: list[subprocess.Popen[bytes]]) -> None:

@@ -11,6 +11,15 @@ records within minutes, mid-run (it also rolls a segment at each append for them
 development broker keeps everything until it is stopped (``log.retention.ms=-1``). A very large
 ``log.roll.ms`` was tried against the rolling and broke consumer-group assignment on a fresh
 broker (a worker was assigned no partition), so it is left at its default.
+
+The logs live in memory (``/dev/shm``, linked from the run folder as ``data``) unless
+``storage="disk"`` or there is no tmpfs with room. The broker is throwaway (its folder is
+deleted at each start and stop), and on disk its request threads stalled for up to a second in
+page faults: each append past a page of a partition's sparse, memory-mapped index zeroes a
+readahead window (8 MB on this kind of machine) that the kernel's proactive reclaim had dropped
+(``perf`` showed it: ``memset`` under ``filemap_fault`` from ``LogSegment.append``). The
+monitor's outputs waited behind those stalls, so alert latencies measured the disk, not the
+monitor. Deleted topics leave memory after a second (``log.segment.delete.delay.ms``).
 """
 
 from __future__ import annotations
@@ -27,6 +36,9 @@ from stream_monitor.broker.process import (
     check_port_free,
     free_port,
     launch,
+    make_log_dir,
+    memory_dir,
+    remove_run_dir,
     run_dir_for,
     stop,
 )
@@ -107,6 +119,7 @@ num.network.threads=2
 num.io.threads=4
 num.recovery.threads.per.data.dir=1
 log.retention.ms=-1
+log.segment.delete.delay.ms=1000
 """
 
 
@@ -172,21 +185,27 @@ def start_kafka(
     *,
     security: str = "plaintext",
     grants: Settings | None = None,
+    storage: str = "memory",
 ) -> BrokerInfo:
     """Start a single-node KRaft broker on ``127.0.0.1:port`` and wait until it answers.
 
     ``security="sasl_ssl"``: TLS, SCRAM users and ACLs (see :mod:`stream_monitor.broker.secure`)
     that give ``User:monitor`` what the settings ``grants`` (default settings when None) use.
+    ``storage="memory"``: the logs in ``/dev/shm`` when it has room (see the module's doc).
     """
     if security not in ("plaintext", "sasl_ssl"):
         raise BrokerError(f"security {security!r} is not supported; use plaintext or sasl_ssl")
+    if storage not in ("memory", "disk"):
+        raise BrokerError(f"storage {storage!r} is not supported; use memory or disk")
     java = _require("java", "install OpenJDK 17 or newer (e.g. apt-get install openjdk-17-jre)")
     _check_java(java)
     check_port_free(port)
     libs = ensure_jars(version)
     run_dir = run_dir_for("kafka", port)
-    shutil.rmtree(run_dir, ignore_errors=True)
-    (run_dir / "data").mkdir(parents=True)
+    remove_run_dir(run_dir)
+    run_dir.mkdir(parents=True)
+    memory = memory_dir() if storage == "memory" else None
+    data = make_log_dir(run_dir, f"kafka-{port}", memory=memory)
     controller = free_port()
     users: list[str] = []
     if security == "sasl_ssl":
@@ -194,9 +213,7 @@ def start_kafka(
     else:
         listeners = _PLAINTEXT.format(port=port, controller=controller)
     props = run_dir / "server.properties"
-    props.write_text(
-        _SERVER.format(controller=controller, listeners=listeners, data=run_dir / "data"), "utf-8"
-    )
+    props.write_text(_SERVER.format(controller=controller, listeners=listeners, data=data), "utf-8")
     props.chmod(0o600)  # with sasl_ssl it holds the inter-broker password
     log_config = run_dir / "log4j2.yaml"
     log_config.write_text(_LOG4J2, "utf-8")

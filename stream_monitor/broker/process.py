@@ -26,6 +26,9 @@ __all__ = [
     "check_port_free",
     "free_port",
     "launch",
+    "make_log_dir",
+    "memory_dir",
+    "remove_run_dir",
     "restart",
     "run_dir_for",
     "running_brokers",
@@ -42,6 +45,42 @@ def cache_dir() -> Path:
     """Where jars and run folders live: ``$XDG_CACHE_HOME/stream-monitor`` or ``~/.cache/...``."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "stream-monitor"
+
+
+def memory_dir(need_bytes: int = 2 << 30) -> Path | None:
+    """A folder in RAM (tmpfs) for a throwaway broker's logs, or None when there is no
+    writable ``/dev/shm`` with ``need_bytes`` free (a container's is often 64 MB)."""
+    shm = Path("/dev/shm")  # noqa: S108 - the system's shared-memory mount, not a temp file
+    try:
+        stats = os.statvfs(shm)
+    except OSError:
+        return None
+    if not os.access(shm, os.W_OK) or stats.f_bavail * stats.f_frsize < need_bytes:
+        return None
+    return shm / f"stream-monitor-{os.getuid()}"
+
+
+def make_log_dir(run_dir: Path, name: str, *, memory: Path | None) -> Path:
+    """The broker's log folder: ``memory/name`` linked from ``run_dir/data``, or
+    ``run_dir/data`` itself when ``memory`` is None. Returns the real folder."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    link = run_dir / "data"
+    if memory is None:
+        link.mkdir()
+        return link
+    target = memory / name
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    link.symlink_to(target, target_is_directory=True)
+    return target
+
+
+def remove_run_dir(run_dir: Path) -> None:
+    """Delete a run folder, with the log folder in memory its ``data`` link points to."""
+    data = run_dir / "data"
+    if data.is_symlink():
+        shutil.rmtree(data.resolve(), ignore_errors=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -191,7 +230,7 @@ def running_brokers() -> list[BrokerInfo]:
         if _alive(info.pid):
             found.append(info)
         else:
-            shutil.rmtree(info.run_dir, ignore_errors=True)
+            remove_run_dir(info.run_dir)
     return found
 
 
@@ -216,7 +255,7 @@ def restart(info: BrokerInfo, down_for: float = 0.0, timeout: float = 30.0) -> B
 def stop(info: BrokerInfo, timeout: float = 30.0) -> None:
     """Stop a broker and delete its run folder (data included)."""
     _terminate(info, timeout)
-    shutil.rmtree(info.run_dir, ignore_errors=True)
+    remove_run_dir(info.run_dir)
 
 
 def _terminate(info: BrokerInfo, timeout: float) -> None:

@@ -37,6 +37,13 @@ class Security(StrEnum):
     sasl_ssl = "sasl_ssl"
 
 
+class Storage(StrEnum):
+    """Where a Kafka broker keeps its logs."""
+
+    memory = "memory"
+    disk = "disk"
+
+
 class BrokerKind(StrEnum):
     """Which broker to run."""
 
@@ -62,6 +69,13 @@ def start(
             "settings are written to client.yaml in the broker's run folder."
         ),
     ] = Security.plaintext,
+    storage: Annotated[
+        Storage,
+        typer.Option(
+            help="memory (kind kafka): the logs in /dev/shm when it has 2 GB free, else on "
+            "disk; the broker's data is deleted at stop either way."
+        ),
+    ] = Storage.memory,
     config: ConfigOption = None,
     sets: SetOption = None,
 ) -> None:
@@ -73,7 +87,14 @@ def start(
         if kind is BrokerKind.kafka:
             grants = load_from_flags(config, sets) if security is Security.sasl_ssl else None
             err_console.print(f"starting Apache Kafka {kafka_version} on 127.0.0.1:{port} ...")
-            info = start_kafka(port, kafka_version, timeout, security=security.value, grants=grants)
+            info = start_kafka(
+                port,
+                kafka_version,
+                timeout,
+                security=security.value,
+                grants=grants,
+                storage=storage.value,
+            )
         else:
             if security is not Security.plaintext:
                 raise ConfigError(

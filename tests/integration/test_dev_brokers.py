@@ -55,8 +55,11 @@ async def test_broker_start_status_stop(kind: str) -> None:
     port = process.free_port()
     result = runner.invoke(app, ["broker", "start", "--kind", kind, "--port", str(port)])
     assert result.exit_code == 0, result.output
+    logs = (process.run_dir_for(kind, port) / "data").resolve()
     try:
         assert f"127.0.0.1:{port}" in result.output
+        if kind == "kafka" and process.memory_dir() is not None:
+            assert logs.parent == process.memory_dir()  # a throwaway broker's logs in memory
         status = runner.invoke(app, ["broker", "status"])
         assert f"{kind}\t127.0.0.1:{port}" in status.output
         assert await produce_and_consume(f"127.0.0.1:{port}") == [
@@ -75,6 +78,7 @@ async def test_broker_start_status_stop(kind: str) -> None:
         stopped = runner.invoke(app, ["broker", "stop", "--port", str(port)])
     assert f"stopped {kind} on 127.0.0.1:{port}" in stopped.output
     assert all(b.port != port for b in process.running_brokers())
+    assert not logs.exists()
 
 
 def test_restart_without_a_broker_on_that_port_says_so() -> None:

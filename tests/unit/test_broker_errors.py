@@ -147,3 +147,47 @@ def test_stale_records_are_dropped_and_stop_without_brokers() -> None:
     assert "no running broker" in result.output
     result = runner.invoke(app, ["broker", "status"])
     assert "no running broker" in result.output
+
+
+def test_stale_record_takes_its_logs_in_memory_with_it(tmp_path: Path) -> None:
+    run_dir = _run_dir("ghost")
+    memory = tmp_path / "shm"
+    logs = process.make_log_dir(run_dir, "kafka-1", memory=memory)
+    (logs / "predictions-0").mkdir()
+    assert logs == memory / "kafka-1"
+    assert (run_dir / "data").resolve() == logs
+    (run_dir / "broker.json").write_text('{"kind": "ghost", "port": 1, "pid": 999999999}')
+    assert process.running_brokers() == []
+    assert not run_dir.exists()
+    assert not logs.exists()  # the memory the stale broker held is given back
+    assert memory.exists()  # other brokers' logs may live next to it
+
+
+def test_logs_on_disk_without_memory(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    logs = process.make_log_dir(run_dir, "kafka-1", memory=None)
+    assert logs == run_dir / "data"
+    assert logs.is_dir()
+    assert not logs.is_symlink()
+    process.remove_run_dir(run_dir)
+    assert not run_dir.exists()
+
+
+def test_a_previous_runs_logs_in_memory_are_replaced(tmp_path: Path) -> None:
+    memory = tmp_path / "shm"
+    (memory / "kafka-1" / "old-topic-0").mkdir(parents=True)
+    logs = process.make_log_dir(tmp_path / "run", "kafka-1", memory=memory)
+    assert list(logs.iterdir()) == []
+
+
+def test_memory_dir_needs_room() -> None:
+    assert process.memory_dir(need_bytes=1 << 62) is None  # more than any tmpfs has
+    found = process.memory_dir(need_bytes=0)
+    if Path("/dev/shm").is_dir():
+        assert found is not None
+        assert found.parent == Path("/dev/shm")
+
+
+def test_unknown_storage_is_refused() -> None:
+    with pytest.raises(BrokerError, match="storage 'tape' is not supported; use memory or disk"):
+        apache.start_kafka(port=process.free_port(), storage="tape")
