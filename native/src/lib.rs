@@ -8,6 +8,7 @@ pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;
+pub mod joint;
 pub mod mapped;
 pub mod model;
 pub mod model_state;

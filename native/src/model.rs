@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use crate::accum::{self, NumericDrift, NumericReferenceView};
 use crate::adwin::Adwin;
 use crate::decode::{Prediction, Value};
+use crate::joint::{Joint, JointRef};
 use crate::mapped::Mapped;
 use crate::pyrepr::float_repr;
 use crate::sketch::LogHistogram;
@@ -552,6 +553,8 @@ pub struct Window {
     pub prediction: Option<Acc>,
     pub latency: LogHistogram,
     pub lag: LogHistogram,
+    /// Joint moments of the numeric features (when the model has a joint reference).
+    pub joint: Option<Joint>,
 }
 
 /// Page-Hinkley with river's arithmetic and the parameters the Python side used
@@ -1044,6 +1047,8 @@ pub struct ModelCore {
     /// The reference of each feature (when learnt), and of the prediction signal.
     pub references: Vec<Option<Reference>>,
     pub prediction_ref: Option<(Kind, Reference)>,
+    /// How events are standardised for the joint moments (multivariate drift), when on.
+    pub joint_ref: Option<JointRef>,
     pub signal: Option<SignalKind>,
     pub signals: Vec<Signal>,
     pub warmup: Option<Warmup>,
@@ -1159,7 +1164,15 @@ impl ModelCore {
         }
         let mut windows = boxed(self.open.capacity() * size_of::<(i64, Window)>());
         let mut sketches = 0;
+        let mut joint = self.joint_ref.as_ref().map_or(0, |r| {
+            boxed(r.slots.capacity() * 4)
+                + boxed(r.mean.capacity() * 8)
+                + boxed(r.inv_sd.capacity() * 8)
+        });
         for (_, window) in &self.open {
+            joint += window.joint.as_ref().map_or(0, |j| {
+                boxed(j.sums.capacity() * 8) + boxed(j.cross.capacity() * 8)
+            });
             windows += boxed(window.features.capacity() * size_of::<Acc>());
             windows += window
                 .features
@@ -1193,6 +1206,7 @@ impl ModelCore {
             ("detectors", detectors),
             ("windows", windows),
             ("sketches", sketches),
+            ("joint", joint),
             ("names", names),
             ("other", other),
         ]
@@ -1213,6 +1227,7 @@ impl ModelCore {
             kinds,
             references,
             prediction_ref: None,
+            joint_ref: None,
             signal: None,
             signals: Vec::new(),
             warmup,
@@ -1298,7 +1313,13 @@ impl ModelCore {
             prediction,
             latency: LogHistogram::default(),
             lag: LogHistogram::default(),
+            joint: self.joint_ref.as_ref().map(|r| Joint::new(r.len())),
         }
+    }
+
+    /// Count joint moments with `reference` in windows opened from now on (None: stop).
+    pub fn set_joint(&mut self, reference: Option<JointRef>) {
+        self.joint_ref = reference;
     }
 
     /// Start a batch: `events` are this model's events of the batch, in order.
@@ -1450,6 +1471,29 @@ impl ModelCore {
         self.apply(&events[start..end], start, &keys, &lags, runs)
     }
 
+    /// The standardised rows of the run's events whose joint features are all numbers, one
+    /// after another, and the row width (None without a joint reference).
+    #[allow(clippy::needless_range_loop)] // `event` indexes the inner lists of `slots`
+    fn joint_rows(&self, slots: &[Vec<Cell<'_>>], events: usize) -> (Vec<f64>, Option<usize>) {
+        let Some(reference) = &self.joint_ref else {
+            return (Vec::new(), None);
+        };
+        let width = reference.len();
+        if reference.slots.iter().any(|&s| s as usize >= slots.len()) {
+            return (Vec::new(), None); // not the features it was made for
+        }
+        let mut rows = vec![0.0; events * width];
+        let mut kept = 0;
+        for event in 0..events {
+            let row = &mut rows[kept * width..(kept + 1) * width];
+            if reference.standardise(|slot| number_of(slots[slot][event]), row) {
+                kept += 1;
+            }
+        }
+        rows.truncate(kept * width);
+        (rows, Some(width))
+    }
+
     /// Count a run into windows `keys`, feed the detectors, keep warm-up events; true when the
     /// warm-up became complete with this run.
     fn apply(
@@ -1461,6 +1505,7 @@ impl ModelCore {
         runs: &mut Vec<RunRecord>,
     ) -> bool {
         let slots = slots_of(&self.names, run);
+        let rows = self.joint_rows(&slots, run.len());
         let mut before = Vec::with_capacity(keys.len());
         for &key in keys {
             let at = match self.open.iter().position(|(k, _)| *k == key) {
@@ -1475,6 +1520,11 @@ impl ModelCore {
             before.push((window.count, window.first));
             if Arc::ptr_eq(&window.names, &self.names) {
                 add_run(window, run, &slots, self.signal, lags);
+                if let (Some(joint), Some(width)) = (&mut window.joint, rows.1) {
+                    for z in rows.0.chunks_exact(width) {
+                        joint.add(z);
+                    }
+                }
             } else {
                 // opened under other features (before a reference was learnt)
                 let own = slots_of(&window.names, run);
@@ -1583,6 +1633,16 @@ fn slots_of<'e>(names: &[String], run: &[&'e Prediction]) -> Vec<Vec<Cell<'e>>> 
         }
     }
     slots
+}
+
+/// A cell's number for the joint moments (not booleans, not text, not missing).
+fn number_of(cell: Cell<'_>) -> Option<f64> {
+    match cell {
+        Cell::Value(Value::Float(x)) => Some(*x),
+        Cell::Value(Value::Int(n)) => Some(*n as f64),
+        Cell::Value(Value::BigInt(digits)) => digits.parse().ok(),
+        _ => None,
+    }
 }
 
 /// The prediction signal's value of each event.

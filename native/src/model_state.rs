@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::adwin::Adwin;
 use crate::decode::Value;
+use crate::joint::{Joint, JointRef};
 use crate::mapped::Mapped;
 use crate::model::{
     Acc, Algorithm, CategoricalRef, Config, Counts, Detector, Kind, ModelCore, NumericRef,
@@ -529,6 +530,10 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
         }
         window.latency.write(&mut body);
         window.lag.write(&mut body);
+        body.bool(window.joint.is_some());
+        if let Some(joint) = &window.joint {
+            write_joint(&mut body, joint);
+        }
     }
     // config
     let config = &core.config;
@@ -592,7 +597,40 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
     out.u64(core.events);
     out.bool(core.model_version.is_some());
     out.str(core.model_version.as_deref().unwrap_or(""));
+    out.bool(core.joint_ref.is_some());
+    if let Some(joint) = &core.joint_ref {
+        out.u32(joint.slots.len() as u32);
+        for ((&slot, &mean), &inv_sd) in joint.slots.iter().zip(&joint.mean).zip(&joint.inv_sd) {
+            out.u32(slot);
+            out.f64(mean);
+            out.f64(inv_sd);
+        }
+    }
     out.raw(&body.finish());
+}
+
+fn write_joint(out: &mut Writer, joint: &Joint) {
+    out.u64(joint.n);
+    out.u32(joint.sums.len() as u32);
+    out.u32((joint.sums.len() + joint.cross.len()) as u32);
+    for &sum in joint.sums.iter().chain(&joint.cross) {
+        out.i64(sum);
+    }
+}
+
+fn read_joint(input: &mut Reader<'_>) -> Result<Joint, StateError> {
+    let n = input.u64()?;
+    let features = input.u32()? as usize;
+    let values = input.count(8)?; // bounds what is allocated by the bytes there are
+    if features.checked_mul(features + 3).map(|v| v / 2) != Some(values) {
+        return Err(bad("joint moments of the wrong size"));
+    }
+    let mut joint = Joint::new(features);
+    for sum in joint.sums.iter_mut().chain(joint.cross.iter_mut()) {
+        *sum = input.i64()?;
+    }
+    joint.n = n;
+    Ok(joint)
 }
 
 /// Read a core written by [`write_core`].
@@ -680,6 +718,24 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     let events = input.u64()?;
     let has_version = input.bool()?;
     let version = input.str()?;
+    let joint_ref = if input.bool()? {
+        let n = input.count(20)?;
+        let mut slots = Vec::with_capacity(n);
+        let mut mean = Vec::with_capacity(n);
+        let mut inv_sd = Vec::with_capacity(n);
+        for _ in 0..n {
+            let slot = input.u32()?;
+            if slot as usize >= types.len() {
+                return Err(bad("a joint feature beyond the features"));
+            }
+            slots.push(slot);
+            mean.push(input.f64()?);
+            inv_sd.push(input.f64()?);
+        }
+        Some(JointRef::new(slots, mean, inv_sd).ok_or_else(|| bad("bad joint reference"))?)
+    } else {
+        None
+    };
     let n = input.count(8)?;
     let mut open = Vec::with_capacity(n);
     for _ in 0..n {
@@ -700,6 +756,11 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         };
         let latency = LogHistogram::read(input)?;
         let lag = LogHistogram::read(input)?;
+        let joint = if input.bool()? {
+            Some(read_joint(input)?)
+        } else {
+            None
+        };
         open.push((
             key,
             Window {
@@ -711,6 +772,7 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
                 prediction,
                 latency,
                 lag,
+                joint,
             },
         ));
     }
@@ -718,6 +780,7 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     core.names = names;
     core.references = own;
     core.prediction_ref = prediction_ref;
+    core.joint_ref = joint_ref;
     core.signal = signal;
     core.signals = signals;
     core.warmup = warmup;

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
+use crate::joint::JointRef;
 use crate::model::{
     Acc, Bounds, CategoricalRef, Config, Detector, Distribution, Drift, Kind, ModelCore,
     NumericRef, Pause, Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
@@ -24,7 +25,7 @@ use crate::state::{Reader, Writer};
 
 /// Version of a model core's state bytes; other versions are refused (the partition restarts
 /// fresh).
-const CORE_STATE_VERSION: u8 = 1;
+const CORE_STATE_VERSION: u8 = 2;
 
 /// A decoded value as the Python object the schema would give.
 pub fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -410,6 +411,13 @@ fn close_py<'py>(
             prediction,
             percentiles_py(py, &window.latency)?.into_any(),
             percentiles_py(py, &window.lag)?.into_any(),
+            match &window.joint {
+                Some(joint) => {
+                    let (sums, cross) = joint.values();
+                    (joint.n, sums, cross).into_pyobject(py)?.into_any()
+                }
+                None => py.None().into_bound(py),
+            },
         ],
     )
 }
@@ -631,6 +639,31 @@ impl PyModelCore {
             .transpose()?;
         self.core
             .set_reference(types, references, signal, prediction, detectors);
+        Ok(())
+    }
+
+    /// Count joint moments (multivariate drift) in the windows opened from now on: the feature
+    /// slots (indices into the reference's features), their means and standard deviations;
+    /// None stops it.
+    fn set_joint(&mut self, joint: Option<(Vec<u32>, Vec<f64>, Vec<f64>)>) -> PyResult<()> {
+        let reference = match joint {
+            None => None,
+            Some((slots, mean, sd)) => {
+                if slots.iter().any(|&s| s as usize >= self.core.names.len()) {
+                    return Err(PyValueError::new_err(
+                        "a joint feature slot beyond the features",
+                    ));
+                }
+                let inv_sd = sd.iter().map(|s| 1.0 / s).collect();
+                Some(JointRef::new(slots, mean, inv_sd).ok_or_else(|| {
+                    PyValueError::new_err(
+                        "joint reference: at least 2 features, one finite mean and positive \
+                         finite sd each",
+                    )
+                })?)
+            }
+        };
+        self.core.set_joint(reference);
         Ok(())
     }
 

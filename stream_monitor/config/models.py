@@ -88,6 +88,29 @@ class WindowSpec(_Spec):
         return value
 
 
+class MultivariateSpec(_Spec):
+    """Multivariate drift: how the numeric features vary together (PCA reconstruction error
+    and pairwise correlations against the reference; see docs/monitoring.md)."""
+
+    enabled: bool = Field(
+        True,
+        description="Test the joint distribution of the numeric features (models with 3 or more "
+        "numeric features that vary in the reference).",
+    )
+    variance_share: float = Field(
+        0.9,
+        gt=0,
+        lt=1,
+        description="Share of the reference's variance the kept PCA components explain; the "
+        "reconstruction error is the distance from their subspace.",
+    )
+    critical_z: PositiveFloat = Field(
+        10.0,
+        description="A significant window whose largest |z| (error or a pair's correlation) "
+        "reaches this is critical; otherwise a warning.",
+    )
+
+
 class DriftSpec(_Spec):
     """Drift of features and of the prediction against the reference."""
 
@@ -125,6 +148,7 @@ class DriftSpec(_Spec):
         description="After a drift alert resolves, learn a new reference from the next "
         "warmup_events events.",
     )
+    multivariate: MultivariateSpec = Field(default_factory=MultivariateSpec)
 
     @field_validator("detectors", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.schemas import LabelEvent, PredictionLike
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
+from stream_monitor.monitor.multivariate import JointReference, joint_statistics
 from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
 from stream_monitor.monitor.reference import (
     CategoricalReference,
@@ -58,6 +59,7 @@ class ModelMonitor:
         self.signal: Literal["score", "prediction"] | None = None
         # What the rules read of the reference; its bins live in the native core.
         self.reference: ReferenceSummary | None = None
+        self.joint: JointReference | None = None  # what multivariate drift compares with
         # signal name -> detector names; the detectors themselves live in the native core
         self.detectors: dict[str, tuple[str, ...]] = {}
         window = spec.window
@@ -334,12 +336,22 @@ class ModelMonitor:
             (prediction.kind, _describe(prediction, prediction.kind)) if prediction else None,
             moments,
         )
+        joint = reference.joint if drift.multivariate.enabled else None
+        if joint is not None and not all(self.types.get(n) == "numeric" for n in joint.features):
+            joint = None  # made for other features (a profile file of another schema)
+        self.joint = joint
+        self.core.set_joint(
+            None
+            if joint is None
+            else ([names.index(n) for n in joint.features], list(joint.mean), list(joint.sd))
+        )
 
     def _categorical(self) -> frozenset[str]:
         return frozenset(name for name, kind in self.types.items() if kind == "categorical")
 
     def _finish_warmup(self, sample: tuple[Any, ...]) -> None:
         columns, scores, predictions = sample
+        multivariate = self.spec.drift.multivariate
         self._use_reference(
             profile_from_columns(
                 self.model_id,
@@ -348,6 +360,7 @@ class ModelMonitor:
                 columns,
                 scores=scores,
                 predictions=predictions,
+                variance_share=multivariate.variance_share if multivariate.enabled else None,
             )
         )
 
@@ -394,7 +407,7 @@ class ModelMonitor:
         )
 
     def _close(self, closed: tuple[Any, ...]) -> list[Output]:
-        key, (index, start, end), late, count, features, prediction, latency, lag = closed
+        key, (index, start, end), late, count, features, prediction, latency, lag, joint = closed
         bounds = WindowBounds(index, start, end)
         detections = self.window_detections.pop(key, {})
         ref = self.reference
@@ -437,6 +450,7 @@ class ModelMonitor:
             prediction[2] if prediction else 0,
             count,
             detections,
+            joint,
         )
         checks = self._window_checks(closed_window, reference_id)
         performance = performance_check(
@@ -478,7 +492,12 @@ class ModelMonitor:
         predicted = (
             DriftInput(PREDICTION, prediction, window.prediction_size) if prediction else None
         )
-        checks = drift_checks(self.spec, inputs, predicted, reference_id)
+        tested = None
+        if window.joint is not None and self.joint is not None:
+            events, sums, cross = window.joint
+            found = joint_statistics(self.joint, events, sums, cross)
+            tested = (found, events) if found is not None else None
+        checks = drift_checks(self.spec, inputs, predicted, reference_id, tested)
         baseline = {n: r.missing_rate for n, r in ref.features.items()} if ref else {}
         # Share of new values beyond a sample's min/max: 2/(n+1) on average, but the extremes
         # of a sample are themselves random; use the 99.9% upper bound, 2 * (1 - 0.001^(1/n)).
@@ -539,6 +558,7 @@ class _Closed(NamedTuple):
     prediction_size: int
     events: int
     detections: dict[str, int]
+    joint: tuple[int, list[float], list[float]] | None  # (events, sums, cross sums)
 
 
 class _At(NamedTuple):

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import orjson
 
 from stream_monitor.errors import StreamMonitorError
+from stream_monitor.monitor.multivariate import JointReference, fit_joint
 
 __all__ = [
     "PROFILE_FORMAT",
@@ -318,6 +319,7 @@ class ReferenceProfile:
     sample_size: int
     source: str  # "warmup" or "file"
     performance: dict[str, float | None] = field(default_factory=dict)
+    joint: JointReference | None = None
     reference_id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -326,7 +328,7 @@ class ReferenceProfile:
             object.__setattr__(self, "reference_id", "ref-" + digest.hexdigest()[:12])
 
     def _content(self) -> dict[str, Any]:
-        return {
+        content = {
             "model_id": self.model_id,
             "sample_size": self.sample_size,
             "prediction_signal": self.prediction_signal,
@@ -334,6 +336,9 @@ class ReferenceProfile:
             "features": {name: ref.to_dict() for name, ref in self.features.items()},
             "performance": self.performance,
         }
+        if self.joint is not None:  # profiles without one keep their ids
+            content["joint"] = self.joint.to_dict()
+        return content
 
     def to_json(self) -> bytes:
         """The profile file contents."""
@@ -358,6 +363,7 @@ class ReferenceProfile:
                 str(name): _feature_from_dict(spec) for name, spec in document["features"].items()
             }
             prediction = document.get("prediction")
+            joint = document.get("joint")
             return cls(
                 model_id=str(document["model_id"]),
                 features=features,
@@ -369,6 +375,7 @@ class ReferenceProfile:
                     str(k): None if v is None else float(v)
                     for k, v in document.get("performance", {}).items()
                 },
+                joint=JointReference.from_dict(joint) if joint else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ReferenceError(
@@ -429,12 +436,14 @@ def profile_from_columns(
     scores: Sequence[float | None],
     predictions: Sequence[Any],
     source: str = "warmup",
+    variance_share: float | None = 0.9,
 ) -> ReferenceProfile:
     """A reference profile from value columns (None or NaN = missing).
 
     Feature types are inferred when ``types`` is empty. The prediction signal is the score when
     any event carries one, else the prediction itself (numeric for regression, categorical
-    otherwise).
+    otherwise). With ``variance_share``, the numeric features' joint reference is fitted too
+    (:func:`~stream_monitor.monitor.multivariate.fit_joint`).
     """
     if not types:
         types = {name: infer_type(columns[name]) for name in sorted(columns)}
@@ -452,6 +461,8 @@ def profile_from_columns(
         reference = build_feature_reference(kind, columns.get(name, [None] * len(predictions)))
         if reference is not None:
             features[name] = reference
+    numeric = [name for name, ref in features.items() if isinstance(ref, NumericReference)]
+    joint = fit_joint(columns, numeric, variance_share) if variance_share is not None else None
     return ReferenceProfile(
         model_id=model_id,
         features=features,
@@ -459,4 +470,5 @@ def profile_from_columns(
         prediction_signal=signal,
         sample_size=len(predictions),
         source=source,
+        joint=joint,
     )

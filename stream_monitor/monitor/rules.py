@@ -17,6 +17,7 @@ from stream_monitor._native import binom_cdf, binom_sf, norm_sf
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import AlertKind, Severity
 from stream_monitor.monitor.lifecycle import RuleCheck
+from stream_monitor.monitor.multivariate import JointCheck
 from stream_monitor.monitor.performance import LOWER_IS_BETTER
 
 Stats = dict[str, float | None]
@@ -66,8 +67,10 @@ def drift_checks(
     features: list[DriftInput],
     prediction: DriftInput | None,
     reference_id: str | None,
+    joint: tuple[JointCheck, int] | None = None,
 ) -> list[RuleCheck]:
-    """Drift checks for every signal with enough values, features first, then the prediction."""
+    """Drift checks for every signal with enough values, features first, then the prediction,
+    then the joint distribution (``joint``: the window's multivariate test and its events)."""
     drift = spec.drift
     signals = [(s, "drift") for s in features] + (
         [(prediction, "prediction_drift")] if prediction else []
@@ -79,9 +82,10 @@ def drift_checks(
         found = _statistic(signal.stats, drift.statistic, signal.usable)
         if found is not None:
             measured.append((signal, kind, *found))  # type: ignore[arg-type]
-    if not measured:
+    tested = joint is not None and joint[1] >= drift.min_samples
+    if not measured and not tested:
         return []
-    alpha = drift.significance / len(measured)
+    alpha = drift.significance / (len(measured) + tested)
     ranked = sorted((m for m in measured if m[1] == "drift"), key=lambda m: (-m[3], m[0].name))
     top = [{"feature": m[0].name, m[2]: m[3]} for m in ranked[:3]]
     checks = []
@@ -106,7 +110,35 @@ def drift_checks(
                 },
             )
         )
+    if tested:
+        assert joint is not None  # noqa: S101 - tested implies it
+        checks.append(_joint_check(spec, *joint, alpha, reference_id))
     return checks
+
+
+def _joint_check(
+    spec: ModelSpec, found: JointCheck, events: int, alpha: float, reference_id: str | None
+) -> RuleCheck:
+    multivariate = spec.drift.multivariate
+    severity: Severity | None = None
+    if found.p_value < alpha:
+        severity = "critical" if found.value >= multivariate.critical_z else "warning"
+    return RuleCheck(
+        rule="drift.multivariate",
+        kind="drift",
+        feature=None,
+        statistic="joint_z",
+        value=found.value,
+        threshold=multivariate.critical_z if severity == "critical" else None,
+        severity=severity,
+        evidence={
+            "p_value": found.p_value,
+            "alpha": alpha,
+            "sample_size": events,
+            "reference_id": reference_id,
+            **found.evidence,
+        },
+    )
 
 
 def quality_checks(

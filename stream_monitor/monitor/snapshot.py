@@ -26,7 +26,7 @@ __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "dump_state", "load_state", "unp
 MAGIC = b"SMSNAP"
 # 2: native detector state and array-backed score histograms; 3: ADWIN buckets without their
 # variances, u32 score histograms, rolling hits as bits
-SNAPSHOT_VERSION = 3
+SNAPSHOT_VERSION = 4
 _SIGNED = 0x01
 _HEADER = len(MAGIC) + 2
 _CHECK = 32

@@ -133,15 +133,18 @@ def test_a_models_state_is_measured_by_part_and_its_detectors_grow_with_the_log_
             monitor.update_native(decode_batch(batch), list(range(len(batch))))
         return dict(monitor.core.footprint())
 
-    early = feed(0, 5_000)
+    early = feed(0, 5_500)
     assert set(early) == {
-        "edges", "references", "detectors", "windows", "sketches", "names", "other"
+        "edges", "references", "detectors", "windows", "sketches", "joint", "names", "other"
     }  # fmt: skip
+    # three numeric features: their means and 1/sd (8 bytes each) and slots (4 bytes), and the
+    # open window's 3 sums and 6 products (8 bytes each): an allocation of each list
+    assert early["joint"] == (3 * 8 + 16) * 2 + (3 * 4 + 16) + (3 * 8 + 16) + (6 * 8 + 16)
     # three features and the score, each with 99 percentile edges of 8 bytes (one allocation)
     assert early["edges"] == 4 * (99 * 8 + 16)
     # latencies between 1 and 2 ms: a row of 36 one-byte buckets (no lags: no record times)
     assert early["sketches"] <= 36 + 16
-    late = feed(5_000, 69_000)
+    late = feed(5_500, 69_000)
     # ADWIN keeps rows of at most 5 buckets of 2^i values: 16x the events, a few more rows
     assert early["detectors"] < late["detectors"] < 1.5 * early["detectors"]
     assert late["edges"] == early["edges"]

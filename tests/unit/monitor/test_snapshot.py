@@ -192,9 +192,9 @@ def test_snapshot_of_another_model_or_spec_is_refused() -> None:
 
 def test_a_snapshot_of_the_previous_format_is_refused_saying_start_fresh() -> None:
     """Version 1 held river's ADWIN and Python detectors, version 2 ADWIN buckets' variances and
-    64-bit score histograms; the partition starts fresh."""
+    64-bit score histograms, version 3 no joint moments; the partition starts fresh."""
     current = dump_state({"x": 1})
-    for version in (1, 2):
+    for version in (1, 2, 3):
         previous = current[:6] + bytes([version]) + current[7:]
         with pytest.raises(SnapshotError, match=rf"version {version} is not supported.*rebuild"):
             load_state(previous)
