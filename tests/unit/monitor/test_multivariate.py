@@ -169,3 +169,20 @@ def test_a_broken_joint_section_names_the_field() -> None:
     document = profile.to_json().replace(b'"kept": 3', b'"kept": 9')
     with pytest.raises(ReferenceError, match=r"field joint\.kept is missing or invalid"):
         ReferenceProfile.from_json(document, source="p.json")
+
+
+def test_a_model_state_of_the_previous_version_or_cut_short_is_refused() -> None:
+    from stream_monitor._native import _restore_model_core
+
+    monitor = ModelMonitor("m", spec())
+    run(monitor, stream(1_500, numeric=6, categorical=1))  # a reference, a window half full
+    restore, (state,) = monitor.core.__reduce__()
+    assert restore is _restore_model_core
+    assert _restore_model_core(state).__reduce__()[1][0] == state  # byte for byte
+    # version 1 had no joint moments; 9 is from a newer build
+    for version in (1, 9):
+        with pytest.raises(ValueError, match=rf"version {version} is not supported.*fresh"):
+            _restore_model_core(bytes([version]) + state[1:])
+    for cut in (1, 9, 100):  # inside the last window's joint moments, or earlier
+        with pytest.raises(ValueError, match="truncated|trailing|wrong size|starts fresh"):
+            _restore_model_core(state[:-cut])
