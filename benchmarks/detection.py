@@ -152,6 +152,12 @@ def on(feature: str | None, kinds: tuple[str, ...] | None = None) -> Callable[[A
     )
 
 
+def joint(alert: AlertEvent) -> bool:
+    """A multivariate drift alert: about the change wherever a numeric feature's distribution
+    changes (its variance, or a mean within a window, moves the covariances too)."""
+    return alert.rule == "drift.multivariate"
+
+
 def scenarios(stationary_events: int) -> list[Scenario]:
     c = 5_500  # change point: the middle of window 5
     n = 15_000
@@ -164,6 +170,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             on("x0"),
             2,
+            joint,
         ),
         Scenario(
             "abrupt mean shift 0.5 sd, 5 of 20 features",
@@ -172,6 +179,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             lambda a: a.feature in {f"x{j}" for j in range(5)},
             2,
+            joint,
         ),
         Scenario(
             "abrupt variance shift sd 1 -> 1.5, 1 feature",
@@ -180,6 +188,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             on("x0"),
             2,
+            joint,
         ),
         Scenario(
             f"gradual mean shift to 1 sd over {ramp} events, 1 feature",
@@ -190,6 +199,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             on("x0"),
             5,
+            joint,
         ),
         Scenario(
             f"gradual variance shift to sd 2 over {ramp} events, 1 feature",
@@ -200,6 +210,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             on("x0"),
             5,
+            joint,
         ),
         Scenario(
             "categorical frequency shift (4:3:2:1 -> 1:2:3:4)",
@@ -235,7 +246,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             c,
             lambda a: a.feature == "x0" and "segment" in a.labels,
             2,
-            on("x0"),
+            lambda a: on("x0")(a) or joint(a),
         ),
         Scenario(
             "correlation change: x1 = 0.9 x0 + noise, marginals unchanged",
