@@ -10,6 +10,8 @@
 //! The sums are fixed point (i64, a power-of-two scale), so two disjoint parts of a window
 //! merge by adding into exactly the sums of all of it, whatever the order.
 
+use crate::special::norm_sf;
+
 /// Standardised values beyond this are counted as this (a value 16 sd out is an outlier, and
 /// the bound keeps every product's fixed point far from overflow).
 pub const CLIP: f64 = 16.0;
@@ -18,28 +20,147 @@ pub const SUM_SCALE: f64 = (1u64 << 24) as f64;
 /// Fixed-point scale of the sums of z_i z_j (|z_i z_j| <= 256: 2^28 per event at most).
 pub const CROSS_SCALE: f64 = (1u64 << 20) as f64;
 
-/// How the events of a model are standardised: which feature slots, their means and 1 / sd.
+/// What a window's joint moments are compared with (fitted by the Python side on the
+/// reference: `stream_monitor.monitor.multivariate.fit_joint`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JointBand {
+    /// Components kept (they explain the configured share of the variance).
+    pub kept: u32,
+    /// The other components, row after row (unit vectors of the features' length).
+    pub discarded: Vec<f64>,
+    /// Per-event reconstruction error over the held-out half of the reference.
+    pub error_mean: f64,
+    pub error_sd: f64,
+    pub held_out: u64,
+    /// The reference's correlation of every pair i < j, row by row (4 bytes each: they only
+    /// enter a test statistic).
+    pub correlations: Vec<f32>,
+    /// Complete events in the reference.
+    pub sample_size: u64,
+}
+
+/// How the events of a model are standardised (feature slots, means, 1 / sd) and the band.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JointRef {
     pub slots: Vec<u32>,
     pub mean: Vec<f64>,
     pub inv_sd: Vec<f64>,
+    pub band: JointBand,
+}
+
+/// A window's multivariate test: the largest |z| of its tests, their combined p-value
+/// (Bonferroni), the reconstruction error and its z, and the three pairs of largest |z| as
+/// (i, j, correlation, reference correlation, z).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JointTest {
+    pub value: f64,
+    pub p_value: f64,
+    pub error: f64,
+    pub error_z: f64,
+    pub pairs: Vec<(u32, u32, f64, f64, f64)>,
 }
 
 impl JointRef {
-    /// None unless the three lists are as long as each other, at least 2, and every mean and
-    /// 1 / sd is finite (1 / sd positive).
-    pub fn new(slots: Vec<u32>, mean: Vec<f64>, inv_sd: Vec<f64>) -> Option<Self> {
+    /// None unless the lists fit each other (at least 3 features, a component kept and one
+    /// discarded), every mean, 1 / sd and band figure is finite (1 / sd and the error's sd
+    /// positive).
+    pub fn new(slots: Vec<u32>, mean: Vec<f64>, inv_sd: Vec<f64>, band: JointBand) -> Option<Self> {
         let n = slots.len();
-        let valid = n >= 2
+        let kept = band.kept as usize;
+        let valid = n >= 3
             && mean.len() == n
             && inv_sd.len() == n
+            && kept > 0
+            && kept < n
+            && band.discarded.len() == (n - kept) * n
+            && band.correlations.len() == n * (n - 1) / 2
+            && band.held_out > 3
+            && band.sample_size > 3
+            && band.error_mean.is_finite()
+            && band.error_sd.is_finite()
+            && band.error_sd > 0.0
+            && band.discarded.iter().all(|v| v.is_finite())
+            && band
+                .correlations
+                .iter()
+                .all(|r| r.is_finite() && r.abs() < 1.0)
             && mean.iter().all(|m| m.is_finite())
             && inv_sd.iter().all(|s| s.is_finite() && *s > 0.0);
         valid.then_some(Self {
             slots,
             mean,
             inv_sd,
+            band,
+        })
+    }
+
+    /// Test a window's moments (None with fewer than 4 events, or when a feature did not vary).
+    pub fn test(&self, joint: &Joint) -> Option<JointTest> {
+        let f = self.len();
+        if joint.n < 4 || joint.sums.len() != f {
+            return None;
+        }
+        let n = joint.n as f64;
+        let (sums, cross) = joint.values();
+        let means: Vec<f64> = sums.iter().map(|s| s / n).collect();
+        // the window's covariance matrix (biased), full
+        let mut covariance = vec![0.0; f * f];
+        let mut at = 0;
+        for i in 0..f {
+            for j in i..f {
+                let c = cross[at] / n - means[i] * means[j];
+                covariance[i * f + j] = c;
+                covariance[j * f + i] = c;
+                at += 1;
+            }
+        }
+        // below the fixed point's resolution (2^-20 a product): the feature did not vary
+        if (0..f).any(|i| covariance[i * f + i] <= 1e-6) {
+            return None;
+        }
+        let band = &self.band;
+        let error: f64 = band
+            .discarded
+            .chunks_exact(f)
+            .map(|u| {
+                let mut quadratic = 0.0;
+                for i in 0..f {
+                    let row = &covariance[i * f..(i + 1) * f];
+                    quadratic += u[i] * row.iter().zip(u).map(|(c, v)| c * v).sum::<f64>();
+                }
+                quadratic
+            })
+            .sum();
+        let error_z = (error - band.error_mean)
+            / (band.error_sd * (1.0 / n + 1.0 / band.held_out as f64).sqrt());
+        let spread = (1.0 / (n - 3.0) + 1.0 / (band.sample_size as f64 - 3.0)).sqrt();
+        let limit = 0.999_999_f64;
+        let mut pairs = Vec::with_capacity(f * (f - 1) / 2);
+        let mut at = 0;
+        for i in 0..f {
+            for j in i + 1..f {
+                let r = (covariance[i * f + j]
+                    / (covariance[i * f + i] * covariance[j * f + j]).sqrt())
+                .clamp(-limit, limit);
+                let reference = f64::from(band.correlations[at]).clamp(-limit, limit);
+                let z = (r.atanh() - reference.atanh()) / spread;
+                pairs.push((i as u32, j as u32, r, reference, z));
+                at += 1;
+            }
+        }
+        // largest |z| first; ties in pair order (stable)
+        pairs.sort_by(|a, b| b.4.abs().total_cmp(&a.4.abs()));
+        let strongest = pairs.first().map_or(0.0, |p| p.4.abs());
+        let two_sided = |z: f64| 2.0 * norm_sf(z.abs());
+        let tests = (1 + pairs.len()) as f64;
+        let smallest = two_sided(error_z).min(two_sided(strongest));
+        pairs.truncate(3);
+        Some(JointTest {
+            value: error_z.abs().max(strongest),
+            p_value: (smallest * tests).min(1.0),
+            error,
+            error_z,
+            pairs,
         })
     }
 
@@ -131,8 +252,29 @@ impl Joint {
 mod tests {
     use super::*;
 
+    fn band(kept: u32, features: usize) -> JointBand {
+        let discarded = (0..(features - kept as usize) * features)
+            .map(|i| if i % (features + 1) == 0 { 1.0 } else { 0.0 })
+            .collect();
+        JointBand {
+            kept,
+            discarded,
+            error_mean: 1.0,
+            error_sd: 1.4,
+            held_out: 500,
+            correlations: vec![0.0; features * (features - 1) / 2],
+            sample_size: 1000,
+        }
+    }
+
     fn reference() -> JointRef {
-        JointRef::new(vec![0, 2, 3], vec![1.0, -2.0, 0.0], vec![0.5, 1.0, 2.0]).expect("valid")
+        JointRef::new(
+            vec![0, 2, 3],
+            vec![1.0, -2.0, 0.0],
+            vec![0.5, 1.0, 2.0],
+            band(2, 3),
+        )
+        .expect("valid")
     }
 
     fn rows() -> Vec<[f64; 4]> {
@@ -213,9 +355,299 @@ mod tests {
 
     #[test]
     fn invalid_references_are_refused() {
-        assert!(JointRef::new(vec![0], vec![0.0], vec![1.0]).is_none());
-        assert!(JointRef::new(vec![0, 1], vec![0.0], vec![1.0, 1.0]).is_none());
-        assert!(JointRef::new(vec![0, 1], vec![0.0, f64::NAN], vec![1.0, 1.0]).is_none());
-        assert!(JointRef::new(vec![0, 1], vec![0.0, 0.0], vec![1.0, 0.0]).is_none());
+        let three = || (vec![0, 1, 2], vec![0.0; 3], vec![1.0; 3]);
+        let (s, m, v) = three();
+        assert!(JointRef::new(s, m, v, band(2, 3)).is_some());
+        assert!(JointRef::new(vec![0, 1], vec![0.0; 2], vec![1.0; 2], band(1, 2)).is_none());
+        let (s, _, v) = three();
+        assert!(JointRef::new(s, vec![0.0, f64::NAN, 0.0], v, band(2, 3)).is_none());
+        let (s, m, _) = three();
+        assert!(JointRef::new(s, m, vec![1.0, 0.0, 1.0], band(2, 3)).is_none());
+        let (s, m, v) = three();
+        assert!(JointRef::new(s, m, v, band(3, 3)).is_none()); // nothing discarded
+        let (s, m, v) = three();
+        let mut wrong = band(2, 3);
+        wrong.correlations.pop();
+        assert!(JointRef::new(s, m, v, wrong).is_none());
+        let (s, m, v) = three();
+        let mut wrong = band(2, 3);
+        wrong.error_sd = 0.0;
+        assert!(JointRef::new(s, m, v, wrong).is_none());
+    }
+
+    #[test]
+    fn the_test_finds_a_new_correlation_and_names_the_pair() {
+        let reference = reference();
+        let mut joint = Joint::new(3);
+        let mut z = vec![0.0; 3];
+        for row in rows() {
+            // the second feature (slot 2) follows the first (slot 0)
+            let correlated = [
+                row[0],
+                row[1],
+                (row[0] - 1.0) * 0.5 - 2.0 + 0.1 * row[2],
+                row[3],
+            ];
+            assert!(reference.standardise(|slot| Some(correlated[slot]), &mut z));
+            joint.add(&z);
+        }
+        let test = reference.test(&joint).expect("a test");
+        let (i, j, r, r0, pair_z) = test.pairs[0];
+        assert_eq!((i, j), (0, 1));
+        assert!(r > 0.95 && r0 == 0.0 && pair_z > 20.0);
+        assert_eq!(test.pairs.len(), 3);
+        assert!(test.p_value < 1e-50);
+        assert_eq!(test.value, pair_z);
+    }
+
+    #[test]
+    fn too_few_events_or_a_constant_feature_give_no_test() {
+        let reference = reference();
+        let mut joint = Joint::new(3);
+        for _ in 0..3 {
+            joint.add(&[0.1, 0.2, 0.3]);
+        }
+        assert!(reference.test(&joint).is_none());
+        joint.add(&[0.1, 0.5, 0.3]);
+        assert!(reference.test(&joint).is_none()); // the first and last did not vary
+    }
+}
+
+/// Eigenvalues and unit eigenvectors (columns of the returned row-major matrix) of a symmetric
+/// `n` x `n` matrix, by cyclic Jacobi rotations (deterministic; exact enough for a few hundred
+/// features). Unsorted.
+fn symmetric_eigen(matrix: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
+    let mut a = matrix.to_vec();
+    let mut v = vec![0.0; n * n];
+    for i in 0..n {
+        v[i * n + i] = 1.0;
+    }
+    for _sweep in 0..100 {
+        let off: f64 = (0..n)
+            .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
+            .map(|(i, j)| a[i * n + j] * a[i * n + j])
+            .sum();
+        let scale: f64 = (0..n).map(|i| a[i * n + i] * a[i * n + i]).sum::<f64>();
+        if off <= 1e-30 * scale.max(f64::MIN_POSITIVE) {
+            break;
+        }
+        for p in 0..n {
+            for q in p + 1..n {
+                let apq = a[p * n + q];
+                if apq == 0.0 {
+                    continue;
+                }
+                let theta = (a[q * n + q] - a[p * n + p]) / (2.0 * apq);
+                let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
+                let t = if theta == 0.0 { 1.0 } else { t };
+                let c = 1.0 / (t * t + 1.0).sqrt();
+                let s = t * c;
+                for k in 0..n {
+                    let akp = a[k * n + p];
+                    let akq = a[k * n + q];
+                    a[k * n + p] = c * akp - s * akq;
+                    a[k * n + q] = s * akp + c * akq;
+                }
+                for k in 0..n {
+                    let apk = a[p * n + k];
+                    let aqk = a[q * n + k];
+                    a[p * n + k] = c * apk - s * aqk;
+                    a[q * n + k] = s * apk + c * aqk;
+                }
+                for k in 0..n {
+                    let vkp = v[k * n + p];
+                    let vkq = v[k * n + q];
+                    v[k * n + p] = c * vkp - s * vkq;
+                    v[k * n + q] = s * vkp + c * vkq;
+                }
+            }
+        }
+    }
+    ((0..n).map(|i| a[i * n + i]).collect(), v)
+}
+
+/// What [`fit`] returns: the columns used, their means and standard deviations, the band.
+pub type Fitted = (Vec<usize>, Vec<f64>, Vec<f64>, JointBand);
+
+/// A joint reference fitted on reference columns (NaN = missing), what
+/// `stream_monitor.monitor.multivariate.fit_joint` returns: the columns used (those that vary),
+/// their means and standard deviations, and the band. None when fewer than 3 columns vary or
+/// fewer than 100 events have every column.
+pub fn fit(columns: &[&[f64]], share: f64) -> Option<Fitted> {
+    let events = columns.iter().map(|c| c.len()).min()?;
+    let complete: Vec<usize> = (0..events)
+        .filter(|&e| columns.iter().all(|c| c[e].is_finite()))
+        .collect();
+    let n = complete.len();
+    if columns.len() < 3 || n < 100 {
+        return None;
+    }
+    let moments = |c: &[f64]| {
+        let mean = complete.iter().map(|&e| c[e]).sum::<f64>() / n as f64;
+        let var = complete.iter().map(|&e| (c[e] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+        (mean, var.sqrt())
+    };
+    let mut used = Vec::new();
+    let (mut mean, mut sd) = (Vec::new(), Vec::new());
+    for (i, column) in columns.iter().enumerate() {
+        let (m, s) = moments(column);
+        if s.is_finite() && s > 0.0 {
+            used.push(i);
+            mean.push(m);
+            sd.push(s);
+        }
+    }
+    let f = used.len();
+    if f < 3 {
+        return None;
+    }
+    // standardised rows, clipped as the window's events are
+    let z: Vec<f64> = complete
+        .iter()
+        .flat_map(|&e| {
+            let (mean, sd, used) = (&mean, &sd, &used);
+            (0..f).map(move |i| ((columns[used[i]][e] - mean[i]) / sd[i]).clamp(-CLIP, CLIP))
+        })
+        .collect();
+    let rows = |parity: usize| z.chunks_exact(f).skip(parity).step_by(2);
+    // covariance of the fitting half (even rows), about its own means, n - 1
+    let fit_n = rows(0).count();
+    let mut centre = vec![0.0; f];
+    for row in rows(0) {
+        for (c, x) in centre.iter_mut().zip(row) {
+            *c += x / fit_n as f64;
+        }
+    }
+    let mut covariance = vec![0.0; f * f];
+    for row in rows(0) {
+        for i in 0..f {
+            let di = row[i] - centre[i];
+            for j in i..f {
+                covariance[i * f + j] += di * (row[j] - centre[j]);
+            }
+        }
+    }
+    for i in 0..f {
+        for j in i..f {
+            let c = covariance[i * f + j] / (fit_n - 1) as f64;
+            covariance[i * f + j] = c;
+            covariance[j * f + i] = c;
+        }
+    }
+    let (values, vectors) = symmetric_eigen(&covariance, f);
+    let mut order: Vec<usize> = (0..f).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]));
+    let total: f64 = values.iter().sum();
+    let mut kept = f - 1;
+    let mut running = 0.0;
+    for (k, &i) in order.iter().enumerate() {
+        running += values[i];
+        if running / total >= share - 1e-12 {
+            kept = (k + 1).min(f - 1);
+            break;
+        }
+    }
+    let discarded: Vec<f64> = order[kept..]
+        .iter()
+        .flat_map(|&col| (0..f).map(move |row| (row, col)))
+        .map(|(row, col)| vectors[row * f + col])
+        .collect();
+    // the held-out half (odd rows), centred on its own means
+    let held: Vec<&[f64]> = rows(1).collect();
+    let held_n = held.len();
+    let mut held_centre = vec![0.0; f];
+    for row in &held {
+        for (c, x) in held_centre.iter_mut().zip(row.iter()) {
+            *c += x / held_n as f64;
+        }
+    }
+    let errors: Vec<f64> = held
+        .iter()
+        .map(|row| {
+            discarded
+                .chunks_exact(f)
+                .map(|u| {
+                    let p: f64 = (0..f).map(|i| u[i] * (row[i] - held_centre[i])).sum();
+                    p * p
+                })
+                .sum()
+        })
+        .collect();
+    let error_mean = errors.iter().sum::<f64>() / held_n as f64;
+    let error_var =
+        errors.iter().map(|e| (e - error_mean).powi(2)).sum::<f64>() / (held_n - 1) as f64;
+    // correlations of all the standardised rows
+    let all_centre: Vec<f64> = (0..f)
+        .map(|i| z.chunks_exact(f).map(|r| r[i]).sum::<f64>() / n as f64)
+        .collect();
+    let mut products = vec![0.0; f * f];
+    for row in z.chunks_exact(f) {
+        for i in 0..f {
+            let di = row[i] - all_centre[i];
+            for j in i..f {
+                products[i * f + j] += di * (row[j] - all_centre[j]);
+            }
+        }
+    }
+    let mut correlations = Vec::with_capacity(f * (f - 1) / 2);
+    for i in 0..f {
+        for j in i + 1..f {
+            let r = products[i * f + j] / (products[i * f + i] * products[j * f + j]).sqrt();
+            correlations.push(r.clamp(-0.999_999, 0.999_999) as f32);
+        }
+    }
+    let band = JointBand {
+        kept: kept as u32,
+        discarded,
+        error_mean,
+        error_sd: error_var.sqrt(),
+        held_out: held_n as u64,
+        correlations,
+        sample_size: n as u64,
+    };
+    (band.error_sd > 0.0).then_some((used, mean, sd, band))
+}
+
+#[cfg(test)]
+mod fit_tests {
+    use super::*;
+
+    #[test]
+    fn jacobi_finds_the_eigenpairs() {
+        let m = [4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 1.0];
+        let (values, vectors) = symmetric_eigen(&m, 3);
+        for k in 0..3 {
+            for i in 0..3 {
+                let mv: f64 = (0..3).map(|j| m[i * 3 + j] * vectors[j * 3 + k]).sum();
+                assert!((mv - values[k] * vectors[i * 3 + k]).abs() < 1e-10);
+            }
+        }
+        assert!((values.iter().sum::<f64>() - 8.0).abs() < 1e-10);
+    }
+
+    #[test]
+    fn two_copies_leave_little_to_reconstruct() {
+        let mut state: u64 = 7;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64 - 0.5
+        };
+        let (mut a, mut b, mut c) = (Vec::new(), Vec::new(), Vec::new());
+        for _ in 0..1000 {
+            let x = next();
+            a.push(x);
+            b.push(x + 0.01 * next());
+            c.push(next());
+        }
+        let (used, _, _, band) = fit(&[&a, &b, &c], 0.9).expect("a fit");
+        assert_eq!(used, vec![0, 1, 2]);
+        assert_eq!(band.kept, 2);
+        assert!(band.error_mean < 0.01);
+        assert!(band.correlations[0] > 0.99);
+        let constant = vec![1.0; 1000];
+        assert!(fit(&[&a, &b, &constant], 0.9).is_none());
+        assert!(fit(&[&a[..99], &b[..99], &c[..99]], 0.9).is_none());
     }
 }

@@ -1168,6 +1168,8 @@ impl ModelCore {
             boxed(r.slots.capacity() * 4)
                 + boxed(r.mean.capacity() * 8)
                 + boxed(r.inv_sd.capacity() * 8)
+                + boxed(r.band.discarded.capacity() * 8)
+                + boxed(r.band.correlations.capacity() * 4)
         });
         for (_, window) in &self.open {
             joint += window.joint.as_ref().map_or(0, |j| {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::adwin::Adwin;
 use crate::decode::Value;
-use crate::joint::{Joint, JointRef};
+use crate::joint::{Joint, JointBand, JointRef};
 use crate::mapped::Mapped;
 use crate::model::{
     Acc, Algorithm, CategoricalRef, Config, Counts, Detector, Kind, ModelCore, NumericRef,
@@ -605,6 +605,17 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
             out.f64(mean);
             out.f64(inv_sd);
         }
+        let band = &joint.band;
+        out.u32(band.kept);
+        out.f64s(&band.discarded);
+        out.f64(band.error_mean);
+        out.f64(band.error_sd);
+        out.u64(band.held_out);
+        out.u32(band.correlations.len() as u32);
+        for &r in &band.correlations {
+            out.u32(r.to_bits());
+        }
+        out.u64(band.sample_size);
     }
     out.raw(&body.finish());
 }
@@ -732,7 +743,23 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
             mean.push(input.f64()?);
             inv_sd.push(input.f64()?);
         }
-        Some(JointRef::new(slots, mean, inv_sd).ok_or_else(|| bad("bad joint reference"))?)
+        let kept = input.u32()?;
+        let discarded = input.f64s()?;
+        let error_mean = input.f64()?;
+        let error_sd = input.f64()?;
+        let held_out = input.u64()?;
+        let m = input.count(4)?;
+        let correlations = exact(m, || input.u32().map(f32::from_bits))?;
+        let band = JointBand {
+            kept,
+            discarded,
+            error_mean,
+            error_sd,
+            held_out,
+            correlations,
+            sample_size: input.u64()?,
+        };
+        Some(JointRef::new(slots, mean, inv_sd, band).ok_or_else(|| bad("bad joint reference"))?)
     } else {
         None
     };

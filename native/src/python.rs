@@ -7,7 +7,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::adwin::Adwin as AdwinCore;
 use crate::decode::{decode_prediction, Limits, Prediction};
@@ -54,6 +54,57 @@ fn read_versioned<T>(
 fn psi(reference: Vec<f64>, current: Vec<f64>) -> PyResult<f64> {
     same_length(&reference, &current)?;
     Ok(stats::psi(&reference, &current))
+}
+
+/// Fit a joint reference (multivariate drift) on reference columns (NaN = missing): None, or
+/// (columns used, mean, sd, kept, discarded components, error mean, error sd, held-out events,
+/// correlations, complete events), the float lists as bytes of native doubles.
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn fit_joint<'py>(
+    py: Python<'py>,
+    columns: Vec<Vec<f64>>,
+    share: f64,
+) -> PyResult<Option<Bound<'py, PyTuple>>> {
+    if !(share > 0.0 && share < 1.0) {
+        return Err(PyValueError::new_err(format!(
+            "variance share {share} is not between 0 and 1"
+        )));
+    }
+    let fitted = py
+        .detach(|| {
+            std::panic::catch_unwind(|| {
+                let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                crate::joint::fit(&slices, share)
+            })
+        })
+        .map_err(|_| PyValueError::new_err("fitting the joint reference failed (a bug)"))?;
+    let Some((used, mean, sd, band)) = fitted else {
+        return Ok(None);
+    };
+    let bytes = |values: &[f64]| {
+        PyBytes::new(
+            py,
+            &values
+                .iter()
+                .flat_map(|v| v.to_ne_bytes())
+                .collect::<Vec<u8>>(),
+        )
+    };
+    let correlations: Vec<f64> = band.correlations.iter().map(|&r| f64::from(r)).collect();
+    let items: Vec<Bound<'py, PyAny>> = vec![
+        used.into_pyobject(py)?.into_any(),
+        bytes(&mean).into_any(),
+        bytes(&sd).into_any(),
+        band.kept.into_pyobject(py)?.into_any(),
+        bytes(&band.discarded).into_any(),
+        band.error_mean.into_pyobject(py)?.into_any(),
+        band.error_sd.into_pyobject(py)?.into_any(),
+        band.held_out.into_pyobject(py)?.into_any(),
+        bytes(&correlations).into_any(),
+        band.sample_size.into_pyobject(py)?.into_any(),
+    ];
+    Ok(Some(PyTuple::new(py, items)?))
 }
 
 /// Jensen-Shannon distance (base 2) of two binned samples.
@@ -535,6 +586,7 @@ impl PyLogHistogram {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
     m.add_function(wrap_pyfunction!(psi, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_joint, m)?)?;
     m.add_function(wrap_pyfunction!(jensen_shannon, m)?)?;
     m.add_function(wrap_pyfunction!(chi_square, m)?)?;
     m.add_function(wrap_pyfunction!(ks_binned, m)?)?;

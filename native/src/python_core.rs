@@ -14,7 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
-use crate::joint::JointRef;
+use crate::joint::{JointBand, JointRef};
 use crate::model::{
     Acc, Bounds, CategoricalRef, Config, Detector, Distribution, Drift, Kind, ModelCore,
     NumericRef, Pause, Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
@@ -382,6 +382,7 @@ fn close_py<'py>(
     bounds: Bounds,
     window: &Window,
     late: u64,
+    joint_ref: Option<&JointRef>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let features = PyList::empty(py);
     for (name, acc) in window.names.iter().zip(&window.features) {
@@ -411,12 +412,21 @@ fn close_py<'py>(
             prediction,
             percentiles_py(py, &window.latency)?.into_any(),
             percentiles_py(py, &window.lag)?.into_any(),
-            match &window.joint {
-                Some(joint) => {
-                    let (sums, cross) = joint.values();
-                    (joint.n, sums, cross).into_pyobject(py)?.into_any()
-                }
-                None => py.None().into_bound(py),
+            match (&window.joint, joint_ref) {
+                (Some(joint), Some(reference)) => match reference.test(joint) {
+                    Some(test) => (
+                        joint.n,
+                        test.value,
+                        test.p_value,
+                        test.error,
+                        test.error_z,
+                        test.pairs,
+                    )
+                        .into_pyobject(py)?
+                        .into_any(),
+                    None => py.None().into_bound(py),
+                },
+                _ => py.None().into_bound(py),
             },
         ],
     )
@@ -524,7 +534,7 @@ impl PyModelCore {
                 late,
             } => (
                 "close",
-                close_py(py, key, bounds, &window, late)?.into_any(),
+                close_py(py, key, bounds, &window, late, core.joint_ref.as_ref())?.into_any(),
             ),
             Pause::Warmup(warmup) => ("warmup", warmup_py(py, &warmup)?.into_any()),
         };
@@ -645,20 +655,40 @@ impl PyModelCore {
     /// Count joint moments (multivariate drift) in the windows opened from now on: the feature
     /// slots (indices into the reference's features), their means and standard deviations;
     /// None stops it.
-    fn set_joint(&mut self, joint: Option<(Vec<u32>, Vec<f64>, Vec<f64>)>) -> PyResult<()> {
+    #[allow(clippy::type_complexity)]
+    fn set_joint(
+        &mut self,
+        joint: Option<(
+            Vec<u32>,
+            Vec<f64>,
+            Vec<f64>,
+            (u32, Vec<f64>, f64, f64, u64, Vec<f64>, u64),
+        )>,
+    ) -> PyResult<()> {
         let reference = match joint {
             None => None,
-            Some((slots, mean, sd)) => {
+            Some((slots, mean, sd, band)) => {
                 if slots.iter().any(|&s| s as usize >= self.core.names.len()) {
                     return Err(PyValueError::new_err(
                         "a joint feature slot beyond the features",
                     ));
                 }
+                let (kept, discarded, error_mean, error_sd, held_out, correlations, sample_size) =
+                    band;
+                let band = JointBand {
+                    kept,
+                    discarded,
+                    error_mean,
+                    error_sd,
+                    held_out,
+                    correlations: correlations.iter().map(|&r| r as f32).collect(),
+                    sample_size,
+                };
                 let inv_sd = sd.iter().map(|s| 1.0 / s).collect();
-                Some(JointRef::new(slots, mean, inv_sd).ok_or_else(|| {
+                Some(JointRef::new(slots, mean, inv_sd, band).ok_or_else(|| {
                     PyValueError::new_err(
-                        "joint reference: at least 2 features, one finite mean and positive \
-                         finite sd each",
+                        "joint reference: 3 or more features, one finite mean and positive sd \
+                         each, components kept and discarded that fit them; rebuild the profile",
                     )
                 })?)
             }
@@ -761,7 +791,14 @@ impl PyModelCore {
         let out = PyList::empty(py);
         for (key, bounds) in self.core.flush() {
             let (window, late) = self.core.take_window(key);
-            out.append(close_py(py, key, bounds, &window, late)?)?;
+            out.append(close_py(
+                py,
+                key,
+                bounds,
+                &window,
+                late,
+                self.core.joint_ref.as_ref(),
+            )?)?;
         }
         Ok(out)
     }

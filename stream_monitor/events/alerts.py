@@ -115,6 +115,12 @@ class WindowSummary(_Event):
     prediction_drift: dict[str, _Stat] = Field(
         default_factory=dict, description="Statistic to value for the prediction or score."
     )
+    multivariate: dict[str, _Stat] = Field(
+        default_factory=dict,
+        description="Joint drift of the numeric features: reconstruction_error and error_z "
+        "(against the reference's held-out band), max_pair_z (the largest |Fisher z| of a "
+        "pair's correlation), joint_z (the largest |z| of these) and p_value (Bonferroni).",
+    )
     performance: dict[str, _Stat] = Field(
         default_factory=dict, description="Metric to value (labelled events only)."
     )

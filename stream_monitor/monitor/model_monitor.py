@@ -21,7 +21,7 @@ from stream_monitor.config.models import FeatureType, ModelSpec
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
 from stream_monitor.events.schemas import LabelEvent, PredictionLike
 from stream_monitor.monitor.lifecycle import AlertTracker, RuleCheck
-from stream_monitor.monitor.multivariate import JointReference, joint_statistics
+from stream_monitor.monitor.multivariate import JointCheck
 from stream_monitor.monitor.outcomes import Outcomes, WindowOutcome, rolling_value
 from stream_monitor.monitor.reference import (
     CategoricalReference,
@@ -59,7 +59,8 @@ class ModelMonitor:
         self.signal: Literal["score", "prediction"] | None = None
         # What the rules read of the reference; its bins live in the native core.
         self.reference: ReferenceSummary | None = None
-        self.joint: JointReference | None = None  # what multivariate drift compares with
+        # multivariate drift: the features the core's joint reference covers, and its error
+        self.joint: tuple[tuple[str, ...], float] | None = None
         # signal name -> detector names; the detectors themselves live in the native core
         self.detectors: dict[str, tuple[str, ...]] = {}
         window = spec.window
@@ -339,11 +340,9 @@ class ModelMonitor:
         joint = reference.joint if drift.multivariate.enabled else None
         if joint is not None and not all(self.types.get(n) == "numeric" for n in joint.features):
             joint = None  # made for other features (a profile file of another schema)
-        self.joint = joint
+        self.joint = None if joint is None else (joint.features, joint.error_mean)
         self.core.set_joint(
-            None
-            if joint is None
-            else ([names.index(n) for n in joint.features], list(joint.mean), list(joint.sd))
+            None if joint is None else joint.native([names.index(n) for n in joint.features])
         )
 
     def _categorical(self) -> frozenset[str]:
@@ -419,6 +418,11 @@ class ModelMonitor:
         if prediction and prediction[3] is not None:
             distributions[PREDICTION] = prediction[3]
         prediction_drift = prediction[0] if prediction else {}
+        found = (
+            JointCheck.of(*self.joint, joint)
+            if joint is not None and self.joint is not None
+            else None
+        )
         summary = WindowSummary(
             model_id=self.model_id,
             model_version=self.model_version,
@@ -430,6 +434,7 @@ class ModelMonitor:
             late_events=late,
             drift={name: stats for name, stats in drift.items() if stats},
             prediction_drift=prediction_drift,
+            multivariate=found.summary() if found is not None else {},
             quality={name: stats for name, stats in quality.items() if stats},
             latency_ms=latency,
             event_lag_ms=lag,
@@ -450,7 +455,8 @@ class ModelMonitor:
             prediction[2] if prediction else 0,
             count,
             detections,
-            joint,
+            found,
+            joint[0] if joint else 0,
         )
         checks = self._window_checks(closed_window, reference_id)
         performance = performance_check(
@@ -493,10 +499,8 @@ class ModelMonitor:
             DriftInput(PREDICTION, prediction, window.prediction_size) if prediction else None
         )
         tested = None
-        if window.joint is not None and self.joint is not None:
-            events, sums, cross = window.joint
-            found = joint_statistics(self.joint, events, sums, cross)
-            tested = (found, events) if found is not None else None
+        if window.joint is not None:
+            tested = (window.joint, window.joint_events)
         checks = drift_checks(self.spec, inputs, predicted, reference_id, tested)
         baseline = {n: r.missing_rate for n, r in ref.features.items()} if ref else {}
         # Share of new values beyond a sample's min/max: 2/(n+1) on average, but the extremes
@@ -558,7 +562,8 @@ class _Closed(NamedTuple):
     prediction_size: int
     events: int
     detections: dict[str, int]
-    joint: tuple[int, list[float], list[float]] | None  # (events, sums, cross sums)
+    joint: JointCheck | None  # the multivariate test
+    joint_events: int
 
 
 class _At(NamedTuple):

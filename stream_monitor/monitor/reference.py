@@ -324,10 +324,11 @@ class ReferenceProfile:
 
     def __post_init__(self) -> None:
         if not self.reference_id:
-            digest = hashlib.sha256(orjson.dumps(self._content(), option=orjson.OPT_SORT_KEYS))
+            content = self._content(packed=True)
+            digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS))
             object.__setattr__(self, "reference_id", "ref-" + digest.hexdigest()[:12])
 
-    def _content(self) -> dict[str, Any]:
+    def _content(self, *, packed: bool = False) -> dict[str, Any]:
         content = {
             "model_id": self.model_id,
             "sample_size": self.sample_size,
@@ -337,7 +338,7 @@ class ReferenceProfile:
             "performance": self.performance,
         }
         if self.joint is not None:  # profiles without one keep their ids
-            content["joint"] = self.joint.to_dict()
+            content["joint"] = self.joint.to_dict(packed)
         return content
 
     def to_json(self) -> bytes:

@@ -8,32 +8,21 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stream_monitor.events import WindowSummary
+from stream_monitor.events import PredictionEvent, WindowSummary
 from stream_monitor.monitor import ModelMonitor, ReferenceProfile
-from stream_monitor.monitor.multivariate import JointReference, fit_joint, joint_statistics
+from stream_monitor.monitor.multivariate import fit_joint
 from stream_monitor.monitor.reference import ReferenceError, profile_from_rows
 
-from .streams import stream
+from .streams import T0, stream
 from .test_model_monitor import alerts_of, run, spec
+
+
+def on() -> Any:
+    return spec(drift={"multivariate": {"enabled": True}})
 
 
 def _columns(rows: np.ndarray) -> dict[str, list[float]]:
     return {f"x{j}": rows[:, j].tolist() for j in range(rows.shape[1])}
-
-
-def _reference(seed: int = 1, size: int = 1_000, features: int = 6) -> JointReference:
-    rows = np.random.default_rng(seed).normal(size=(size, features))
-    joint = fit_joint(_columns(rows), [f"x{j}" for j in range(features)], 0.9)
-    assert joint is not None
-    return joint
-
-
-def _moments(rows: np.ndarray, joint: JointReference) -> tuple[int, list[float], list[float]]:
-    """What the native core counts for these rows (without its fixed point)."""
-    z = np.clip((rows - np.asarray(joint.mean)) / np.asarray(joint.sd), -16, 16)
-    f = z.shape[1]
-    cross = [float((z[:, i] * z[:, j]).sum()) for i in range(f) for j in range(i, f)]
-    return len(z), z.sum(axis=0).tolist(), cross
 
 
 def test_nothing_joint_to_watch_gives_no_reference() -> None:
@@ -63,42 +52,66 @@ def test_the_reference_keeps_the_components_of_the_variance_share() -> None:
     assert len(joint.discarded) == 2 * 4
 
 
+def _events(rows: np.ndarray, first: int = 0) -> list[PredictionEvent]:
+    return [
+        PredictionEvent(
+            event_id=f"e{first + i}",
+            model_id="m",
+            timestamp=T0 + first + i,
+            features={f"x{j}": float(v) for j, v in enumerate(row)},
+            prediction=1,
+            score=0.5,
+        )
+        for i, row in enumerate(rows)
+    ]
+
+
 def test_the_window_test_matches_its_definition() -> None:
-    joint = _reference()
-    rows = np.random.default_rng(9).normal(size=(1_000, 6))
-    rows[:, 1] = 0.9 * rows[:, 0] + np.sqrt(0.19) * rows[:, 1]  # same marginals, correlated
-    found = joint_statistics(joint, *_moments(rows, joint))
-    assert found is not None
-    z = (rows - np.asarray(joint.mean)) / np.asarray(joint.sd)
+    """The core's test from its fixed-point sums against numpy on the window's events."""
+    rng = np.random.default_rng(9)
+    warm = rng.normal(size=(1_000, 6))
+    window = rng.normal(size=(1_000, 6))
+    window[:, 1] = 0.9 * window[:, 0] + np.sqrt(0.19) * window[:, 1]  # marginals unchanged
+    monitor = ModelMonitor("m", on())
+    outputs = run(monitor, _events(warm) + _events(window, 1_000))
+    summary = [o for o in outputs if isinstance(o, WindowSummary)][-1]
+    joint = fit_joint(_columns(warm), [f"x{j}" for j in range(6)], 0.9)  # as the warm-up did
+    assert joint is not None
+    z = (window - np.asarray(joint.mean)) / np.asarray(joint.sd)
     centred = z - z.mean(axis=0)
     discarded = np.asarray(joint.discarded).reshape(6 - joint.kept, 6)
     error = float(((centred @ discarded.T) ** 2).sum(axis=1).mean())
-    assert found.evidence["reconstruction_error"] == pytest.approx(error, rel=1e-9)
-    top = found.evidence["pairs"][0]
-    assert top["features"] == ["x0", "x1"]
-    assert top["correlation"] == pytest.approx(np.corrcoef(z[:, 0], z[:, 1])[0, 1], rel=1e-9)
-    assert found.value == pytest.approx(abs(top["z"]))
-    assert found.p_value < 1e-100
+    found = summary.multivariate
+    assert found["reconstruction_error"] == pytest.approx(error, rel=1e-5)
+    r = np.corrcoef(z[:, 0], z[:, 1])[0, 1]
+    r0 = joint.correlations[0]
+    spread = np.sqrt(1 / 997 + 1 / (joint.sample_size - 3))
+    pair_z = (np.arctanh(r) - np.arctanh(r0)) / spread
+    assert found["max_pair_z"] == pytest.approx(pair_z, rel=1e-4)  # r0 kept in 4 bytes
+    assert found["joint_z"] == found["max_pair_z"]
+    assert found["p_value"] < 1e-100
+    alert = next(o for o in outputs if getattr(o, "rule", None) == "drift.multivariate")
+    assert alert.evidence["pairs"][0]["features"] == ["x0", "x1"]
+    assert alert.evidence["pairs"][0]["correlation"] == pytest.approx(r, rel=1e-6)
 
 
-def test_a_window_like_the_reference_is_not_significant() -> None:
-    joint = _reference()
-    p_values = []
-    for seed in range(20):
-        rows = np.random.default_rng(100 + seed).normal(size=(1_000, 6))
-        found = joint_statistics(joint, *_moments(rows, joint))
-        assert found is not None
-        p_values.append(found.p_value)
-    assert min(p_values) > 1e-4  # the family-wise gate of a window with 7 signals
+def test_windows_like_the_reference_are_not_significant() -> None:
+    rng = np.random.default_rng(100)
+    monitor = ModelMonitor("m", on())
+    outputs = run(monitor, _events(rng.normal(size=(21_000, 6))))
+    found = [o.multivariate for o in outputs if isinstance(o, WindowSummary) and o.multivariate]
+    assert len(found) == 20  # every window after the warm-up was tested
+    assert min(f["p_value"] for f in found) > 1e-4  # the family-wise gate
+    assert not [o for o in outputs if getattr(o, "rule", None) == "drift.multivariate"]
 
 
-def test_windows_the_test_cannot_read_give_nothing() -> None:
-    joint = _reference()
-    n, sums, cross = _moments(np.random.default_rng(2).normal(size=(50, 6)), joint)
-    assert joint_statistics(joint, 3, sums, cross) is None  # too few events
-    assert joint_statistics(joint, n, sums[:5], cross) is None  # not its features
-    constant = np.ones((50, 6))
-    assert joint_statistics(joint, *_moments(constant, joint)) is None  # nothing varied
+def test_a_window_where_a_feature_did_not_vary_is_not_tested() -> None:
+    rng = np.random.default_rng(2)
+    rows = rng.normal(size=(2_000, 6))
+    rows[1_000:, 3] = 0.25  # one feature stuck at one value for the second window
+    outputs = run(ModelMonitor("m", on()), _events(rows))
+    summaries = [o for o in outputs if isinstance(o, WindowSummary)]
+    assert summaries[-1].multivariate == {}
 
 
 def _correlated_after(start: int) -> Any:
@@ -110,7 +123,7 @@ def _correlated_after(start: int) -> Any:
 
 
 def test_a_correlation_change_with_unchanged_marginals_alerts_within_two_windows() -> None:
-    monitor = ModelMonitor("m", spec())
+    monitor = ModelMonitor("m", on())
     events = stream(8_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000))
     outputs = run(monitor, events)
     alerts = alerts_of(outputs)
@@ -123,26 +136,29 @@ def test_a_correlation_change_with_unchanged_marginals_alerts_within_two_windows
 
 
 def test_a_stationary_stream_gives_no_multivariate_alert() -> None:
-    monitor = ModelMonitor("m", spec())
+    monitor = ModelMonitor("m", on())
     outputs = run(monitor, stream(30_000, numeric=6, categorical=1, seed=11))
     assert not [a for a in alerts_of(outputs) if a[1] == "drift.multivariate"]
     assert sum(isinstance(o, WindowSummary) for o in outputs) == 30
 
 
-def test_multivariate_can_be_turned_off() -> None:
-    off = spec(drift={"multivariate": {"enabled": False}})
-    monitor = ModelMonitor("m", off)
+@pytest.mark.parametrize("enabled", [None, False])
+def test_multivariate_is_off_unless_turned_on(enabled: bool | None) -> None:
+    settings = spec() if enabled is None else spec(drift={"multivariate": {"enabled": enabled}})
+    monitor = ModelMonitor("m", settings)
     events = stream(8_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000))
-    assert not alerts_of(run(monitor, events))
+    outputs = run(monitor, events)
+    assert not alerts_of(outputs)
     assert monitor.joint is None
+    assert all(not o.multivariate for o in outputs if isinstance(o, WindowSummary))
 
 
 def test_a_snapshot_mid_window_continues_the_joint_moments() -> None:
     events = list(stream(7_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000)))
-    whole = run(ModelMonitor("m", spec()), events)
-    first = ModelMonitor("m", spec())
+    whole = run(ModelMonitor("m", on()), events)
+    first = ModelMonitor("m", on())
     before = run(first, events[:4_500])
-    second = ModelMonitor("m", spec())
+    second = ModelMonitor("m", on())
     second.restore(first.snapshot())
     after = run(second, events[4_500:])
     assert [o.model_dump() for o in before + after] == [o.model_dump() for o in whole]
@@ -174,7 +190,7 @@ def test_a_broken_joint_section_names_the_field() -> None:
 def test_a_model_state_of_the_previous_version_or_cut_short_is_refused() -> None:
     from stream_monitor._native import _restore_model_core
 
-    monitor = ModelMonitor("m", spec())
+    monitor = ModelMonitor("m", on())
     run(monitor, stream(1_500, numeric=6, categorical=1))  # a reference, a window half full
     restore, (state,) = monitor.core.__reduce__()
     assert restore is _restore_model_core
@@ -184,5 +200,5 @@ def test_a_model_state_of_the_previous_version_or_cut_short_is_refused() -> None
         with pytest.raises(ValueError, match=rf"version {version} is not supported.*fresh"):
             _restore_model_core(bytes([version]) + state[1:])
     for cut in (1, 9, 100):  # inside the last window's joint moments, or earlier
-        with pytest.raises(ValueError, match="truncated|trailing|wrong size|starts fresh"):
+        with pytest.raises(ValueError, match=r"truncated|trailing|wrong size|starts fresh"):
             _restore_model_core(state[:-cut])

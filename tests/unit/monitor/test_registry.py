@@ -112,7 +112,10 @@ def test_a_models_state_is_measured_by_part_and_its_detectors_grow_with_the_log_
     from stream_monitor.monitor import ModelMonitor
 
     rng = random.Random(4)
-    monitor = ModelMonitor("m", ModelSpec(warmup_events=1_000))
+    joint_on = {"multivariate": {"enabled": True}}
+    monitor = ModelMonitor(
+        "m", ModelSpec.model_validate({"warmup_events": 1_000, "drift": joint_on})
+    )
 
     def feed(start: int, stop: int) -> dict[str, int]:
         for first in range(start, stop, 2_000):
@@ -137,9 +140,11 @@ def test_a_models_state_is_measured_by_part_and_its_detectors_grow_with_the_log_
     assert set(early) == {
         "edges", "references", "detectors", "windows", "sketches", "joint", "names", "other"
     }  # fmt: skip
-    # three numeric features: their means and 1/sd (8 bytes each) and slots (4 bytes), and the
-    # open window's 3 sums and 6 products (8 bytes each): an allocation of each list
-    assert early["joint"] == (3 * 8 + 16) * 2 + (3 * 4 + 16) + (3 * 8 + 16) + (6 * 8 + 16)
+    # three numeric features: their means and 1/sd (8 bytes each), slots (4 bytes), the one
+    # component discarded (3 x 8 bytes) and 3 pairs' correlations (4 bytes each); the open
+    # window's 3 sums and 6 products (8 bytes each): an allocation of each list
+    reference = (3 * 8 + 16) * 3 + (3 * 4 + 16) * 2
+    assert early["joint"] == reference + (3 * 8 + 16) + (6 * 8 + 16)
     # three features and the score, each with 99 percentile edges of 8 bytes (one allocation)
     assert early["edges"] == 4 * (99 * 8 + 16)
     # latencies between 1 and 2 ms: a row of 36 one-byte buckets (no lags: no record times)
