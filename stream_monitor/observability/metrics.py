@@ -136,6 +136,8 @@ class WorkerMetrics:
                 self._gauge(self.drift, (model, feature, statistic), value)
         for statistic, value in summary.prediction_drift.items():
             self._gauge(self.drift, (model, "__prediction__", statistic), value)
+        for statistic, value in summary.multivariate.items():
+            self._gauge(self.drift, (model, "__joint__", statistic), value)
         for metric, value in summary.performance.items():
             self._gauge(self.performance, (model, metric), value)
 

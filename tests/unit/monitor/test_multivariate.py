@@ -202,3 +202,18 @@ def test_a_model_state_of_the_previous_version_or_cut_short_is_refused() -> None
     for cut in (1, 9, 100):  # inside the last window's joint moments, or earlier
         with pytest.raises(ValueError, match=r"truncated|trailing|wrong size|starts fresh"):
             _restore_model_core(state[:-cut])
+
+
+def test_metrics_expose_the_windows_multivariate_statistics() -> None:
+    from stream_monitor.observability.metrics import WorkerMetrics
+
+    events = stream(6_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000))
+    summaries = [o for o in run(ModelMonitor("m", on()), events) if isinstance(o, WindowSummary)]
+    metrics = WorkerMetrics()
+    for summary in summaries:
+        metrics.summary(summary)
+    text = metrics.exposition().decode()
+    last = summaries[-1].multivariate
+    line = f'stream_monitor_drift_statistic{{feature="__joint__",model="m",statistic="joint_z"}}'
+    assert f"{line} {last['joint_z']}" in text
+    assert 'feature="__joint__",model="m",statistic="p_value"' in text
