@@ -203,7 +203,6 @@ def start_kafka(
     libs = ensure_jars(version)
     run_dir = run_dir_for("kafka", port)
     remove_run_dir(run_dir)
-    run_dir.mkdir(parents=True)
     memory = memory_dir() if storage == "memory" else None
     data = make_log_dir(run_dir, f"kafka-{port}", memory=memory)
     controller = free_port()
