@@ -303,7 +303,10 @@ class Result:
 
 
 # Everything on: multivariate drift is opt-in for now (see docs/monitoring.md).
-EVERYTHING = {"drift": {"multivariate": {"enabled": True}}}
+EVERYTHING = {
+    "drift": {"multivariate": {"enabled": True}},
+    "segments": {"by": ["c0"], "warmup_events": 300},
+}
 
 
 def run(scenario: Scenario, seed: int) -> Result:

@@ -77,6 +77,8 @@ pub struct Prediction {
     pub scores: Option<Vec<(String, f64)>>,
     pub label: Option<Value>,
     pub latency_ms: Option<f64>,
+    /// `metadata` as sent (empty without it): segments may be keyed by it.
+    pub metadata: Vec<(String, Value)>,
 }
 
 /// 10^0 ..= 10^15, all exact in an f64 (fractions of more digits take the standard parser).
@@ -473,14 +475,14 @@ impl<'a> Parser<'a, '_> {
         (!has_duplicates(scores.iter().map(|(name, _)| name.as_str()))).then_some(scores)
     }
 
-    fn metadata(&mut self) -> Option<()> {
-        let mut names = Vec::new();
+    fn metadata(&mut self) -> Option<Vec<(String, Value)>> {
+        let mut entries = Vec::new();
         self.object(|p, name| {
-            p.scalar()?;
-            names.push(name);
+            let value = p.scalar()?;
+            entries.push((name.into_owned(), value));
             Some(())
         })?;
-        (!has_duplicates(names.iter().map(|n| n.as_ref()))).then_some(())
+        (!has_duplicates(entries.iter().map(|(n, _)| n.as_str()))).then_some(entries)
     }
 
     fn event(&mut self, limits: &Limits) -> Option<Prediction> {
@@ -491,6 +493,7 @@ impl<'a> Parser<'a, '_> {
         let mut model_version = None;
         let (mut score, mut scores, mut label, mut latency) = (None, None, None, None);
         let mut non_finite = Vec::new();
+        let mut metadata = None;
         self.object(|p, key| {
             match key.as_ref() {
                 "schema_version" if seen.first(1) => match p.number()? {
@@ -518,7 +521,7 @@ impl<'a> Parser<'a, '_> {
                     }
                 }
                 "metadata" if seen.first(2048) => {
-                    p.optional(Parser::metadata)?;
+                    metadata = p.optional(Parser::metadata)?;
                 }
                 _ => return None, // unknown or repeated: the schema says what to do
             }
@@ -539,6 +542,7 @@ impl<'a> Parser<'a, '_> {
             scores,
             label,
             latency_ms: latency,
+            metadata: metadata.unwrap_or_default(),
         })
     }
 }

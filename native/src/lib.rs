@@ -13,6 +13,7 @@ pub mod mapped;
 pub mod model;
 pub mod model_state;
 pub mod pyrepr;
+pub mod segment;
 pub mod sketch;
 pub mod special;
 pub mod state;

@@ -475,7 +475,7 @@ pub struct Quality {
 }
 
 /// The category string of a value, as `reference.category_of` makes it.
-fn category_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
+pub(crate) fn category_of(value: &Value) -> Option<std::borrow::Cow<'_, str>> {
     use std::borrow::Cow;
     match value {
         Value::Null => None,
@@ -1605,6 +1605,23 @@ impl ModelCore {
     /// Close every open window (end of a finite stream): the closes, oldest first.
     pub fn flush(&mut self) -> Vec<(i64, Bounds)> {
         self.windows.flush()
+    }
+
+    /// Close what the model a segment belongs to closed (segments follow their model's
+    /// windows): a count window's events so far, or the time windows the watermark of
+    /// `max_time` passed (the model's newest event time, which may be ahead of the segment's).
+    pub fn close_through(&mut self, max_time: Option<i64>) -> Vec<(i64, Bounds)> {
+        match &mut self.windows {
+            Windows::Count { .. } => self.windows.flush(),
+            Windows::Time { max_time: own, .. } => {
+                if let Some(t) = max_time {
+                    if own.is_none_or(|m| t > m) {
+                        *own = Some(t);
+                    }
+                }
+                self.windows.closed()
+            }
+        }
     }
 
     /// The accumulators of closing window `key` (after [`ModelCore::flush`]).

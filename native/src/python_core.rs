@@ -20,6 +20,7 @@ use crate::model::{
     NumericRef, Pause, Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::model_state::{read_core, write_core};
+use crate::segment;
 use crate::sketch::LogHistogram;
 use crate::state::{Reader, Writer};
 
@@ -105,6 +106,20 @@ impl PyBatch {
             }
         }
         order
+    }
+
+    /// The events at `positions` grouped by their value of segmentation `by` (a `segments.by`
+    /// entry: `model_version`, `metadata.<key>` or a feature): (value, positions), values in
+    /// order of first appearance; `__missing__` for events without the value.
+    fn segments(&self, positions: Vec<usize>, by: &str) -> PyResult<Vec<(String, Vec<usize>)>> {
+        let mut events = Vec::with_capacity(positions.len());
+        for i in positions {
+            let Some(Some(event)) = self.events.get(i) else {
+                return Err(PyValueError::new_err(format!("no event at position {i}")));
+            };
+            events.push((i, event));
+        }
+        Ok(segment::group(&segment::By::parse(by), events))
     }
 
     /// What the label join and performance need of events `positions`: event ids, times,
@@ -723,6 +738,11 @@ impl PyModelCore {
     }
 
     #[getter]
+    fn cursor(&self) -> usize {
+        self.core.cursor
+    }
+
+    #[getter]
     fn events(&self) -> u64 {
         self.core.events
     }
@@ -788,8 +808,36 @@ impl PyModelCore {
 
     /// Close every open window (end of a finite stream): the closes, oldest first.
     fn flush<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let closed = self.core.flush();
+        self.closes(py, closed)
+    }
+
+    /// Close what the model a segment belongs to closed: a count window's events so far, or
+    /// the time windows the watermark of `max_time` (the model's newest event time) passed.
+    #[pyo3(signature = (max_time=None))]
+    fn close_through<'py>(
+        &mut self,
+        py: Python<'py>,
+        max_time: Option<i64>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        if self.batch.is_some() {
+            return Err(PyValueError::new_err(
+                "close_through() in the middle of a batch",
+            ));
+        }
+        let closed = self.core.close_through(max_time);
+        self.closes(py, closed)
+    }
+}
+
+impl PyModelCore {
+    fn closes<'py>(
+        &mut self,
+        py: Python<'py>,
+        closed: Vec<(i64, Bounds)>,
+    ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
-        for (key, bounds) in self.core.flush() {
+        for (key, bounds) in closed {
             let (window, late) = self.core.take_window(key);
             out.append(close_py(
                 py,

@@ -19,6 +19,7 @@ __all__ = [
     "ModelSpec",
     "PerformanceSpec",
     "QualitySpec",
+    "SegmentSpec",
     "Task",
     "WindowSpec",
 ]
@@ -274,6 +275,80 @@ class AlertingSpec(_Spec):
     )
 
 
+class CompareSpec(_Spec):
+    """The ``compare`` rule: values of one segmentation side by side in the same window
+    (a champion model version and its challengers)."""
+
+    by: str = Field(
+        "model_version",
+        description="The segments.by entry whose values are compared; the rule runs only when "
+        "it is one of segments.by.",
+    )
+    baseline: str | None = Field(
+        None,
+        description="The value the others are compared with (the champion, e.g. v1); by "
+        "default, in each window, the value with the most events.",
+    )
+    performance_drop: PositiveFloat = Field(
+        0.05,
+        description="Alert when a value's performance metric is worse than the baseline's by "
+        "this much (both with performance.min_labels labels in the window).",
+    )
+    prediction_psi: PositiveFloat = Field(
+        0.1,
+        description="Alert when the PSI between a value's predictions and the baseline's "
+        "(scores on a fixed grid, else predicted classes) reaches this.",
+    )
+
+
+class SegmentSpec(_Spec):
+    """Per-segment monitoring: every value of a ``by`` entry gets its own windows' drift,
+    quality and performance, with its own reference (see docs/monitoring.md)."""
+
+    by: tuple[str, ...] = Field(
+        (),
+        max_length=8,
+        description="What splits the events: a categorical feature's name, metadata.<key> or "
+        "model_version. Empty: no segments.",
+    )
+    max_values: int = Field(
+        20,
+        ge=1,
+        le=1000,
+        description="Values tracked per entry, the first seen; later values pool as __other__.",
+    )
+    min_events: int = Field(
+        50,
+        ge=10,
+        description="Rules judge a segment's window only when it holds this many events, and "
+        "its drift tests need this many values (drift.min_samples if lower); its summary is "
+        "published either way. Small segments are tested on small windows: the significance "
+        "gate, not the statistic's threshold, keeps them quiet.",
+    )
+    warmup_events: int | None = Field(
+        None,
+        ge=10,
+        description="Events of a segment used as its reference when the profile file has "
+        "none for it; by default the model's warmup_events.",
+    )
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+
+    @field_validator("by")
+    @classmethod
+    def _entries(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            if not entry or entry == "metadata." or entry.startswith("__"):
+                raise PydanticCustomError(
+                    "segment_entry",
+                    "entry '{entry}' names nothing; use a categorical feature's name, "
+                    "metadata.<key> or model_version",
+                    {"entry": entry},
+                )
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("segment_repeat", "lists an entry twice")
+        return value
+
+
 class ModelSpec(_Spec):
     """What to monitor for one model."""
 
@@ -293,10 +368,25 @@ class ModelSpec(_Spec):
     performance: PerformanceSpec = Field(default_factory=PerformanceSpec)
     quality: QualitySpec = Field(default_factory=QualitySpec)
     alerting: AlertingSpec = Field(default_factory=AlertingSpec)
+    segments: SegmentSpec = Field(default_factory=SegmentSpec)
     runbook_url: str | None = Field(None, description="Link put on every alert of this model.")
     labels: dict[str, str] = Field(
         default_factory=dict, description="Labels copied onto every alert of this model."
     )
+
+    @field_validator("segments")
+    @classmethod
+    def _segments_are_categorical(cls, value: SegmentSpec, info: ValidationInfo) -> SegmentSpec:
+        features = info.data.get("features") or {}
+        for entry in value.by:
+            if features.get(entry) == "numeric":
+                raise PydanticCustomError(
+                    "segment_numeric",
+                    "entry '{entry}' is a numeric feature; segment by a categorical feature, "
+                    "metadata.<key> or model_version (bucket the number upstream)",
+                    {"entry": entry},
+                )
+        return value
 
     @field_validator("reference")
     @classmethod

@@ -56,9 +56,13 @@ def incident_status(*sources: Iterable[Mapping[str, Any]]) -> tuple[str, int]:
     return _STATUS[worst], len(firing)
 
 
-def dedup_key_for(model_id: str, rule: str, feature: str | None = None) -> str:
-    """Stable key of one incident: the same model, rule and feature always give the same key."""
-    material = "\x1f".join((model_id, rule, feature or ""))
+def dedup_key_for(
+    model_id: str, rule: str, feature: str | None = None, segment: str | None = None
+) -> str:
+    """Stable key of one incident: the same model, rule, feature and segment always give the
+    same key (a model's own incidents, without a segment, keep the key they always had)."""
+    parts = (model_id, rule, feature or "") + ((segment,) if segment else ())
+    material = "\x1f".join(parts)
     return hashlib.sha256(material.encode()).hexdigest()[:32]
 
 
@@ -80,6 +84,9 @@ class AlertEvent(_Event):
     kind: AlertKind = Field(description="What went wrong: drift, performance, data_quality, ...")
     rule: _Id = Field(description="Name of the rule that fired.")
     feature: str | None = Field(None, description="Feature concerned, if any.")
+    segment: str | None = Field(
+        None, description="Segment concerned (e.g. channel=phone); null for the whole model."
+    )
     statistic: str = Field(description="Statistic compared with the threshold, e.g. psi.")
     value: _Stat = Field(description="Measured value of the statistic.")
     threshold: _Stat = Field(description="Threshold that was crossed.")
@@ -102,6 +109,11 @@ class WindowSummary(_Event):
 
     model_id: _Id = Field(description="Model the window belongs to.")
     model_version: str | None = Field(None, description="Latest model version seen.")
+    segment: str | None = Field(
+        None,
+        description="The segment (e.g. channel=phone) this window counts; null for all of the "
+        "model's events.",
+    )
     window_kind: Literal["count", "tumbling", "hopping"] = Field(description="Window type.")
     window_index: int = Field(ge=0, description="Sequence number of the window for this model.")
     window_start: int = Field(description="Start (epoch ms, inclusive).")

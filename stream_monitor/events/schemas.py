@@ -94,7 +94,9 @@ class PredictionEvent(_Event):
         None, description="Time the model took, in milliseconds."
     )
     metadata: dict[str, str | int | float | bool | None] | None = Field(
-        None, description="Free-form context, not monitored."
+        None,
+        description="Free-form context; segments can split a model by one of its keys "
+        "(metadata.<key>).",
     )
 
     _non_finite: tuple[str, ...] = PrivateAttr(default=())

@@ -62,13 +62,17 @@ class AlertTracker:
         alerting: AlertingSpec,
         runbook_url: str | None = None,
         labels: dict[str, str] | None = None,
+        segment: str | None = None,
     ) -> None:
         self.model_id = model_id
+        self.segment = segment
         self.repeat_ms = int(alerting.repeat_interval * 1000)
         self.resolve_after = alerting.resolve_after
         self.cooldown_ms = int(alerting.cooldown * 1000)
         self.runbook_url = runbook_url
         self.labels = dict(labels or {})
+        if segment is not None:
+            self.labels["segment"] = segment
         self.incidents: dict[str, _Incident] = {}
         self.suppressed = 0  # breaches silenced by the cooldown
 
@@ -85,7 +89,7 @@ class AlertTracker:
         model_version: str | None,
     ) -> AlertEvent | None:
         """Feed one check; returns the alert to publish, if any."""
-        key = dedup_key_for(self.model_id, check.rule, check.feature)
+        key = dedup_key_for(self.model_id, check.rule, check.feature, self.segment)
         if check.severity is None:
             incident = self._healthy(key, window.end)
         else:
@@ -153,6 +157,8 @@ class AlertTracker:
     ) -> AlertEvent:
         status: AlertStatus = "firing" if incident.status == "firing" else "resolved"
         subject = check.feature or "prediction"
+        if self.segment is not None:
+            subject = f"{subject} in segment {self.segment}"
         if check.value is None:  # a change detector: no statistic to quote
             measured = f"{check.statistic} detected a change"
         else:
@@ -175,6 +181,7 @@ class AlertTracker:
             kind=check.kind,
             rule=check.rule,
             feature=check.feature,
+            segment=self.segment,
             statistic=check.statistic,
             value=check.value,
             threshold=check.threshold,

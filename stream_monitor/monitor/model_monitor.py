@@ -37,6 +37,7 @@ from stream_monitor.monitor.rules import (
     performance_check,
     quality_checks,
 )
+from stream_monitor.monitor.segments import Segments, segment_window
 from stream_monitor.monitor.snapshot import SnapshotError, dump_state, load_state, unpack_state
 from stream_monitor.monitor.windows import WindowBounds
 
@@ -51,10 +52,18 @@ class ModelMonitor:
     """Windows, drift, data quality, change detectors and alert lifecycle for one model."""
 
     def __init__(
-        self, model_id: str, spec: ModelSpec, reference: ReferenceProfile | None = None
+        self,
+        model_id: str,
+        spec: ModelSpec,
+        reference: ReferenceProfile | None = None,
+        *,
+        segment: str | None = None,
     ) -> None:
         self.model_id = model_id
         self.spec = spec
+        # A segment's monitor (``channel=phone``) follows its model's windows.
+        self.segment = segment
+        self.min_events = spec.segments.min_events
         self.types: dict[str, FeatureType] = dict(spec.features)
         self.signal: Literal["score", "prediction"] | None = None
         # What the rules read of the reference; its bins live in the native core.
@@ -64,8 +73,12 @@ class ModelMonitor:
         # signal name -> detector names; the detectors themselves live in the native core
         self.detectors: dict[str, tuple[str, ...]] = {}
         window = spec.window
-        if window.kind == "count":
-            shape: tuple[Any, ...] = ("count", window.events)
+        followed = segment_window(spec) if segment is not None else None
+        if followed is not None:
+            shape: tuple[Any, ...] = followed
+            self.window_kind = "count"
+        elif window.kind == "count":
+            shape = ("count", window.events)
             self.window_kind = "count"
         else:
             size = round(window.size * 1000)
@@ -83,8 +96,15 @@ class ModelMonitor:
             list(self.types.items()),
         )
         self.window_detections: dict[int, dict[str, int]] = {}  # per open window
-        self.tracker = AlertTracker(model_id, spec.alerting, spec.runbook_url, spec.labels)
+        self.tracker = AlertTracker(
+            model_id, spec.alerting, spec.runbook_url, spec.labels, segment=segment
+        )
         self.outcomes = Outcomes(spec, reference.performance if reference else None)
+        self.segments = (
+            Segments(model_id, spec, reference.segments if reference else None)
+            if spec.segments.by and segment is None
+            else None
+        )
         if reference is not None:
             self._use_reference(reference)
         else:
@@ -135,15 +155,26 @@ class ModelMonitor:
         close), never where a fetch or a batch happened to end, so every run publishes the same.
         """
         out: list[Output] = self.revisions()
+        segments = self.segments
+        if segments is not None:
+            segments.route(batch, positions)
         runs, pause, what = self.core.feed(batch, positions)
         while True:
             for run in runs:
                 self._apply(batch, run, out)
             if pause == "close":
-                out.extend(self._close(what))
+                if segments is None:
+                    out.extend(self._close(what))
+                else:  # the segments count what the model counted, then close with it
+                    cursor = self.core.cursor
+                    out.extend(segments.feed(batch, positions[cursor - 1] if cursor else -1))
+                    out.extend(self._close(what))
+                    out.extend(segments.close(self.core.max_time, what[1]))
             elif pause == "warmup":
                 self._finish_warmup(what)
             else:
+                if segments is not None:
+                    out.extend(segments.feed(batch))
                 return out
             runs, pause, what = self.core.resume()
 
@@ -178,8 +209,12 @@ class ModelMonitor:
         Late labels revise closed windows; their revised summaries come from :meth:`revisions`
         (called after each batch of labels, and at every window close).
         """
-        fired = self.outcomes.on_label(label.event_id, label.label, label.timestamp)
+        # The segments first: the model's join forgets the prediction once matched.
         out: list[Output] = []
+        if self.segments is not None:
+            for segment in self.segments.on_label(label.event_id):
+                out.extend(segment.update_label(label))
+        fired = self.outcomes.on_label(label.event_id, label.label, label.timestamp)
         if fired:
             self._error_alerts(fired, label.timestamp, out)
         return out
@@ -211,6 +246,8 @@ class ModelMonitor:
                 )
                 if alert is not None:
                     out.append(alert)
+        if self.segments is not None:
+            out.extend(self.segments.revisions())
         return out
 
     def _label_fields(self, outcome: WindowOutcome, events: int) -> dict[str, Any]:
@@ -302,12 +339,33 @@ class ModelMonitor:
             )
         self.__dict__.update(state)
 
-    def flush(self) -> list[Output]:
-        """Close every open window (end of a finite stream, e.g. a backtest)."""
+    def flush(self, bounds: tuple[int, int, int] | None = None) -> list[Output]:
+        """Close every open window (end of a finite stream, e.g. a backtest); a segment's
+        count window takes its model's last ``bounds``."""
         out: list[Output] = []
+        last = bounds
         for closed in self.core.flush():
-            out.extend(self._close(closed))
+            out.extend(self._close(self._followed(closed, bounds)))
+            last = closed[1]
+        if self.segments is not None:
+            out.extend(self.segments.flush(last))
         return out
+
+    def follow(self, max_time: int | None, bounds: tuple[int, int, int]) -> list[Output]:
+        """A segment's share of its model's close of the window of ``bounds`` (the model's
+        newest event time ``max_time``): its windows that closed with it."""
+        out: list[Output] = []
+        for closed in self.core.close_through(max_time):
+            out.extend(self._close(self._followed(closed, bounds)))
+        return out
+
+    def _followed(
+        self, closed: tuple[Any, ...], bounds: tuple[int, int, int] | None
+    ) -> tuple[Any, ...]:
+        """A segment's closed count window under its model's window bounds."""
+        if self.segment is None or bounds is None or self.spec.window.kind != "count":
+            return closed
+        return (closed[0], bounds, *closed[2:])
 
     # -- reference ------------------------------------------------------------------------
 
@@ -426,6 +484,7 @@ class ModelMonitor:
         summary = WindowSummary(
             model_id=self.model_id,
             model_version=self.model_version,
+            segment=self.segment,
             window_kind=self.window_kind,
             window_index=bounds.index,
             window_start=bounds.start,
@@ -458,18 +517,20 @@ class ModelMonitor:
             found,
             joint[0] if joint else 0,
         )
-        checks = self._window_checks(closed_window, reference_id)
+        # A segment's window too small to judge is published but not judged.
+        judged = self.segment is None or count >= self.min_events
+        checks = self._window_checks(closed_window, reference_id) if judged else []
         performance = performance_check(
             self.spec, summary.performance, outcome.labelled, self.outcomes.reference
         )
-        if performance is not None:
+        if performance is not None and judged:
             checks.append(performance)
         estimated = estimation_check(
             self.spec, summary.performance, outcome.labelled, count, self.outcomes.reference
         )
-        if estimated is not None:
+        if estimated is not None and judged:
             checks.append(estimated)
-        if not detections.get(ERRORS):
+        if judged and not detections.get(ERRORS):
             checks += [self._error_check(name, -1, None) for name, _ in self.outcomes.detectors]
         alerts = [
             alert
@@ -641,6 +702,10 @@ def _describe(reference: FeatureReference | None, kind: str) -> tuple[Any, ...] 
     return None
 
 
+def _non_finite(value: Any) -> bool:
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def encode_for_core(event: PredictionLike) -> bytes:
     """An event's canonical JSON for the native core; NaN features written as NaN."""
     data: dict[str, Any] = {
@@ -650,8 +715,10 @@ def encode_for_core(event: PredictionLike) -> bytes:
         "features": dict(event.features),
         "prediction": event.prediction,
     }
-    for name in ("model_version", "score", "scores", "label", "latency_ms"):
-        value = getattr(event, name)
+    for name in ("model_version", "score", "scores", "label", "latency_ms", "metadata"):
+        value = getattr(event, name, None)  # metadata: not every event-like object has it
+        if name == "metadata" and value:  # a non-finite number is no segment value: left out
+            value = {k: v for k, v in value.items() if not _non_finite(v)}
         if value is not None:
             data[name] = value
     for name in event.non_finite_features:

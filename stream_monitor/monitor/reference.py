@@ -320,6 +320,8 @@ class ReferenceProfile:
     source: str  # "warmup" or "file"
     performance: dict[str, float | None] = field(default_factory=dict)
     joint: JointReference | None = None
+    # Per segment (``channel=phone``), the reference of its events alone.
+    segments: dict[str, ReferenceProfile] = field(default_factory=dict)
     reference_id: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
@@ -339,6 +341,11 @@ class ReferenceProfile:
         }
         if self.joint is not None:  # profiles without one keep their ids
             content["joint"] = self.joint.to_dict(packed)
+        if self.segments:  # likewise
+            content["segments"] = {
+                label: profile._content(packed=packed)
+                for label, profile in sorted(self.segments.items())
+            }
         return content
 
     def to_json(self) -> bytes:
@@ -360,28 +367,34 @@ class ReferenceProfile:
                 "re-create it with `stream-monitor profile`"
             )
         try:
-            features = {
-                str(name): _feature_from_dict(spec) for name, spec in document["features"].items()
-            }
-            prediction = document.get("prediction")
-            joint = document.get("joint")
-            return cls(
-                model_id=str(document["model_id"]),
-                features=features,
-                prediction=_feature_from_dict(prediction) if prediction else None,
-                prediction_signal=document["prediction_signal"],
-                sample_size=int(document["sample_size"]),
-                source="file",
-                performance={
-                    str(k): None if v is None else float(v)
-                    for k, v in document.get("performance", {}).items()
-                },
-                joint=JointReference.from_dict(joint) if joint else None,
-            )
-        except (KeyError, TypeError, ValueError) as exc:
+            return cls._from_document(document)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ReferenceError(
                 f"{source}: field {exc} is missing or invalid; re-create the profile"
             ) from None
+
+    @classmethod
+    def _from_document(cls, document: Mapping[str, Any]) -> ReferenceProfile:
+        features = {
+            str(name): _feature_from_dict(spec) for name, spec in document["features"].items()
+        }
+        prediction = document.get("prediction")
+        joint = document.get("joint")
+        segments = document.get("segments") or {}
+        return cls(
+            model_id=str(document["model_id"]),
+            features=features,
+            prediction=_feature_from_dict(prediction) if prediction else None,
+            prediction_signal=document["prediction_signal"],
+            sample_size=int(document["sample_size"]),
+            source="file",
+            performance={
+                str(k): None if v is None else float(v)
+                for k, v in document.get("performance", {}).items()
+            },
+            joint=JointReference.from_dict(joint) if joint else None,
+            segments={str(label): cls._from_document(part) for label, part in segments.items()},
+        )
 
 
 def _feature_from_dict(data: Mapping[str, Any]) -> FeatureReference:

@@ -70,14 +70,16 @@ class WorkerMetrics:
         )
         self.drift = Gauge(
             "stream_monitor_drift_statistic",
-            "Latest drift statistic per model, feature and statistic (last closed window).",
-            ["model", "feature", "statistic"],
+            "Latest drift statistic per model, feature and statistic (last closed window); "
+            'segment is "" for all of the model\'s events, else e.g. channel=phone.',
+            ["model", "feature", "statistic", "segment"],
             registry=r,
         )
         self.performance = Gauge(
             "stream_monitor_performance",
-            "Latest performance metric per model (last closed or revised window).",
-            ["model", "metric"],
+            "Latest performance metric per model (last closed or revised window); segment as "
+            "for drift.",
+            ["model", "metric", "segment"],
             registry=r,
         )
         self.source_records = Counter(
@@ -130,16 +132,16 @@ class WorkerMetrics:
     def summary(self, summary: WindowSummary) -> None:
         """Keep the latest statistics of a window summary as gauges."""
         self.summaries.inc()
-        model = summary.model_id
+        model, segment = summary.model_id, summary.segment or ""
         for feature, stats in summary.drift.items():
             for statistic, value in stats.items():
-                self._gauge(self.drift, (model, feature, statistic), value)
+                self._gauge(self.drift, (model, feature, statistic, segment), value)
         for statistic, value in summary.prediction_drift.items():
-            self._gauge(self.drift, (model, "__prediction__", statistic), value)
+            self._gauge(self.drift, (model, "__prediction__", statistic, segment), value)
         for statistic, value in summary.multivariate.items():
-            self._gauge(self.drift, (model, "__joint__", statistic), value)
+            self._gauge(self.drift, (model, "__joint__", statistic, segment), value)
         for metric, value in summary.performance.items():
-            self._gauge(self.performance, (model, metric), value)
+            self._gauge(self.performance, (model, metric, segment), value)
 
     def _gauge(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
         key = (gauge._name, *labels)

@@ -214,6 +214,9 @@ def test_metrics_expose_the_windows_multivariate_statistics() -> None:
         metrics.summary(summary)
     text = metrics.exposition().decode()
     last = summaries[-1].multivariate
-    line = 'stream_monitor_drift_statistic{feature="__joint__",model="m",statistic="joint_z"}'
+    line = (
+        'stream_monitor_drift_statistic{feature="__joint__",model="m",segment="",'
+        'statistic="joint_z"}'
+    )
     assert f"{line} {last['joint_z']}" in text
-    assert 'feature="__joint__",model="m",statistic="p_value"' in text
+    assert 'feature="__joint__",model="m",segment="",statistic="p_value"' in text

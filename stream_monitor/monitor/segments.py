@@ -1,0 +1,162 @@
+"""Segments: one model's events split by a categorical feature, a metadata key or the model
+version, each value monitored like a model of its own, in step with the model's windows.
+
+Every ``segments.by`` entry splits all of the model's events: each value gets its own
+:class:`~stream_monitor.monitor.model_monitor.ModelMonitor` (drift, quality, performance,
+detectors, estimation), with its own reference (the profile file's, else its own warm-up). The
+first ``max_values`` values of an entry get one each; later values share ``<entry>=__other__``,
+so memory is bounded. A segment's windows close when the model's do (the same bounds), so its
+summaries and alerts line up with the model's. Grouping a batch by value is one native call per
+entry; each segment's events are then fed to its native core as one run.
+
+False alarms: a window holds up to ``1 + sum(max_values + 1)`` families of tests (the model and
+every possible segment), so each segment's significance and detector delta are the model's
+divided by that number (Bonferroni): the stationary alert rate does not grow with segments.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from stream_monitor.config.models import ModelSpec, SegmentSpec
+
+if TYPE_CHECKING:
+    from stream_monitor._native import Batch
+    from stream_monitor.monitor.model_monitor import ModelMonitor, Output
+    from stream_monitor.monitor.reference import ReferenceProfile
+
+__all__ = ["MISSING", "OTHER", "Segments", "families", "segment_label", "segment_spec"]
+
+OTHER = "__other__"  # the values beyond max_values
+MISSING = "__missing__"  # events without the value (as the native grouping names them)
+_ENDLESS = 2**62  # a segment's count window closes when its model's does, never by itself
+
+
+def segment_label(entry: str, value: str) -> str:
+    """How alerts and summaries name a segment: ``channel=phone``."""
+    return f"{entry}={value}"
+
+
+def families(spec: ModelSpec) -> int:
+    """Test families a window can hold: the model and every segment it may track."""
+    return 1 + sum(spec.segments.max_values + 1 for _ in spec.segments.by)
+
+
+def segment_spec(spec: ModelSpec) -> ModelSpec:
+    """The spec each segment of a model runs under: the model's, without segments, with the
+    segment warm-up, the significance and detector delta shared among the families, and tests
+    from ``min_events`` values."""
+    share = families(spec)
+    drift = spec.drift.model_copy(
+        update={
+            "significance": spec.drift.significance / share,
+            "detector_delta": spec.drift.detector_delta / share,
+            "min_samples": min(spec.drift.min_samples, spec.segments.min_events),
+        }
+    )
+    return spec.model_copy(
+        update={
+            "segments": SegmentSpec(),
+            "drift": drift,
+            "warmup_events": spec.segments.warmup_events or spec.warmup_events,
+        }
+    )
+
+
+def segment_window(spec: ModelSpec) -> tuple[Any, ...] | None:
+    """The native window shape of a segment of a model with count windows (one that only its
+    model closes); None for time windows, whose segments keep the model's shape."""
+    return ("count", _ENDLESS) if spec.window.kind == "count" else None
+
+
+class Segments:
+    """The segment monitors of one model, and which of a batch's events each one gets."""
+
+    def __init__(
+        self,
+        model_id: str,
+        spec: ModelSpec,
+        references: Mapping[str, ReferenceProfile] | None = None,
+    ) -> None:
+        self.model_id = model_id
+        self.by = spec.segments.by
+        self.max_values = spec.segments.max_values
+        self.spec = segment_spec(spec)
+        self.references = dict(references or {})
+        self.monitors: dict[str, ModelMonitor] = {}  # label -> monitor, in order of creation
+        self.tracked = dict.fromkeys(self.by, 0)  # values with a monitor of their own
+        # The batch being fed: (monitor, its positions) and how many of them were fed.
+        self.plan: list[tuple[ModelMonitor, list[int]]] = []
+        self.fed: list[int] = []
+
+    def monitor(self, entry: str, value: str) -> ModelMonitor:
+        """The monitor of ``entry``'s ``value`` (the entry's ``__other__`` beyond the limit)."""
+        label = segment_label(entry, value)
+        found = self.monitors.get(label)
+        if found is not None:
+            return found
+        if self.tracked[entry] >= self.max_values:
+            label = segment_label(entry, OTHER)
+            found = self.monitors.get(label)
+            if found is not None:
+                return found
+        else:
+            self.tracked[entry] += 1
+        from stream_monitor.monitor.model_monitor import ModelMonitor  # noqa: PLC0415 - cycle
+
+        made = ModelMonitor(self.model_id, self.spec, self.references.get(label), segment=label)
+        self.monitors[label] = made
+        return made
+
+    def route(self, batch: Batch, positions: list[int]) -> None:
+        """Split a batch's events of the model (``positions``) among the segments."""
+        groups: dict[str, tuple[ModelMonitor, list[list[int]]]] = {}
+        for entry in self.by:
+            for value, where in batch.segments(positions, entry):
+                monitor = self.monitor(entry, value)
+                label = monitor.segment or ""
+                groups.setdefault(label, (monitor, []))[1].append(where)
+        self.plan = [
+            (monitor, parts[0] if len(parts) == 1 else sorted(p for part in parts for p in part))
+            for monitor, parts in groups.values()
+        ]
+        self.fed = [0] * len(self.plan)
+
+    def feed(self, batch: Batch, through: int | None = None) -> list[Output]:
+        """Feed each segment its routed events up to batch position ``through`` (all when
+        None): the model counted them, and may be about to close a window."""
+        out: list[Output] = []
+        for i, (monitor, where) in enumerate(self.plan):
+            start = self.fed[i]
+            stop = len(where) if through is None else bisect_right(where, through, start)
+            if stop > start:
+                out.extend(monitor.update_native(batch, where[start:stop]))
+                self.fed[i] = stop
+        return out
+
+    def close(self, max_time: int | None, bounds: tuple[int, int, int]) -> list[Output]:
+        """The model closed the window of ``bounds``: close the segments' windows with it."""
+        out: list[Output] = []
+        for monitor in self.monitors.values():
+            out.extend(monitor.follow(max_time, bounds))
+        return out
+
+    def flush(self, bounds: tuple[int, int, int] | None) -> list[Output]:
+        """Close every segment's open windows (the model flushed, its last window ``bounds``)."""
+        out: list[Output] = []
+        for monitor in self.monitors.values():
+            out.extend(monitor.flush(bounds))
+        return out
+
+    def revisions(self) -> list[Output]:
+        """The segments' revised summaries (late labels), in the segments' order."""
+        out: list[Output] = []
+        for monitor in self.monitors.values():
+            out.extend(monitor.revisions())
+        return out
+
+    def on_label(self, event_id: str) -> list[ModelMonitor]:
+        """The segments whose predictions wait for this label (one per entry at most)."""
+        return [m for m in self.monitors.values() if event_id in m.outcomes.join.predictions]
