@@ -21,7 +21,8 @@ _SUBSCRIBER_QUEUE = 1_000
 
 @dataclass
 class _Model:
-    windows: OrderedDict[int, dict[str, Any]] = field(default_factory=OrderedDict)
+    # (window index, segment or "" for all of the model's events) -> summary
+    windows: OrderedDict[tuple[int, str], dict[str, Any]] = field(default_factory=OrderedDict)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     incidents: dict[str, dict[str, Any]] = field(default_factory=dict)  # dedup_key -> latest
 
@@ -42,16 +43,20 @@ class DashboardStore:
     # -- input ----------------------------------------------------------------------------
 
     def add_summary(self, summary: dict[str, Any]) -> None:
-        """A window summary from the metrics topic (a revision replaces its window)."""
+        """A window summary from the metrics topic (a revision replaces its window); a
+        segment's summaries are kept beside the model's, as many windows of each."""
         model = self._model(str(summary["model_id"]))
-        index = int(summary["window_index"])
-        known = model.windows.get(index)
+        key = (int(summary["window_index"]), str(summary.get("segment") or ""))
+        known = model.windows.get(key)
         if known is not None and int(known.get("revision", 0)) > int(summary.get("revision", 0)):
             return  # an older revision arriving late changes nothing
-        model.windows[index] = summary
+        model.windows[key] = summary
         model.windows = OrderedDict(sorted(model.windows.items()))
-        while len(model.windows) > self.max_windows:
-            model.windows.popitem(last=False)
+        indices = sorted({index for index, _ in model.windows})
+        if len(indices) > self.max_windows:
+            oldest = indices[-self.max_windows]
+            for stale in [k for k in model.windows if k[0] < oldest]:
+                del model.windows[stale]
         self._notify("summary", summary)
 
     def add_alert(self, alert: dict[str, Any]) -> None:
@@ -73,13 +78,15 @@ class DashboardStore:
         out = []
         for model_id in sorted(self._models):
             model = self._models[model_id]
-            last = next(reversed(model.windows.values()), None) if model.windows else None
+            own = [w for (_, segment), w in model.windows.items() if not segment]
+            last = own[-1] if own else None
             out.append(
                 {
                     "model_id": model_id,
                     "status": model.status(),
                     "firing": sum(a["status"] == "firing" for a in model.incidents.values()),
-                    "windows": len(model.windows),
+                    "windows": len(own),
+                    "segments": sorted({s for _, s in model.windows if s}),
                     "last_window": None
                     if last is None
                     else {

@@ -28,7 +28,7 @@ from stream_monitor.events.codec import encode_event
 from stream_monitor.runtime.worker import Worker
 from stream_monitor.simulator import simulate
 
-from .runtime_helpers import isolated_settings, produce
+from .runtime_helpers import SMALL_WINDOWS, isolated_settings, produce
 
 HOSTILE_MODEL = "<script>window.__xss = 1</script>"
 HOSTILE_FEATURE = '<img src=x onerror="window.__xss = 2">'
@@ -78,8 +78,13 @@ async def eventually(check: Callable[[], Any], budget: float = 60, what: str = "
 
 @pytest.fixture
 async def running(kafka_bootstrap: str) -> AsyncIterator[Running]:
-    """Worker + simulator (2 models, covariate drift) + hostile model + dashboard."""
-    settings = isolated_settings(kafka_bootstrap)
+    """Worker + simulator (2 models, covariate drift, segments by channel) + hostile model +
+    dashboard."""
+    segmented = {"by": ["channel"], "warmup_events": 100, "min_events": 50}
+    settings = isolated_settings(
+        kafka_bootstrap,
+        monitoring={"default": {**SMALL_WINDOWS["default"], "segments": segmented}},
+    )
     worker = Worker(settings)
     task = asyncio.create_task(worker.run())
     runner: web.AppRunner | None = None
@@ -203,7 +208,7 @@ async def drill_down(running: Running, js: Callable[[str], Any], browser: Any) -
     statistic over time with the thresholds and its alerts; another window on request."""
     async with httpx.AsyncClient(base_url=running.url, timeout=10) as client:
         detail = (await client.get("/api/models/model-0")).json()
-    measured = [w for w in detail["windows"] if w.get("distributions")]
+    measured = [w for w in detail["windows"] if w.get("distributions") and not w.get("segment")]
     alerted = [a["feature"] for a in detail["alerts"] if a["kind"] == "drift" and a["feature"]]
     assert alerted, "the simulated covariate drift raised drift alerts"
     feature = alerted[0]
@@ -244,7 +249,27 @@ async def drill_down(running: Running, js: Callable[[str], Any], browser: Any) -
         lambda: js(f"return {chart}.data[1].name === 'window #{first}'"),
         what="the chosen window's distribution",
     )
-    assert await js("return document.getElementById('segment-choice').hidden")  # no segments
+    # A segment: every chart shows its windows, the drill-down its latest distribution.
+    assert not await js("return document.getElementById('segment-choice').hidden")
+    options = await js("return [...document.getElementById('segment').options].map(o => o.value)")
+    assert options == ["", "channel=app", "channel=pos", "channel=web"]
+    own = [
+        w
+        for w in detail["windows"]
+        if w.get("segment") == "channel=app" and w.get("distributions", {}).get(feature)
+    ]
+    await js(
+        "const g = document.getElementById('segment'); g.value = 'channel=app';"
+        " g.dispatchEvent(new Event('change'))"
+    )
+    await eventually(
+        lambda: js(f"return {chart}.data[1].name === 'window #{own[-1]['window_index']}'"),
+        what="the segment's latest distribution",
+    )
+    segment_share = own[-1]["distributions"][feature]["reference"]
+    assert await js(f"return {chart}.data[0].y") == pytest.approx(segment_share)
+    shown = await js("return document.getElementById('model-windows').textContent")
+    assert shown == f"{sum(w.get('segment') == 'channel=app' for w in detail['windows'])} windows"
     await js("document.getElementById('drilldown').scrollIntoView()")
     await asyncio.sleep(0.5)
     artifacts = Path(os.environ.get("STREAM_MONITOR_ARTIFACTS", "build/test-artifacts"))

@@ -79,3 +79,22 @@ def test_bounds_keep_the_newest_windows_and_a_stalled_subscriber_loses_updates_o
     store.unsubscribe(queue)
     store.add_summary(summary("m", 2_000))
     assert queue.qsize() == 999
+
+
+def test_segments_are_kept_beside_their_model_and_bounded_alike() -> None:
+    store = DashboardStore(max_windows=2)
+    for i in range(4):
+        store.add_summary(summary("m", i, psi=0.1))
+        for segment in ("c=a", "c=b"):
+            store.add_summary({**summary("m", i, psi=0.5), "segment": segment})
+    store.add_summary({**summary("m", 3, revision=1, psi=0.9), "segment": "c=b"})
+    detail = store.model("m")
+    assert detail is not None
+    windows = [(w["window_index"], w.get("segment")) for w in detail["windows"]]
+    assert windows == [(2, None), (2, "c=a"), (2, "c=b"), (3, None), (3, "c=a"), (3, "c=b")]
+    assert detail["windows"][3]["drift"]["x"]["psi"] == 0.1  # the model's, not a segment's
+    assert detail["windows"][5]["drift"]["x"]["psi"] == 0.9  # the segment's revision
+    listed = store.models()[0]
+    assert listed["windows"] == 2
+    assert listed["segments"] == ["c=a", "c=b"]
+    assert listed["last_window"]["window_index"] == 3

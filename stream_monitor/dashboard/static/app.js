@@ -122,7 +122,12 @@ function renderDetail() {
   const badge = document.getElementById("model-status");
   badge.textContent = detail.status;
   badge.setAttribute("data-status", detail.status);
-  const windows = detail.windows;
+  // The segment chosen ("" for all of the model's events) filters every chart.
+  const segments = [...new Set(detail.windows.map((w) => w.segment).filter((s) => s))].sort();
+  if (!segments.includes(state.segment)) state.segment = "";
+  document.getElementById("segment-choice").hidden = segments.length === 0;
+  fillSelect("segment", [["", "all"], ...segments.map((s) => [s, s])], state.segment);
+  const windows = detail.windows.filter((w) => (w.segment || "") === state.segment);
   document.getElementById("model-windows").textContent = `${windows.length} windows`;
 
   const statistics = new Set();
@@ -162,11 +167,7 @@ function fillSelect(id, options, chosen) {
 // time with the rule's thresholds and the feature's alerts.
 function renderDrilldown() {
   const detail = state.detail;
-  const segments = [...new Set(detail.windows.map((w) => w.segment).filter((s) => s))].sort();
-  if (!segments.includes(state.segment)) state.segment = "";
-  document.getElementById("segment-choice").hidden = segments.length === 0;
-  fillSelect("segment", [["", "all"], ...segments.map((s) => [s, s])], state.segment);
-  const windows = detail.windows.filter((w) => !state.segment || w.segment === state.segment);
+  const windows = detail.windows.filter((w) => (w.segment || "") === state.segment);
 
   const features = keysOf(windows, (w) => w.distributions);
   if (!features.includes(state.feature)) {
@@ -310,7 +311,7 @@ function renderAlerts(alerts) {
       mode: "markers",
       name: status,
       x: chosen.map((a) => when(a.window_end)),
-      y: chosen.map((a) => label(a.feature ? `${a.rule} · ${a.feature}` : a.rule)),
+      y: chosen.map((a) => label([a.rule, a.feature, a.segment].filter((p) => p).join(" · "))),
       text: chosen.map((a) => label(a.summary)),
       hoverinfo: "x+text",
       marker: { color: colour[status], size: 10, symbol: status === "firing" ? "triangle-up" : "circle" },
@@ -325,6 +326,7 @@ function renderAlerts(alerts) {
       node("td", a.severity),
       node("td", a.rule),
       node("td", a.feature || ""),
+      node("td", a.segment || ""),
       node("td", a.summary),
     );
     return row;
@@ -369,7 +371,8 @@ document.addEventListener("DOMContentLoaded", () => {
   ]) {
     document.getElementById(id).addEventListener("change", (event) => {
       apply(event.target.value);
-      if (state.detail) renderDrilldown();
+      // a segment changes every chart; a feature or window only the drill-down
+      if (state.detail) (id === "segment" ? renderDetail : renderDrilldown)();
     });
   }
   document.getElementById("range").addEventListener("change", (event) => {
