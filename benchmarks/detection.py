@@ -115,6 +115,22 @@ def silent_accuracy_rows(seed: int, count: int, change: int) -> Iterator[Row]:
         yield features, score, int(score > 0.5), None if after else label
 
 
+VERSION = "__version__"  # a row's model version, carried in its features (taken out on send)
+
+
+def champion_rows(seed: int, count: int, change: int) -> Iterator[Row]:
+    """A champion (v1) serves alone, then from event 1,000 shares the traffic half and half
+    with a challenger (v2) that scores the same inputs; both are right 80% of the time until
+    the change, after which the challenger is right only 65% of the time (labels inline).
+    Neither the inputs nor the scores move."""
+    rng = random.Random(seed + 11)
+    for i, (features, score, prediction, _) in enumerate(gaussian_rows(seed, count)):
+        version = "v2" if i >= 1_000 and rng.random() < 0.5 else "v1"
+        features[VERSION] = version
+        right = 0.65 if version == "v2" and i >= change else 0.8
+        yield features, score, prediction, prediction if rng.random() < right else 1 - prediction
+
+
 def concept_rows(seed: int, count: int, change: int) -> Iterator[Row]:
     """Agrawal concept drift (function 0 -> 2); a GaussianNB trained on 2,000 pre-drift events
     before deployment, then frozen, makes the predictions, as a deployed model would."""
@@ -258,6 +274,15 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             lambda a: a.feature in {"x0", "x1"},
         ),
         Scenario(
+            "champion/challenger: v2 (half the traffic) right 80% -> 65%, labels inline",
+            lambda s: champion_rows(s, n, c),
+            n,
+            c,
+            lambda a: a.rule == "compare.performance" and a.segment == "model_version=v2",
+            2,
+            lambda a: a.kind in ("performance", "concept_drift"),
+        ),
+        Scenario(
             "labels stop while accuracy falls 0.8 -> 0.6",
             lambda s: silent_accuracy_rows(s, n, c),
             n,
@@ -305,7 +330,7 @@ class Result:
 # Everything on: multivariate drift is opt-in for now (see docs/monitoring.md).
 EVERYTHING = {
     "drift": {"multivariate": {"enabled": True}},
-    "segments": {"by": ["c0"], "warmup_events": 300},
+    "segments": {"by": ["c0", "model_version"], "warmup_events": 300},
 }
 
 
@@ -350,6 +375,8 @@ def run(scenario: Scenario, seed: int) -> Result:
             "features": features,
             "prediction": prediction,
         }
+        if VERSION in features:
+            event["model_version"] = features.pop(VERSION)
         if score is not None:
             event["score"] = score
         if label is not None:

@@ -227,6 +227,13 @@ class PerformanceSpec(_Spec):
         description="Labelled predictions whose error rate is one detector update (keep 1 with "
         "eddm, which needs single errors).",
     )
+    detector_confidence: float = Field(
+        1e-6,
+        gt=0,
+        lt=1,
+        description="Drift confidence of hddm_a and hddm_w (smaller: fewer false alarms); ddm "
+        "and eddm have none.",
+    )
 
     @field_validator("critical_drop")
     @classmethod
@@ -287,7 +294,7 @@ class CompareSpec(_Spec):
     baseline: str | None = Field(
         None,
         description="The value the others are compared with (the champion, e.g. v1); by "
-        "default, in each window, the value with the most events.",
+        "default the value seen first (the version live before its challengers).",
     )
     performance_drop: PositiveFloat = Field(
         0.05,

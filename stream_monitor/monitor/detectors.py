@@ -22,9 +22,9 @@ class BlockErrorDetector:
 
     __slots__ = ("block", "detector", "errors", "filled", "name")
 
-    def __init__(self, name: str, block: int = 1) -> None:
+    def __init__(self, name: str, block: int = 1, confidence: float = 1e-6) -> None:
         self.name = name
-        self.detector = make_error_detector(name)
+        self.detector = make_error_detector(name, confidence)
         self.block = block
         self.errors = 0
         self.filled = 0
@@ -49,10 +49,11 @@ class BlockErrorDetector:
         return detector.update_many(wrong)
 
 
-def make_error_detector(name: str) -> Any:
-    """A detector for a 0/1 error stream: ddm, eddm, hddm_w (river's) or hddm_a (native)."""
+def make_error_detector(name: str, confidence: float = 1e-6) -> Any:
+    """A detector for a 0/1 error stream: ddm, eddm, hddm_w (river's) or hddm_a (native);
+    ``confidence``: the drift confidence of the HDDMs."""
     if name == "hddm_a":
-        return Hddma(1e-6)
+        return Hddma(confidence)
     if name not in ("ddm", "eddm", "hddm_w"):
         raise ValueError(f"unknown error detector {name!r}")
     from river.drift import binary  # noqa: PLC0415 - river is only imported when asked for
@@ -65,4 +66,4 @@ def make_error_detector(name: str) -> Any:
     # HDDM at 1e-6 instead of river's 1e-3 (for HDDM_A too): at 1e-3 an error rate of 0.45 that
     # never changes raised 2 detections in 300,000 labels here; at 1e-5 none, still finding
     # 0.45 -> 0.6 in about 400 labels.
-    return river.HDDMW(drift_confidence=1e-6, warning_confidence=5e-6)
+    return river.HDDMW(drift_confidence=confidence, warning_confidence=5 * confidence)

@@ -85,7 +85,7 @@ class Outcomes:
         self.reference_size = perf.reference_labels
         self.learning: Performance | None = None if reference else self._new()
         self.detectors = [
-            (name, BlockErrorDetector(name, perf.detector_block))
+            (name, BlockErrorDetector(name, perf.detector_block, perf.detector_confidence))
             for name in perf.detectors
             if spec.task != "regression"
         ]

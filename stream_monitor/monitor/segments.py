@@ -10,17 +10,22 @@ summaries and alerts line up with the model's. Grouping a batch by value is one 
 entry; each segment's events are then fed to its native core as one run.
 
 False alarms: a window holds up to ``1 + sum(max_values + 1)`` families of tests (the model and
-every possible segment), so each segment's significance and detector delta are the model's
-divided by that number (Bonferroni): the stationary alert rate does not grow with segments.
+every possible segment), so each segment's significance, detector delta and error detectors'
+confidence are the model's divided by that number (Bonferroni): the stationary alert rate does
+not grow with segments.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from stream_monitor.config.models import ModelSpec, SegmentSpec
+from stream_monitor.events.alerts import WindowSummary
+from stream_monitor.monitor.compare import PREDICTION, compare_checks
+from stream_monitor.monitor.windows import WindowBounds
 
 if TYPE_CHECKING:
     from stream_monitor._native import Batch
@@ -46,8 +51,8 @@ def families(spec: ModelSpec) -> int:
 
 def segment_spec(spec: ModelSpec) -> ModelSpec:
     """The spec each segment of a model runs under: the model's, without segments, with the
-    segment warm-up, the significance and detector delta shared among the families, and tests
-    from ``min_events`` values."""
+    segment warm-up, the significance, detector delta and error detectors' confidence shared
+    among the families, and tests from ``min_events`` values."""
     share = families(spec)
     drift = spec.drift.model_copy(
         update={
@@ -56,10 +61,14 @@ def segment_spec(spec: ModelSpec) -> ModelSpec:
             "min_samples": min(spec.drift.min_samples, spec.segments.min_events),
         }
     )
+    performance = spec.performance.model_copy(
+        update={"detector_confidence": spec.performance.detector_confidence / share}
+    )
     return spec.model_copy(
         update={
             "segments": SegmentSpec(),
             "drift": drift,
+            "performance": performance,
             "warmup_events": spec.segments.warmup_events or spec.warmup_events,
         }
     )
@@ -81,7 +90,13 @@ class Segments:
         references: Mapping[str, ReferenceProfile] | None = None,
     ) -> None:
         self.model_id = model_id
+        self.model_spec = spec
         self.by = spec.segments.by
+        self.comparing = spec.segments.compare.by in spec.segments.by
+        self.prefix = spec.segments.compare.by + "="
+        # The compared entry's latest summaries of recent windows (revisions compare again).
+        self.compared: OrderedDict[tuple[int, int], dict[str, WindowSummary]] = OrderedDict()
+        self.keep = spec.performance.revision_windows
         self.max_values = spec.segments.max_values
         self.spec = segment_spec(spec)
         self.references = dict(references or {})
@@ -141,6 +156,42 @@ class Segments:
         out: list[Output] = []
         for monitor in self.monitors.values():
             out.extend(monitor.follow(max_time, bounds))
+        return out + self.compare(out)
+
+    def compare(self, outputs: list[Output], *, revised: bool = False) -> list[Output]:
+        """The compare rule over the windows of the compared entry's summaries in ``outputs``
+        (a revision can raise an alert but never counts as a healthy window)."""
+        if not self.comparing:
+            return []
+        touched: list[tuple[int, int]] = []
+        for summary in outputs:
+            if isinstance(summary, WindowSummary) and (summary.segment or "").startswith(
+                self.prefix
+            ):
+                window = (summary.window_start, summary.window_end)
+                self.compared.setdefault(window, {})[summary.segment or ""] = _slim(summary)
+                if window not in touched:
+                    touched.append(window)
+        while len(self.compared) > self.keep:
+            self.compared.popitem(last=False)
+        out: list[Output] = []
+        for window in touched:
+            summaries = list(self.compared.get(window, {}).values())
+            first = next((s for s in self.monitors if s.startswith(self.prefix)), None)
+            for summary, check in compare_checks(self.model_spec, summaries, first):
+                if revised and check.severity is None:
+                    continue
+                monitor = self.monitors[summary.segment or ""]
+                alert = monitor.tracker.observe(
+                    check,
+                    window=WindowBounds(
+                        summary.window_index, summary.window_start, summary.window_end
+                    ),
+                    sample_size=summary.sample_size,
+                    model_version=summary.model_version,
+                )
+                if alert is not None:
+                    out.append(alert)
         return out
 
     def flush(self, bounds: tuple[int, int, int] | None) -> list[Output]:
@@ -148,15 +199,28 @@ class Segments:
         out: list[Output] = []
         for monitor in self.monitors.values():
             out.extend(monitor.flush(bounds))
-        return out
+        return out + self.compare(out)
 
     def revisions(self) -> list[Output]:
         """The segments' revised summaries (late labels), in the segments' order."""
         out: list[Output] = []
         for monitor in self.monitors.values():
             out.extend(monitor.revisions())
-        return out
+        return out + self.compare(out, revised=True)
 
     def on_label(self, event_id: str) -> list[ModelMonitor]:
         """The segments whose predictions wait for this label (one per entry at most)."""
         return [m for m in self.monitors.values() if event_id in m.outcomes.join.predictions]
+
+
+def _slim(summary: WindowSummary) -> WindowSummary:
+    """What the compare rule reads of a summary (kept for revisions: without the features')."""
+    prediction = summary.distributions.get(PREDICTION)
+    return summary.model_copy(
+        update={
+            "drift": {},
+            "quality": {},
+            "detections": {},
+            "distributions": {} if prediction is None else {PREDICTION: prediction},
+        }
+    )

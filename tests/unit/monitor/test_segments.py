@@ -233,6 +233,7 @@ def test_segment_spec_shares_the_significance_among_families() -> None:
     assert child.drift.significance == pytest.approx(spec.drift.significance / 11)
     assert child.drift.detector_delta == pytest.approx(spec.drift.detector_delta / 11)
     assert child.drift.min_samples == 40
+    assert child.performance.detector_confidence == pytest.approx(1e-6 / 11)
     assert child.segments.by == ()
 
 
