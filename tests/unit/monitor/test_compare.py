@@ -85,7 +85,8 @@ def test_a_challenger_whose_scores_moved_raises_compare_prediction() -> None:
     fired = [a for a in alerts(out, "compare.prediction") if a.status == "firing"]
     assert fired
     assert fired[0].segment == "model_version=v2"
-    assert fired[0].value is not None and fired[0].value >= 0.1
+    assert fired[0].value is not None
+    assert fired[0].value >= 0.1
 
 
 def test_a_configured_baseline_and_late_labels() -> None:
