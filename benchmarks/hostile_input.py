@@ -104,7 +104,7 @@ def storm(kind: str, total: int) -> tuple[float, float, float, int, int]:
         if offset + BATCH == total // 5:
             fifth = rss_mb()
     held = (
-        len(monitors.monitors["m"].outcomes.join.labels)
+        len(monitors.monitors["m"].outcomes.join.labels())
         if kind == "labels"
         else len(monitors.monitors)
     )

@@ -8,6 +8,7 @@ pub mod accum;
 pub mod adwin;
 pub mod decode;
 pub mod hddm;
+pub mod join;
 pub mod joint;
 pub mod mapped;
 pub mod model;
@@ -24,3 +25,5 @@ pub mod tally;
 mod python;
 #[cfg(feature = "python")]
 mod python_core;
+#[cfg(feature = "python")]
+mod python_join;

@@ -1004,6 +1004,9 @@ pub struct RunRecord {
     /// (count, first event time) of each window in `keys` before the run.
     pub before: Vec<(u64, Option<i64>)>,
     pub hits: Vec<Hit>,
+    /// Where the model version changed in the run: (index in the run, version from there on),
+    /// the first entry at index 0 (the version the run started with); empty without a change.
+    pub versions: Vec<(usize, Option<String>)>,
     /// The last open window after the run, with its count and first time then.
     pub last_open: Option<(i64, u64, Option<i64>)>,
 }
@@ -1354,8 +1357,7 @@ impl ModelCore {
                 room = room.min(w.size - w.count);
             }
             let start = self.cursor;
-            let mut end = (start + room.max(1) as usize).min(events.len());
-            end = self.until_new_version(events, start, end);
+            let end = (start + room.max(1) as usize).min(events.len());
             self.cursor = end;
             self.events += (end - start) as u64;
             let chunk = &events[start..end];
@@ -1390,32 +1392,10 @@ impl ModelCore {
         Pause::Done
     }
 
-    /// The end of a run starting at `start`: before the event that brings a new model version
-    /// (the first event may bring one: it becomes the model's version).
-    fn until_new_version(&mut self, events: &[&Prediction], start: usize, end: usize) -> usize {
-        for (i, event) in events[start..end].iter().enumerate() {
-            if let Some(version) = &event.model_version {
-                if self.model_version.as_ref() != Some(version) {
-                    if i > 0 {
-                        return start + i;
-                    }
-                    self.model_version = Some(version.clone());
-                }
-            }
-        }
-        end
-    }
-
     fn step_timed(&mut self, events: &[&Prediction], runs: &mut Vec<RunRecord>) -> Pause {
         while self.cursor < events.len() {
             let i = self.cursor;
             let event = events[i];
-            if let Some(version) = &event.model_version {
-                if self.model_version.as_ref() != Some(version) {
-                    self.flush_run(events, i, runs);
-                    self.model_version = Some(version.clone());
-                }
-            }
             self.events += 1;
             let t = event.timestamp;
             let lag = match self.max_time {
@@ -1506,6 +1486,7 @@ impl ModelCore {
         lags: &[f64],
         runs: &mut Vec<RunRecord>,
     ) -> bool {
+        let versions = self.follow_versions(run);
         let slots = slots_of(&self.names, run);
         let rows = self.joint_rows(&slots, run.len());
         let mut before = Vec::with_capacity(keys.len());
@@ -1545,6 +1526,7 @@ impl ModelCore {
             keys: keys.to_vec(),
             before,
             hits,
+            versions,
             last_open,
         });
         if let Some(warmup) = &mut self.warmup {
@@ -1555,6 +1537,25 @@ impl ModelCore {
             }
         }
         false
+    }
+
+    /// Take the run's model versions: where it changed in the run (see [`RunRecord`]).
+    fn follow_versions(&mut self, run: &[&Prediction]) -> Vec<(usize, Option<String>)> {
+        let mut versions = Vec::new();
+        for (i, event) in run.iter().enumerate() {
+            let Some(version) = &event.model_version else {
+                continue;
+            };
+            if self.model_version.as_ref() == Some(version) {
+                continue;
+            }
+            if versions.is_empty() && i > 0 {
+                versions.push((0, self.model_version.clone()));
+            }
+            versions.push((i, Some(version.clone())));
+            self.model_version = Some(version.clone());
+        }
+        versions
     }
 
     fn detections(&mut self, run: &[&Prediction], slots: &[Vec<Cell<'_>>]) -> Vec<Hit> {
@@ -1883,14 +1884,19 @@ mod tests {
         // the warm-up (4 events) ends inside window 1
         assert!(matches!(core.step(&refs, &mut runs), Pause::Warmup(_)));
         assert!(core.warmup.is_none());
-        // the version change at event 5 cuts a run; window 1 closes at event 6
+        // the version changes at event 5, inside a run; window 1 closes at event 6
         assert!(matches!(
             core.step(&refs, &mut runs),
             Pause::Close { key: 1, .. }
         ));
         assert!(matches!(core.step(&refs, &mut runs), Pause::Done));
         let lengths: Vec<usize> = runs.iter().map(|r| r.len).collect();
-        assert_eq!(lengths, vec![3, 1, 1, 1, 2]);
+        assert_eq!(lengths, vec![3, 1, 2, 2]);
+        assert_eq!(
+            runs[2].versions,
+            vec![(0, Some("v1".to_string())), (1, Some("v2".to_string()))]
+        );
+        assert!(runs[3].versions.is_empty());
         assert_eq!(core.model_version.as_deref(), Some("v2"));
         assert_eq!(core.events, 8);
         let flushed = core.flush();

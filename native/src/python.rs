@@ -612,5 +612,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
         m
     )?)?;
     m.add_class::<PyHddma>()?;
+    m.add_class::<crate::python_join::PyPendingJoin>()?;
+    m.add_function(wrap_pyfunction!(
+        crate::python_join::_restore_pending_join,
+        m
+    )?)?;
     Ok(())
 }

@@ -500,6 +500,7 @@ fn runs_py<'py>(
             run.before.clone(),
             hits,
             run.last_open,
+            run.versions.clone(),
         ))?;
     }
     Ok(out)

@@ -180,7 +180,7 @@ class ModelMonitor:
 
     def _apply(self, batch: Batch, run: tuple[Any, ...], out: list[Output]) -> None:
         """Python's share of a run the core counted: labels, performance and the alerts."""
-        positions, keys, before, detector_hits, last_open = run
+        positions, keys, before, detector_hits, last_open, versions = run
         names = list(self.detectors)  # signals in the core's order, each with every detector
         per_signal = max(len(self.spec.drift.detectors), 1)
         hits: list[tuple[int, int, int, Any]] = [
@@ -197,11 +197,14 @@ class ModelMonitor:
         at = _At(columns.timestamps, dict(zip(keys, before, strict=True)), last_open)
         for position, source, _, what in hits:
             event_time = columns.timestamps[position]
+            version = _version_at(versions, position, self.model_version)
             if source == 1:
                 last = last_open[0] if last_open else None
-                self._error_alerts(what, event_time, out, last, at.of(last, position))
+                when = at.of(last, position)
+                self._error_alerts(what, event_time, out, last, when, version=version)
             else:
-                self._detector_alert(what, at.of(keys[-1], position), keys[-1], event_time, out)
+                when = at.of(keys[-1], position)
+                self._detector_alert(what, when, keys[-1], event_time, out, version=version)
 
     def update_label(self, label: LabelEvent) -> list[Output]:
         """Join a label to its prediction; returns the alerts of error-stream detectors.
@@ -283,6 +286,8 @@ class ModelMonitor:
         out: list[Output],
         key: int | None = None,
         when: tuple[int, int | None] | None = None,
+        *,
+        version: str | None = None,
     ) -> None:
         """Alerts of error-stream detectors, counted on window ``key`` (by default the last
         open one) as it stood then (``when``: its count and first time)."""
@@ -302,7 +307,7 @@ class ModelMonitor:
                 check,
                 window=WindowBounds(-1, start, at),
                 sample_size=count,
-                model_version=self.model_version,
+                model_version=version or self.model_version,
             )
             if alert is not None:
                 out.append(alert)
@@ -430,6 +435,8 @@ class ModelMonitor:
         key: int,
         at: int,
         out: list[Output],
+        *,
+        version: str | None = None,
     ) -> None:
         name, detector, detections = what
         window = self.window_detections.setdefault(key, {})
@@ -440,7 +447,7 @@ class ModelMonitor:
         )
         bounds = WindowBounds(-1, first or at, at)
         alert = self.tracker.observe(
-            check, window=bounds, sample_size=count, model_version=self.model_version
+            check, window=bounds, sample_size=count, model_version=version or self.model_version
         )
         if alert is not None:
             out.append(alert)
@@ -683,6 +690,19 @@ def _shared(mapping: dict[str, _V]) -> dict[str, _V]:
     if len(_SHARED) < _SHARED_MAX:
         _SHARED[key] = mapping
     return mapping
+
+
+def _version_at(
+    versions: list[tuple[int, str | None]], position: int, latest: str | None
+) -> str | None:
+    """The model version of a run's event ``position``: ``versions`` lists where it changed in
+    the run (empty: it did not, the version is the ``latest``)."""
+    found = latest
+    for start, version in versions:
+        if start > position:
+            break
+        found = version
+    return found
 
 
 def _describe(reference: FeatureReference | None, kind: str) -> tuple[Any, ...] | None:

@@ -13,7 +13,7 @@ from array import array
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
@@ -35,11 +35,18 @@ from stream_monitor.monitor.performance import (
 from stream_monitor.monitor.quantiles import LogHistogram
 from stream_monitor.monitor.windows import WindowBounds
 
+if TYPE_CHECKING:
+    from stream_monitor._native import Batch
+
 __all__ = ["Outcomes", "RunColumns", "WindowOutcome", "rolling_value"]
 
 
 class RunColumns(Protocol):
-    """A run's events as columns: what labels and performance read."""
+    """A run's events (``positions`` of a decoded ``batch``) as columns: what labels and
+    performance read."""
+
+    batch: Batch
+    positions: list[int]
 
     def columns(self) -> tuple[list[Any], ...]:
         """(event ids, times, predictions, scores, per-class scores, labels)."""
@@ -126,7 +133,7 @@ class Outcomes:
         windows = self._register(keys)
         if label is not None:
             return self._apply(pending, label, timestamp)
-        early = self.join.add_prediction(event_id, pending)
+        early = self.join.add_prediction(event_id, list(keys), timestamp, prediction, score, scores)
         if early is None:
             for key in keys:
                 windows[key].pending += 1
@@ -146,31 +153,35 @@ class Outcomes:
     def on_run(self, run: RunColumns, keys: tuple[int, ...]) -> list[tuple[int, list[str]]]:
         """Register a run of predictions in windows ``keys``, as :meth:`on_prediction` one by
         one; returns (index in the run, error detectors that fired) where any fired."""
-        self._register(keys)
-        ids, times, predictions, scores, per_class, labels = run.columns()
+        windows = self._register(keys)
+        _, times, predictions, scores, per_class, labels = run.columns()
         if self.estimating:
             self._count_scored(keys, predictions, scores)
+        # The unlabelled events wait for their labels: registered natively, in one call.
+        waiting, early = self.join.add_run(run.batch, run.positions, list(keys))
+        for key in keys:
+            windows[key].pending += waiting
         fired: list[tuple[int, list[str]]] = []
-        start = 0
-        for i, label in enumerate(labels):
-            if label is not None:
-                continue  # labelled at once: taken together below
-            if start < i:
-                fired += self._apply_inline(run, start, i, keys)
-            start = i + 1
-            names = self.on_prediction(
-                ids[i],
-                keys,
-                times[i],
-                prediction=predictions[i],
-                score=scores[i],
-                scores=per_class[i],
-                label=None,
-            )
-            if names:
-                fired.append((i, names))
-        if start < len(labels):
-            fired += self._apply_inline(run, start, len(labels), keys)
+        if early or any(label is not None for label in labels):
+            # Labelled events (inline, or whose label came first) in order: performance and
+            # the error-stream detectors see them as event by event.
+            matched = {i: (label, at) for i, label, at in early}
+            start = 0
+            for i, label in enumerate(labels):
+                if label is not None:
+                    continue  # labelled at once: taken together below
+                if start < i:
+                    fired += self._apply_inline(run, start, i, keys)
+                start = i + 1
+                if i in matched:
+                    label_value, label_time = matched[i]
+                    pending = Pending(keys, times[i], predictions[i], scores[i], per_class[i])
+                    names = self._apply(pending, label_value, max(label_time, times[i]))
+                    if names:
+                        fired.append((i, names))
+            if start < len(labels):
+                fired += self._apply_inline(run, start, len(labels), keys)
+        self._drain()
         return fired
 
     def _count_scored(
@@ -231,10 +242,11 @@ class Outcomes:
 
     def on_label(self, event_id: str, label: Any, timestamp: int) -> list[str]:
         """Match a label event; returns the error detectors that fired."""
-        pending = self.join.add_label(event_id, label, timestamp)
-        if pending is None:
+        found = self.join.add_label(event_id, label, timestamp)
+        if found is None:
             return []
-        self._unpend(pending)
+        pending = Pending(*found)
+        self._unpend(pending.windows)
         return self._apply(pending, label, timestamp)
 
     def expire(self, now: int) -> None:
@@ -243,12 +255,13 @@ class Outcomes:
         self._drain()
 
     def _drain(self) -> None:
-        for pending in self.join.dropped:
-            self._unpend(pending)
-        self.join.dropped.clear()
+        for key, count in self.join.take_dropped():
+            outcome = self.windows.get(key) or self.closed.get(key)
+            if outcome is not None:
+                outcome.pending -= count
 
-    def _unpend(self, pending: Pending) -> None:
-        for key in pending.windows:
+    def _unpend(self, windows: tuple[int, ...]) -> None:
+        for key in windows:
             outcome = self.windows.get(key) or self.closed.get(key)
             if outcome is not None:
                 outcome.pending -= 1

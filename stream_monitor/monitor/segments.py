@@ -210,7 +210,7 @@ class Segments:
 
     def on_label(self, event_id: str) -> list[ModelMonitor]:
         """The segments whose predictions wait for this label (one per entry at most)."""
-        return [m for m in self.monitors.values() if event_id in m.outcomes.join.predictions]
+        return [m for m in self.monitors.values() if m.outcomes.join.waiting(event_id)]
 
 
 def _slim(summary: WindowSummary) -> WindowSummary:

@@ -97,7 +97,7 @@ def test_merged_predictions_and_labels_run_in_order_with_positions_kept() -> Non
     process_batch(CODEC, runs, values[14:], labels=False)
     assert merged.snapshot() == runs.snapshot()
     join = merged.monitors["fraud"].outcomes.join
-    assert not join.labels  # every label found the prediction before it
+    assert not join.labels()  # every label found the prediction before it
     assert join.counts["matched"] == 3
 
 

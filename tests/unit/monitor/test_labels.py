@@ -17,23 +17,38 @@ from .streams import T0
 P = Pending((0,), 0, 1, 0.9, None)
 
 
+def add(join: LabelJoin, event_id: str, pending: Pending = P) -> Any:
+    return join.add_prediction(
+        event_id,
+        list(pending.windows),
+        pending.timestamp,
+        pending.prediction,
+        pending.score,
+        pending.scores,
+    )
+
+
 def test_join_matches_waits_and_counts() -> None:
     join = LabelJoin(ttl_ms=1_000, max_predictions=2, max_labels=1)
-    assert join.add_prediction("a", P) is None
-    assert join.add_label("a", 1, 10) == P
+    assert add(join, "a") is None
+    assert Pending(*join.add_label("a", 1, 10)) == P
     assert join.add_label("early", 0, 20) is None  # waits for its prediction
-    assert join.add_prediction("early", P) == (0, 20)
-    join.add_prediction("b", P)
-    join.add_prediction("c", P)
-    join.add_prediction("d", P)  # evicts b
-    assert list(join.predictions) == ["c", "d"]
+    assert add(join, "early") == (0, 20)
+    add(join, "b")
+    add(join, "c")
+    add(join, "d")  # evicts b
+    assert join.predictions() == ["c", "d"]
+    assert join.waiting("c")
+    assert not join.waiting("b")
     join.add_label("x", 1, 0)
     join.add_label("y", 1, 5_000)  # evicts x: never matched
     join.expire(now=5_500)  # c and d (t=0) expire; y (t=5000) stays
-    assert join.predictions == {}
-    assert list(join.labels) == ["y"]
+    assert join.predictions() == []
+    assert join.labels() == ["y"]
     join.expire(now=10_000)
-    assert len(join.dropped) == 3  # b evicted, c and d expired: their windows are told
+    # b evicted, c and d expired: their windows are told
+    assert join.take_dropped() == [(0, 3)]
+    assert join.take_dropped() == []
     assert dict(join.counts) == {
         "matched": 1,
         "matched_early": 1,
@@ -188,3 +203,26 @@ def test_monitor_set_routes_labels() -> None:
     assert monitors.update_label(label(event, truth, 5)) == []
     assert monitors.monitor("m").outcomes.join.counts["matched"] == 1
     assert monitors.revisions() == []
+
+
+def test_join_survives_pickling_and_refuses_bad_input() -> None:
+    import pickle
+
+    join = LabelJoin(ttl_ms=1_000, max_predictions=10, max_labels=10)
+    add(join, "a", Pending((3, 4), 7, "cat", None, {"cat": 0.7, "dog": 0.3}))
+    add(join, "big", Pending((5,), 8, 2**70, 0.5, None))
+    join.add_label("early", True, 9)
+    add(join, "b")
+    add(join, "b")  # the same id again: the first is dropped
+    copy = pickle.loads(pickle.dumps(join))  # noqa: S301 - our own bytes
+    assert copy.predictions() == ["a", "big", "b"]
+    assert copy.labels() == ["early"]
+    assert dict(copy.counts) == dict(join.counts)
+    assert copy.take_dropped() == [(0, 1)]
+    assert copy.add_label("a", "dog", 20) == ((3, 4), 7, "cat", None, {"cat": 0.7, "dog": 0.3})
+    assert copy.add_label("big", 1, 21) == ((5,), 8, 2**70, 0.5, None)
+    assert add(copy, "early") == (True, 9)
+    with pytest.raises(TypeError, match="not list"):
+        join.add_prediction("c", [0], 1, [1, 2])
+    with pytest.raises(ValueError, match="ttl_ms"):
+        LabelJoin(ttl_ms=-1, max_predictions=1, max_labels=1)
