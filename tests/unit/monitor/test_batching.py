@@ -35,7 +35,7 @@ def spec(kind: str) -> ModelSpec:
 
 
 def odd_stream(count: int = 2_400, seed: int = 3) -> list[PredictionEvent]:
-    """Drift and worse predictions half way, bad values, late events, a new model version."""
+    """Drift and worse predictions half way, bad values, late events, new model versions."""
     rng = random.Random(seed)
     events = []
     for i, event in enumerate(
@@ -63,7 +63,10 @@ def odd_stream(count: int = 2_400, seed: int = 3) -> list[PredictionEvent]:
                 update={
                     "features": features,
                     "label": truth if rng.random() < 0.7 else None,
-                    "model_version": "v2" if i > count * 0.7 else "v1",
+                    # a new version, then two at once (versions change inside runs)
+                    "model_version": "v1"
+                    if i <= count * 0.7
+                    else ("v2" if i <= count * 0.8 or rng.random() < 0.5 else "v3"),
                     "timestamp": event.timestamp - (rng.randrange(1_000, 9_000) if late else 0),
                     "latency_ms": None if rng.random() < 0.1 else event.latency_ms,
                 }
@@ -125,6 +128,19 @@ def test_the_stream_exercises_every_detector(kind: str) -> None:
         assert fragment in joined, fragment
     assert b'"non_finite_rate":0.0,' in joined
     assert b'"non_finite_rate":0.01' in joined
+
+
+def test_detector_alerts_name_the_version_of_their_event() -> None:
+    # v2 and v3 alternate inside runs: an alert carries the version of the event it is about
+    versions = {
+        fragment
+        for kind in SPECS
+        for output in EXPECTED[kind]
+        if b'"rule":"detector.' in output
+        for fragment in (b'"model_version":"v2"', b'"model_version":"v3"')
+        if fragment in output
+    }
+    assert versions == {b'"model_version":"v2"', b'"model_version":"v3"'}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
