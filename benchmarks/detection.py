@@ -169,9 +169,10 @@ def on(feature: str | None, kinds: tuple[str, ...] | None = None) -> Callable[[A
 
 
 def joint(alert: AlertEvent) -> bool:
-    """A multivariate drift alert: about the change wherever a numeric feature's distribution
-    changes (its variance, or a mean within a window, moves the covariances too)."""
-    return alert.rule == "drift.multivariate"
+    """A multivariate drift alert (the window's test, or the detector on each event's
+    reconstruction error): about the change wherever a numeric feature's distribution changes
+    (its variance, or a mean within a window, moves the covariances too)."""
+    return alert.rule == "drift.multivariate" or alert.feature == "__joint__"
 
 
 def scenarios(stationary_events: int) -> list[Scenario]:
@@ -269,7 +270,7 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             lambda s: correlation_rows(s, n, c),
             n,
             c,
-            lambda a: a.rule == "drift.multivariate",
+            joint,
             2,
             lambda a: a.feature in {"x0", "x1"},
         ),
@@ -327,11 +328,9 @@ class Result:
     seconds: float
 
 
-# Everything on: multivariate drift is opt-in for now (see docs/monitoring.md).
-EVERYTHING = {
-    "drift": {"multivariate": {"enabled": True}},
-    "segments": {"by": ["c0", "model_version"], "warmup_events": 300},
-}
+# Everything on: the defaults (multivariate drift, estimation, the compare rule) and segments,
+# by a categorical feature and the model version (a segment's warm-up: 300 of its events).
+EVERYTHING = {"segments": {"by": ["c0", "model_version"], "warmup_events": 300}}
 
 
 def run(scenario: Scenario, seed: int) -> Result:

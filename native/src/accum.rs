@@ -8,10 +8,16 @@ use crate::tally::Tally;
 
 /// Count finite `values` into `bins` (bin i holds values in [edges[i-1], edges[i])), as
 /// Python's `bisect_right`; returns how many fell outside [low, high].
-pub fn bin_into(values: &[f64], edges: &[f64], bins: &mut Tally, low: f64, high: f64) -> u64 {
+pub fn bin_into(
+    values: &[f64],
+    edges: &crate::model::Edges,
+    bins: &mut Tally,
+    low: f64,
+    high: f64,
+) -> u64 {
     let mut beyond = 0;
     for &value in values {
-        bins.increment(edges.partition_point(|&edge| edge <= value));
+        bins.increment(edges.bin_of(value));
         if value < low || value > high {
             beyond += 1;
         }
@@ -94,7 +100,7 @@ mod tests {
 
     #[test]
     fn values_land_in_bisect_right_bins() {
-        let edges = [0.0, 1.0, 2.0];
+        let edges = crate::model::Edges::new(vec![0.0, 1.0, 2.0]);
         let mut bins = Tally::zeros(4);
         let beyond = bin_into(
             &[-5.0, 0.0, 0.5, 1.0, 2.0, 7.0],
@@ -109,7 +115,7 @@ mod tests {
 
     #[test]
     fn bins_of_two_parts_merge_into_the_bins_of_all() {
-        let edges = [0.0, 1.0, 2.0];
+        let edges = crate::model::Edges::new(vec![0.0, 1.0, 2.0]);
         let values = [0.1, 1.5, -3.0, 2.5, 0.7, 1.0];
         let mut all = Tally::zeros(4);
         bin_into(&values, &edges, &mut all, 0.0, 2.0);

@@ -164,6 +164,19 @@ impl JointRef {
         })
     }
 
+    /// One standardised event's reconstruction error: its squared distance from the kept
+    /// components' subspace (the sum of its squared projections on the discarded ones).
+    pub fn error_of(&self, z: &[f64]) -> f64 {
+        self.band
+            .discarded
+            .chunks_exact(z.len())
+            .map(|u| {
+                let projection: f64 = u.iter().zip(z).map(|(a, b)| a * b).sum();
+                projection * projection
+            })
+            .sum()
+    }
+
     /// The number of features.
     pub fn len(&self) -> usize {
         self.slots.len()

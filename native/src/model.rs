@@ -31,10 +31,76 @@ pub enum Kind {
     Categorical,
 }
 
+/// Percentile edges, as `f32` when every edge is one exactly (references learnt here round
+/// their edges so, on both sides: half the memory, the same bins), else as `f64` (a profile
+/// file made before, or values beyond the `f32` range).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Edges {
+    Narrow(Box<[f32]>),
+    Wide(Box<[f64]>),
+}
+
+impl Edges {
+    pub fn new(edges: Vec<f64>) -> Self {
+        #[allow(clippy::cast_possible_truncation)] // checked: kept only when exact
+        let narrow: Option<Box<[f32]>> = edges
+            .iter()
+            .map(|&e| {
+                let n = e as f32;
+                (f64::from(n) == e).then_some(n)
+            })
+            .collect();
+        match narrow {
+            Some(n) => Edges::Narrow(n),
+            None => Edges::Wide(edges.into_boxed_slice()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match self {
+            Edges::Narrow(e) => e.len(),
+            Edges::Wide(e) => e.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, i: usize) -> f64 {
+        match self {
+            Edges::Narrow(e) => f64::from(e[i]),
+            Edges::Wide(e) => e[i],
+        }
+    }
+
+    pub fn to_vec(&self) -> Vec<f64> {
+        match self {
+            Edges::Narrow(e) => e.iter().map(|&x| f64::from(x)).collect(),
+            Edges::Wide(e) => e.to_vec(),
+        }
+    }
+
+    /// The bin of `value`: how many edges are at most it (Python's `bisect_right`).
+    pub fn bin_of(&self, value: f64) -> usize {
+        match self {
+            Edges::Narrow(e) => e.partition_point(|&edge| f64::from(edge) <= value),
+            Edges::Wide(e) => e.partition_point(|&edge| edge <= value),
+        }
+    }
+
+    pub fn heap_bytes(&self) -> usize {
+        match self {
+            Edges::Narrow(e) => e.len() * 4,
+            Edges::Wide(e) => e.len() * 8,
+        }
+    }
+}
+
 /// The reference of a numeric feature (percentile edges, counts, deciles, range, spread).
 #[derive(Debug)]
 pub struct NumericRef {
-    pub edges: Box<[f64]>,
+    pub edges: Edges,
     /// Reference values per fine bin: one more bin than edges.
     pub counts: Tally,
     /// The coarse bin (decile) of each fine bin.
@@ -64,7 +130,7 @@ impl NumericRef {
             .map_err(|_| "numeric reference: more than 256 coarse bins")?;
         let coarse_of = CoarseMap::new(coarse_of);
         Ok(Self {
-            edges: edges.into_boxed_slice(),
+            edges: Edges::new(edges),
             counts,
             coarse_of,
             minimum,
@@ -316,7 +382,7 @@ impl Acc {
                         coarse_counts: &r.coarsen(&reference),
                         counts: &reference,
                         coarse_of: &r.coarse_of.to_vec(),
-                        edges: &r.edges,
+                        edges: &r.edges.to_vec(),
                         std: r.std,
                     },
                 )))
@@ -416,7 +482,7 @@ impl Acc {
                 let map = r.coarse_of.to_vec();
                 let edges = (1..map.len())
                     .filter(|&b| map[b] != map[b - 1])
-                    .map(|b| r.edges[b - 1])
+                    .map(|b| r.edges.get(b - 1))
                     .collect();
                 let window = r.coarsen(&bins.f64s()).iter().map(|&c| c as u64).collect();
                 Some(Distribution::Numeric {
@@ -994,6 +1060,15 @@ pub struct Hit {
     pub detections: u64,
 }
 
+/// The standardised rows of a run's complete events (all joint features present), their
+/// positions in the run, and the row width (None without a joint reference).
+#[derive(Default)]
+struct JointRows {
+    values: Vec<f64>,
+    width: Option<usize>,
+    positions: Vec<usize>,
+}
+
 /// What the Python side needs of one run.
 #[derive(Clone, Debug)]
 pub struct RunRecord {
@@ -1052,6 +1127,11 @@ pub struct ModelCore {
     pub prediction_ref: Option<(Kind, Reference)>,
     /// How events are standardised for the joint moments (multivariate drift), when on.
     pub joint_ref: Option<JointRef>,
+    /// Detectors on each complete event's reconstruction error (with a joint reference); their
+    /// signals come after the other signals' (`Hit::order`).
+    pub joint_detectors: Box<[Detector]>,
+    /// The first event (standardised) of a pair the joint detectors wait to complete.
+    pub joint_half: Option<Vec<f64>>,
     pub signal: Option<SignalKind>,
     pub signals: Vec<Signal>,
     pub warmup: Option<Warmup>,
@@ -1122,7 +1202,7 @@ fn boxed(bytes: usize) -> usize {
 fn reference_bytes(reference: &Reference) -> (usize, usize) {
     match reference {
         Reference::Numeric(r) => (
-            boxed(r.edges.len() * 8),
+            boxed(r.edges.heap_bytes()),
             boxed(size_of::<NumericRef>()) + boxed(r.counts.heap_bytes()),
         ),
         Reference::Categorical(r) => {
@@ -1157,9 +1237,10 @@ impl ModelCore {
             references += r;
         }
         let mut detectors = boxed(self.signals.capacity() * size_of::<Signal>());
-        for signal in &self.signals {
-            detectors += boxed(signal.detectors.len() * size_of::<Detector>());
-            for detector in signal.detectors.iter() {
+        let all = self.signals.iter().map(|s| &s.detectors);
+        for group in all.chain(std::iter::once(&self.joint_detectors)) {
+            detectors += boxed(group.len() * size_of::<Detector>());
+            for detector in group.iter() {
                 if let Algorithm::Adwin(adwin) = &detector.algorithm {
                     detectors += adwin.heap_bytes() + 2 * ALLOCATION;
                 }
@@ -1173,7 +1254,10 @@ impl ModelCore {
                 + boxed(r.inv_sd.capacity() * 8)
                 + boxed(r.band.discarded.capacity() * 8)
                 + boxed(r.band.correlations.capacity() * 4)
-        });
+        }) + self
+            .joint_half
+            .as_ref()
+            .map_or(0, |h| boxed(h.capacity() * 8));
         for (_, window) in &self.open {
             joint += window.joint.as_ref().map_or(0, |j| {
                 boxed(j.sums.capacity() * 8) + boxed(j.cross.capacity() * 8)
@@ -1233,6 +1317,8 @@ impl ModelCore {
             references,
             prediction_ref: None,
             joint_ref: None,
+            joint_detectors: Box::new([]),
+            joint_half: None,
             signal: None,
             signals: Vec::new(),
             warmup,
@@ -1322,9 +1408,29 @@ impl ModelCore {
         }
     }
 
-    /// Count joint moments with `reference` in windows opened from now on (None: stop).
+    /// Count joint moments with `reference` in windows opened from now on (None: stop), and
+    /// watch each event's reconstruction error with the configured detectors (standardised
+    /// with the reference's error band).
     pub fn set_joint(&mut self, reference: Option<JointRef>) {
+        let config = &self.config;
+        self.joint_detectors = match &reference {
+            None => Box::new([]),
+            Some(r) => config
+                .detector_names
+                .iter()
+                .filter_map(|name| {
+                    Detector::new(
+                        name,
+                        config.detector_delta,
+                        r.band.error_mean,
+                        r.band.error_sd,
+                        config.detector_block,
+                    )
+                })
+                .collect(),
+        };
         self.joint_ref = reference;
+        self.joint_half = None;
     }
 
     /// Start a batch: `events` are this model's events of the batch, in order.
@@ -1456,24 +1562,64 @@ impl ModelCore {
     /// The standardised rows of the run's events whose joint features are all numbers, one
     /// after another, and the row width (None without a joint reference).
     #[allow(clippy::needless_range_loop)] // `event` indexes the inner lists of `slots`
-    fn joint_rows(&self, slots: &[Vec<Cell<'_>>], events: usize) -> (Vec<f64>, Option<usize>) {
+    fn joint_rows(&self, slots: &[Vec<Cell<'_>>], events: usize) -> JointRows {
         let Some(reference) = &self.joint_ref else {
-            return (Vec::new(), None);
+            return JointRows::default();
         };
         let width = reference.len();
         if reference.slots.iter().any(|&s| s as usize >= slots.len()) {
-            return (Vec::new(), None); // not the features it was made for
+            return JointRows::default(); // not the features it was made for
         }
         let mut rows = vec![0.0; events * width];
-        let mut kept = 0;
+        let mut positions = Vec::with_capacity(events);
         for event in 0..events {
+            let kept = positions.len();
             let row = &mut rows[kept * width..(kept + 1) * width];
             if reference.standardise(|slot| number_of(slots[slot][event]), row) {
-                kept += 1;
+                positions.push(event);
             }
         }
-        rows.truncate(kept * width);
-        (rows, Some(width))
+        rows.truncate(positions.len() * width);
+        JointRows {
+            values: rows,
+            width: Some(width),
+            positions,
+        }
+    }
+
+    /// Feed the joint detectors the reconstruction error of each pair of complete events
+    /// (taken in turn, not overlapping): the error of their difference over sqrt 2, which has
+    /// the events' covariance (so the reference's error band) but not their mean, so a shift
+    /// of one feature's mean, which that feature's detectors see, is left out. Their signals,
+    /// at the second event of the pair.
+    fn joint_detections(&mut self, rows: &JointRows, hits: &mut Vec<Hit>) {
+        let (Some(reference), Some(width)) = (&self.joint_ref, rows.width) else {
+            return;
+        };
+        let per_signal = self.config.detector_names.len();
+        let base = self.signals.len() * per_signal;
+        for (row, &position) in rows.values.chunks_exact(width).zip(&rows.positions) {
+            let Some(first) = self.joint_half.take() else {
+                self.joint_half = Some(row.to_vec());
+                continue;
+            };
+            let difference: Vec<f64> = first
+                .iter()
+                .zip(row)
+                .map(|(a, b)| (a - b) * std::f64::consts::FRAC_1_SQRT_2)
+                .collect();
+            let error = reference.error_of(&difference);
+            for (d, detector) in self.joint_detectors.iter_mut().enumerate() {
+                if detector.update(error) {
+                    hits.push(Hit {
+                        position,
+                        order: base + d,
+                        detector: d,
+                        detections: detector.detections,
+                    });
+                }
+            }
+        }
     }
 
     /// Count a run into windows `keys`, feed the detectors, keep warm-up events; true when the
@@ -1503,8 +1649,8 @@ impl ModelCore {
             before.push((window.count, window.first));
             if Arc::ptr_eq(&window.names, &self.names) {
                 add_run(window, run, &slots, self.signal, lags);
-                if let (Some(joint), Some(width)) = (&mut window.joint, rows.1) {
-                    for z in rows.0.chunks_exact(width) {
+                if let (Some(joint), Some(width)) = (&mut window.joint, rows.width) {
+                    for z in rows.values.chunks_exact(width) {
                         joint.add(z);
                     }
                 }
@@ -1514,11 +1660,14 @@ impl ModelCore {
                 add_run(window, run, &own, self.signal, lags);
             }
         }
-        let hits = if !self.signals.is_empty() && !keys.is_empty() {
+        let mut hits = if !self.signals.is_empty() && !keys.is_empty() {
             self.detections(run, &slots)
         } else {
             Vec::new()
         };
+        if !self.joint_detectors.is_empty() && !keys.is_empty() {
+            self.joint_detections(&rows, &mut hits);
+        }
         let last_open = self.open.last().map(|(k, w)| (*k, w.count, w.first));
         runs.push(RunRecord {
             start,
@@ -1720,6 +1869,38 @@ fn add_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_are_narrow_only_when_exact_and_bin_alike() {
+        let exact = vec![-1.5, 0.0, 0.25, 3.0, 1_048_576.0];
+        let narrow = Edges::new(exact.clone());
+        assert!(matches!(narrow, Edges::Narrow(_)));
+        assert_eq!(narrow.to_vec(), exact);
+        assert_eq!(narrow.heap_bytes(), 20);
+        let wide = Edges::Wide(exact.clone().into_boxed_slice());
+        for value in [
+            -2.0,
+            -1.5,
+            -0.1,
+            0.0,
+            0.2,
+            0.25,
+            2.9,
+            3.0,
+            1e30,
+            1e31,
+            f64::MAX,
+        ] {
+            assert_eq!(narrow.bin_of(value), wide.bin_of(value), "{value}");
+        }
+        // 0.1 is no f32, 1e300 is beyond its range: kept as f64
+        assert!(matches!(Edges::new(vec![0.1, 0.5]), Edges::Wide(_)));
+        assert!(matches!(Edges::new(vec![0.5, 1e300]), Edges::Wide(_)));
+        let rounded = f64::from(0.1_f32);
+        let edges = Edges::new(vec![rounded]);
+        assert!(matches!(edges, Edges::Narrow(_)));
+        assert_eq!((edges.bin_of(0.1), edges.bin_of(rounded)), (0, 1));
+    }
     use crate::decode::{decode_prediction, Limits};
 
     #[test]

@@ -172,7 +172,7 @@ fn write_reference(out: &mut Writer, reference: &Reference) {
     match reference {
         Reference::Numeric(r) => {
             out.u8(0);
-            out.f64s(&r.edges);
+            out.f64s(&r.edges.to_vec());
             out.f64s(&r.counts.f64s());
             let coarse_of = r.coarse_of.to_vec();
             out.u32(coarse_of.len() as u32);
@@ -617,6 +617,14 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
         }
         out.u64(band.sample_size);
     }
+    out.u32(core.joint_detectors.len() as u32);
+    for detector in &core.joint_detectors {
+        write_detector(out, detector);
+    }
+    out.bool(core.joint_half.is_some());
+    if let Some(half) = &core.joint_half {
+        out.f64s(half);
+    }
     out.raw(&body.finish());
 }
 
@@ -764,6 +772,17 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         None
     };
     let n = input.count(8)?;
+    let joint_detectors = exact(n, || read_detector(input))?.into_boxed_slice();
+    let joint_half = if input.bool()? {
+        let half = input.f64s()?;
+        if joint_ref.as_ref().is_none_or(|r| r.len() != half.len()) {
+            return Err(bad("a joint pair's first event of the wrong size"));
+        }
+        Some(half)
+    } else {
+        None
+    };
+    let n = input.count(8)?;
     let mut open = Vec::with_capacity(n);
     for _ in 0..n {
         let key = input.i64()?;
@@ -808,6 +827,8 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
     core.references = own;
     core.prediction_ref = prediction_ref;
     core.joint_ref = joint_ref;
+    core.joint_detectors = joint_detectors;
+    core.joint_half = joint_half;
     core.signal = signal;
     core.signals = signals;
     core.warmup = warmup;

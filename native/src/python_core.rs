@@ -26,7 +26,7 @@ use crate::state::{Reader, Writer};
 
 /// Version of a model core's state bytes; other versions are refused (the partition restarts
 /// fresh).
-const CORE_STATE_VERSION: u8 = 2;
+const CORE_STATE_VERSION: u8 = 3;
 
 /// A decoded value as the Python object the schema would give.
 pub fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -764,11 +764,22 @@ impl PyModelCore {
 
     /// Detections so far of each (signal, detector), in order.
     fn detections(&self) -> Vec<Vec<u64>> {
-        self.core
+        let mut counts: Vec<Vec<u64>> = self
+            .core
             .signals
             .iter()
             .map(|s| s.detectors.iter().map(|d| d.detections).collect())
-            .collect()
+            .collect();
+        if !self.core.joint_detectors.is_empty() {
+            counts.push(
+                self.core
+                    .joint_detectors
+                    .iter()
+                    .map(|d| d.detections)
+                    .collect(),
+            );
+        }
+        counts
     }
 
     /// Start counting this model's events of `batch` at `positions`: returns (runs, pause,

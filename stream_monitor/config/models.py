@@ -94,10 +94,9 @@ class MultivariateSpec(_Spec):
     and pairwise correlations against the reference; see docs/monitoring.md)."""
 
     enabled: bool = Field(
-        False,
+        True,
         description="Test the joint distribution of the numeric features (models with 3 or more "
-        "numeric features that vary in the reference). Off by default until its memory fits "
-        "the 60 MB budget of 1,000 models x 20 features (it adds about 4 MB).",
+        "numeric features that vary in the reference).",
     )
     variance_share: float = Field(
         0.9,

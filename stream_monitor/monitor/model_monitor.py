@@ -41,10 +41,11 @@ from stream_monitor.monitor.segments import Segments, segment_window
 from stream_monitor.monitor.snapshot import SnapshotError, dump_state, load_state, unpack_state
 from stream_monitor.monitor.windows import WindowBounds
 
-__all__ = ["ERRORS", "PREDICTION", "ModelMonitor", "Output", "encode_for_core"]
+__all__ = ["ERRORS", "JOINT", "PREDICTION", "ModelMonitor", "Output", "encode_for_core"]
 
 Output = WindowSummary | AlertEvent
 PREDICTION = "<prediction>"  # detections key of the prediction signal
+JOINT = "__joint__"  # detections key (and alert feature) of the reconstruction error
 ERRORS = "<errors>"  # detections key of the error stream
 
 
@@ -391,6 +392,11 @@ class ModelMonitor:
             if isinstance(ref, NumericReference) and drift.detectors:
                 self.detectors[name] = drift.detectors  # one tuple shared by every signal
                 moments.append((slot, ref.mean, ref.std))
+        joint = reference.joint if drift.multivariate.enabled else None
+        if joint is not None and not all(self.types.get(n) == "numeric" for n in joint.features):
+            joint = None  # made for other features (a profile file of another schema)
+        if joint is not None and drift.detectors:
+            self.detectors[JOINT] = drift.detectors  # each event's reconstruction error, last
         self.detectors = _shared(self.detectors)
         prediction = reference.prediction
         self.core.set_reference(
@@ -400,9 +406,6 @@ class ModelMonitor:
             (prediction.kind, _describe(prediction, prediction.kind)) if prediction else None,
             moments,
         )
-        joint = reference.joint if drift.multivariate.enabled else None
-        if joint is not None and not all(self.types.get(n) == "numeric" for n in joint.features):
-            joint = None  # made for other features (a profile file of another schema)
         self.joint = None if joint is None else (joint.features, joint.error_mean)
         self.core.set_joint(
             None if joint is None else joint.native([names.index(n) for n in joint.features])
@@ -467,6 +470,11 @@ class ModelMonitor:
                 "event_time": at,
                 "detections_total": detections,
                 "reference_id": self.reference.reference_id if self.reference else None,
+                **(
+                    {"signal": "each event's reconstruction error (multivariate drift)"}
+                    if name == JOINT
+                    else {}
+                ),
             },
         )
 

@@ -245,12 +245,19 @@ class CategoricalReference:
 FeatureReference = NumericReference | CategoricalReference
 
 
+def _narrow(value: float) -> float:
+    """``value`` rounded to the nearest ``f32`` (kept when beyond its range): edges that are
+    exact ``f32`` numbers take half the memory in the native core, and both sides bin alike."""
+    narrow = array("f", (value,))[0]
+    return value if math.isinf(narrow) and not math.isinf(value) else narrow
+
+
 def _numeric_reference(values: list[float], total: int) -> NumericReference | None:
     if not values:
         return None
     ordered = sorted(values)
-    fine = sorted({_quantile(ordered, i / FINE_BINS) for i in range(1, FINE_BINS)})
-    deciles = {_quantile(ordered, i / COARSE_BINS) for i in range(1, COARSE_BINS)}
+    fine = sorted({_narrow(_quantile(ordered, i / FINE_BINS)) for i in range(1, FINE_BINS)})
+    deciles = {_narrow(_quantile(ordered, i / COARSE_BINS)) for i in range(1, COARSE_BINS)}
     counts = [0] * (len(fine) + 1)
     for value in ordered:
         counts[bisect.bisect_right(fine, value)] += 1

@@ -5,7 +5,9 @@ Every ``segments.by`` entry splits all of the model's events: each value gets it
 :class:`~stream_monitor.monitor.model_monitor.ModelMonitor` (drift, quality, performance,
 detectors, estimation), with its own reference (the profile file's, else its own warm-up). The
 first ``max_values`` values of an entry get one each; later values share ``<entry>=__other__``,
-so memory is bounded. A segment's windows close when the model's do (the same bounds), so its
+so memory is bounded. Events without the value form the segment ``<feature>=__missing__`` of a
+feature; of ``model_version`` or a metadata key, they are left to the model's own monitors.
+A segment's windows close when the model's do (the same bounds), so its
 summaries and alerts line up with the model's. Grouping a batch by value is one native call per
 entry; each segment's events are then fed to its native core as one run.
 
@@ -129,7 +131,10 @@ class Segments:
         """Split a batch's events of the model (``positions``) among the segments."""
         groups: dict[str, tuple[ModelMonitor, list[list[int]]]] = {}
         for entry in self.by:
+            feature = entry != "model_version" and not entry.startswith("metadata.")
             for value, where in batch.segments(positions, entry):
+                if value == MISSING and not feature:
+                    continue  # no version or metadata key: the model's own monitors see them
                 monitor = self.monitor(entry, value)
                 label = monitor.segment or ""
                 groups.setdefault(label, (monitor, []))[1].append(where)

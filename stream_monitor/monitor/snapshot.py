@@ -25,8 +25,9 @@ __all__ = ["SNAPSHOT_VERSION", "SnapshotError", "dump_state", "load_state", "unp
 
 MAGIC = b"SMSNAP"
 # 2: native detector state and array-backed score histograms; 3: ADWIN buckets without their
-# variances, u32 score histograms, rolling hits as bits
-SNAPSHOT_VERSION = 4
+# variances, u32 score histograms, rolling hits as bits; 4: joint moments; 5: segments, the
+# native label join, f32 reference edges and the joint detectors
+SNAPSHOT_VERSION = 5
 _SIGNED = 0x01
 _HEADER = len(MAGIC) + 2
 _CHECK = 32

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from stream_monitor.events import PredictionEvent, WindowSummary
+from stream_monitor.events import AlertEvent, PredictionEvent, WindowSummary
 from stream_monitor.monitor import ModelMonitor, ReferenceProfile
 from stream_monitor.monitor.multivariate import fit_joint
 from stream_monitor.monitor.reference import ReferenceError, profile_from_rows
@@ -142,11 +142,13 @@ def test_a_stationary_stream_gives_no_multivariate_alert() -> None:
     assert sum(isinstance(o, WindowSummary) for o in outputs) == 30
 
 
-@pytest.mark.parametrize("enabled", [None, False])
-def test_multivariate_is_off_unless_turned_on(enabled: bool | None) -> None:
-    settings = spec() if enabled is None else spec(drift={"multivariate": {"enabled": enabled}})
-    monitor = ModelMonitor("m", settings)
-    events = stream(8_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000))
+def test_multivariate_is_on_by_default_and_can_be_turned_off() -> None:
+    events = list(stream(8_000, numeric=6, categorical=1, feature_hook=_correlated_after(4_000)))
+    default = ModelMonitor("m", spec())
+    found = [a for a in alerts_of(run(default, events)) if a[1] == "drift.multivariate"]
+    assert found
+    assert default.joint is not None
+    monitor = ModelMonitor("m", spec(drift={"multivariate": {"enabled": False}}))
     outputs = run(monitor, events)
     assert not alerts_of(outputs)
     assert monitor.joint is None
@@ -220,3 +222,43 @@ def test_metrics_expose_the_windows_multivariate_statistics() -> None:
     )
     assert f"{line} {last['joint_z']}" in text
     assert 'feature="__joint__",model="m",segment="",statistic="p_value"' in text
+
+
+def _decoupled_after(start: int) -> Any:
+    """x1 follows x0 closely (x0 + 0.1 noise) until ``start``, then moves on its own with the
+    same spread: the reference's PCA leaves out the x0 - x1 direction, where the error jumps."""
+
+    def hook(i: int, features: dict[str, Any]) -> None:
+        if i < start:
+            features["x1"] = (features["x0"] + 0.1 * features["x1"]) / 1.005**0.5
+
+    return hook
+
+
+def test_the_detector_on_each_events_error_finds_a_change_inside_a_window() -> None:
+    events = stream(6_000, numeric=4, categorical=1, feature_hook=_decoupled_after(4_300))
+    monitor = ModelMonitor("m", spec())
+    outputs = run(monitor, events)
+    found = [
+        o
+        for o in outputs
+        if isinstance(o, AlertEvent)
+        and o.rule == "detector.adwin"
+        and o.feature == "__joint__"
+        and o.status == "firing"
+    ]
+    assert found
+    at = found[0].evidence["event_time"]
+    assert T0 + 4_300 * 100 < at < T0 + 4_500 * 100  # within 200 events, before the close
+    assert "reconstruction error" in found[0].evidence["signal"]
+    later = [s for s in outputs if isinstance(s, WindowSummary) and s.window_index == 4]
+    assert later[0].detections.get("__joint__") == 1
+    # nothing before the change: the pairs' errors match the reference band
+    assert not [o for o in outputs[: outputs.index(found[0])] if isinstance(o, AlertEvent)]
+
+
+def test_a_mean_shift_alone_does_not_move_the_pairs_error() -> None:
+    events = stream(9_000, numeric=4, categorical=1, shift=lambda i: 1.0 if i >= 4_000 else 0.0)
+    outputs = run(ModelMonitor("m", spec()), events)
+    assert [a for a in alerts_of(outputs) if a[1] == "detector.adwin" and a[2] == "x0"]
+    assert not [a for a in alerts_of(outputs) if a[2] == "__joint__"]
