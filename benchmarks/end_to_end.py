@@ -4,8 +4,9 @@
     .venv/bin/python -m benchmarks.end_to_end --bootstrap 127.0.0.1:19092     # records the doc
 
 Runs `stream-monitor bench` (the same code, in this process) for: one worker at_least_once with
-the peers (raw aiokafka consume-only, in-memory core), two workers, one worker exactly_once, and
-optionally the RSS soak (``--soak``, 5,000,000 events).
+the peers (raw aiokafka consume-only, in-memory core), the same with segments by a feature of 3
+values, two workers, one worker exactly_once, and optionally the RSS soak (``--soak``, 5,000,000
+events). Every model runs the defaults, multivariate drift included.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ def main() -> None:
         soak_only(args.bootstrap, record_it=not args.no_record)
         return
     one = _run(args.bootstrap, events=args.events, compare=True)
+    segmented = _run(args.bootstrap, events=args.events, segments=("channel",))
     two = _run(args.bootstrap, events=args.events, workers=2)
     eos = _run(args.bootstrap, events=args.events, guarantee="exactly_once")
     soak = _run(args.bootstrap, events=5_000_000, latency_seconds=10) if args.soak else None
@@ -96,6 +98,7 @@ def main() -> None:
         )
     for name, result in (
         ("1 worker, at_least_once", one),
+        ("1 worker, at_least_once, segments by channel (3 values)", segmented),
         ("2 workers, at_least_once", two),
         ("1 worker, exactly_once", eos),
         *((("1 worker, 5,000,000-event soak", soak),) if soak else ()),

@@ -10,6 +10,7 @@ import gzip
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any
 
 from stream_monitor.config.models import ModelSpec
@@ -22,8 +23,10 @@ from stream_monitor.monitor.reference import (
     ReferenceError,
     ReferenceProfile,
     Row,
+    category_of,
     profile_from_rows,
 )
+from stream_monitor.monitor.segments import MISSING, OTHER, segment_label
 
 __all__ = ["DataFileError", "load_references", "profile_file", "read_chunks", "read_lines"]
 
@@ -171,16 +174,61 @@ def profile_file(
             f"{path}: no events of model {model_id!r} to profile"
             + (f" ({len(errors)} invalid lines, first: {errors[0]})" if errors else "")
         )
+    if path.suffix.lower() == ".csv":
+        events: list[Any] = [
+            SimpleNamespace(features=f, metadata=None, model_version=None) for f, _, _ in rows
+        ]
+    else:
+        events = predictions
     profile = replace(
         profile_from_rows(model_id, spec.features, spec.task, rows, source="file"),
         performance=performance,
-        reference_id="",  # recomputed over the content, performance included
+        segments=_segment_profiles(model_id, spec, rows, events),
+        reference_id="",  # recomputed over the content, performance and segments included
     )
     return profile, errors[:_MAX_ERRORS_SHOWN] + (
         [f"... and {len(errors) - _MAX_ERRORS_SHOWN} more"]
         if len(errors) > _MAX_ERRORS_SHOWN
         else []
     )
+
+
+def segment_value(entry: str, event: Any) -> str:
+    """An event's value of a ``segments.by`` entry, as the native core names it (categories
+    as strings; ``__missing__`` without one)."""
+    if entry == "model_version":
+        value = event.model_version
+    elif entry.startswith("metadata."):
+        value = (event.metadata or {}).get(entry.removeprefix("metadata."))
+    else:
+        value = event.features.get(entry)
+    found = category_of(value)
+    return MISSING if found is None else found
+
+
+def _segment_profiles(
+    model_id: str, spec: ModelSpec, rows: list[Row], events: list[Any]
+) -> dict[str, ReferenceProfile]:
+    """A profile per segment of ``segments.by`` (the first ``max_values`` values of an entry,
+    the rest pooled as ``__other__``), for those with at least a segment warm-up of rows."""
+    segments = spec.segments
+    enough = segments.warmup_events or spec.warmup_events
+    out: dict[str, ReferenceProfile] = {}
+    for entry in segments.by:
+        feature = entry != "model_version" and not entry.startswith("metadata.")
+        groups: dict[str, list[Row]] = {}
+        for row, event in zip(rows, events, strict=True):
+            value = segment_value(entry, event)
+            if value == MISSING and not feature:
+                continue  # as the monitors do: the model's own events
+            label = segment_label(entry, value)
+            if label not in groups and len(groups) >= segments.max_values:
+                label = segment_label(entry, OTHER)
+            groups.setdefault(label, []).append(row)
+        for label, part in groups.items():
+            if len(part) >= enough:
+                out[label] = profile_from_rows(model_id, spec.features, spec.task, part, "file")
+    return out
 
 
 def load_references(settings: Settings) -> Mapping[str, ReferenceProfile]:

@@ -49,6 +49,40 @@ fn read_versioned<T>(
     Ok(value)
 }
 
+/// Roll hits into a ring of bits (the rolling accuracy): from `position` of a ring of `size`
+/// bits, each value (truthy: a hit) replaces the oldest; returns (position after, change of
+/// the number of hits in the ring, values added).
+#[pyfunction]
+fn roll_bits(
+    bits: &Bound<'_, pyo3::types::PyByteArray>,
+    position: usize,
+    size: usize,
+    values: &Bound<'_, PyAny>,
+) -> PyResult<(usize, i64, usize)> {
+    if size == 0 || position >= size || bits.len() * 8 < size {
+        return Err(PyValueError::new_err(
+            "a ring of bits too small for its size",
+        ));
+    }
+    let hits: Vec<bool> = values
+        .try_iter()?
+        .map(|v| v.and_then(|v| v.is_truthy()))
+        .collect::<PyResult<_>>()?;
+    // SAFETY: nothing else runs while the GIL is held and no Python code is called below.
+    let ring = unsafe { bits.as_bytes_mut() };
+    let (mut at, mut delta) = (position, 0_i64);
+    for &hit in &hits {
+        let (byte, mask) = (at >> 3, 1_u8 << (at & 7));
+        let old = ring[byte] & mask != 0;
+        if hit != old {
+            ring[byte] ^= mask;
+            delta += if hit { 1 } else { -1 };
+        }
+        at = if at + 1 < size { at + 1 } else { 0 };
+    }
+    Ok((at, delta, hits.len()))
+}
+
 /// Population stability index of two binned samples.
 #[pyfunction]
 fn psi(reference: Vec<f64>, current: Vec<f64>) -> PyResult<f64> {
@@ -586,6 +620,7 @@ impl PyLogHistogram {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
     m.add_function(wrap_pyfunction!(psi, m)?)?;
+    m.add_function(wrap_pyfunction!(roll_bits, m)?)?;
     m.add_function(wrap_pyfunction!(fit_joint, m)?)?;
     m.add_function(wrap_pyfunction!(jensen_shannon, m)?)?;
     m.add_function(wrap_pyfunction!(chi_square, m)?)?;

@@ -19,6 +19,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -33,6 +34,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from stream_monitor.bench.workload import MODELS, reference_events
+from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.events.codec import EventCodec
@@ -56,6 +58,7 @@ class BenchOptions:
     latency_fraction: float = 0.5
     latency_seconds: float = 30.0
     window_events: int = 1000
+    segments: tuple[str, ...] = ()  # segments.by of every model (e.g. channel)
     file: Path | None = None
     timeout: float = 1_800.0
     keep_topics: bool = False
@@ -185,10 +188,21 @@ async def _raw_consume(settings: Settings, topic: str, count: int, *, decode: bo
     return seen / max(time.monotonic() - (started or time.monotonic()), 1e-9)
 
 
-def _core_rate(settings: Settings, values: list[bytes]) -> float:
+def _model_spec(options: BenchOptions) -> dict[str, Any]:
+    """What every model of the run is monitored with (the workers' and the core's)."""
+    return {
+        "warmup_events": options.window_events,
+        "window": {"kind": "count", "events": options.window_events},
+        "segments": {"by": list(options.segments)},
+    }
+
+
+def _core_rate(settings: Settings, values: list[bytes], options: BenchOptions) -> float:
     """Decode + validate + every monitor update, in memory, one core (after a warm-up)."""
     codec = EventCodec(settings.limits)
-    monitors = MonitorSet.from_settings(settings, {})
+    monitors = MonitorSet(
+        {}, ModelSpec.model_validate(_model_spec(options)), settings.monitoring.unknown_models
+    )
     size = settings.processing.batch_max_records  # as a worker takes them
 
     def feed(chosen: list[bytes]) -> None:
@@ -222,15 +236,13 @@ def _worker_env(
             "STREAM_MONITOR_HTTP__PORT": "0",
             "STREAM_MONITOR_SINKS": '[{"type": "kafka"}]',
             "STREAM_MONITOR_LOGGING__LEVEL": "WARNING",
-            "STREAM_MONITOR_MONITORING__DEFAULT": orjson.dumps(
-                {
-                    "warmup_events": options.window_events,
-                    "window": {"kind": "count", "events": options.window_events},
-                }
-            ).decode(),
+            "STREAM_MONITOR_MONITORING__DEFAULT": orjson.dumps(_model_spec(options)).decode(),
         }
     )
     return env
+
+
+LOG = ("-l", "error")
 
 
 async def _faust_rate(
@@ -247,19 +259,24 @@ async def _faust_rate(
         return None
     group = f"{topics['predictions']}-faust"
     env = _worker_env(settings, group, topics, options)
-    process = subprocess.Popen(  # noqa: ASYNC220 - one long-lived peer process
-        [sys.executable, "-m", "faust", "-A", "stream_monitor.faust.app", "worker", "-l", "error"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd="/tmp",  # noqa: S108 - Faust writes its data folder here
-    )
-    try:
-        return await _progress_rate(
-            admin, group, topics["predictions"], loaded, processes=[process], budget=180
+    with tempfile.TemporaryFile() as errors:
+        process = subprocess.Popen(  # noqa: ASYNC220 - one long-lived peer process
+            [sys.executable, "-m", "faust", "-A", "stream_monitor.faust.app", "worker", *LOG],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            cwd="/tmp",  # noqa: S108 - Faust writes its data folder here
         )
-    finally:
-        _terminate([process])
+        try:
+            return await _progress_rate(
+                admin, group, topics["predictions"], loaded, processes=[process], budget=180
+            )
+        except StreamMonitorError as exc:
+            errors.seek(0)
+            tail = errors.read().decode(errors="replace").strip().splitlines()[-5:]
+            raise StreamMonitorError(f"{exc}: " + " | ".join(tail)) from None
+        finally:
+            _terminate([process])
 
 
 async def _progress_rate(
@@ -385,7 +402,9 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
                 await _raw_consume(settings, topics["predictions"], result.loaded, decode=True), 1
             )
             result.core_rate = round(
-                await asyncio.to_thread(_core_rate, settings, values[: min(len(values), 200_000)]),
+                await asyncio.to_thread(
+                    _core_rate, settings, values[: min(len(values), 200_000)], options
+                ),
                 1,
             )
             result.faust_rate = await _faust_rate(settings, options, topics, result.loaded, admin)

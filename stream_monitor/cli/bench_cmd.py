@@ -47,6 +47,14 @@ def bench(
     window_events: Annotated[
         int, typer.Option(min=10, help="Count window (and warm-up) size per model.")
     ] = 1000,
+    segment: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Monitor segments by this (repeatable): a categorical feature of the events "
+            "(the reference workload's channel has 3 values, country 6), metadata.<key> or "
+            "model_version."
+        ),
+    ] = None,
     file: Annotated[
         Path | None, typer.Option(help="Events from this file instead of the reference workload.")
     ] = None,
@@ -72,6 +80,7 @@ def bench(
             latency_fraction=latency_fraction,
             latency_seconds=latency_seconds,
             window_events=window_events,
+            segments=tuple(segment or ()),
             file=file,
             keep_topics=keep_topics,
         )

@@ -35,7 +35,7 @@ from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.monitor.reference import ReferenceProfile
 from stream_monitor.monitor.registry import MonitorSet
 from stream_monitor.monitor.snapshot import SnapshotError
-from stream_monitor.runtime.checkpoint import Checkpoint
+from stream_monitor.runtime.checkpoint import STATE_MESSAGE_BYTES, Checkpoint
 from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, summary_message
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.sinks.bus import AlertBus
@@ -95,6 +95,7 @@ class FaustMonitor:
             schema=faust.Schema(
                 key_type=str, value_type=str, key_serializer="json", value_serializer="json"
             ),
+            extra_topic_configs={"max.message.bytes": str(_TABLE_MESSAGE_BYTES)},
         )
         self.partitions: dict[int, _Partition] = {}
         self.producer: AIOKafkaProducer | None = None
@@ -257,6 +258,10 @@ class FaustMonitor:
             await self.producer.stop()
 
 
+# Checkpoints (base64) as large as the native runtime's state topic takes.
+_TABLE_MESSAGE_BYTES = STATE_MESSAGE_BYTES * 4 // 3 + 1024
+
+
 def _table_key(number: int) -> str:
     return f"partition-{number}"
 
@@ -288,6 +293,8 @@ def create_app(settings: Settings) -> tuple[faust.App, FaustMonitor]:
         topic_partitions=settings.topics.partitions,
         web_enabled=False,
         producer_acks=-1,
+        producer_max_request_size=_TABLE_MESSAGE_BYTES,
+        consumer_max_fetch_size=_TABLE_MESSAGE_BYTES,
         broker_session_timeout=10.0,
         broker_commit_interval=settings.processing.commit_interval,
         broker_heartbeat_interval=3.0,

@@ -230,10 +230,13 @@ class Outcomes:
                     if _is_number(y) and _is_number(p)
                 ]
             )
-        for i in range(len(labels)):
-            if self.learning is None:
-                break
-            self._learn(predictions[i], scores[i], per_class[i], labels[i])
+        if self.learning is not None:  # the first labels set the reference, counted together
+            room = max(self.reference_size - _count(self.learning), 0)
+            if room:
+                self.learning.add_many(
+                    predictions[:room], scores[:room], per_class[:room], labels[:room]
+                )
+            self._learnt()
         fired: dict[int, list[str]] = {}
         for name, detector in self.detectors:
             for i in detector.update_many(wrong):
@@ -296,7 +299,11 @@ class Outcomes:
         """Count a labelled prediction towards the reference performance, until it is learnt."""
         assert self.learning is not None  # noqa: S101
         self.learning.add(prediction, score, scores, label)
-        if _count(self.learning) >= self.reference_size:
+        self._learnt()
+
+    def _learnt(self) -> None:
+        """Fix the reference performance once enough labels were counted towards it."""
+        if self.learning is not None and _count(self.learning) >= self.reference_size:
             self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
             if self.estimating and isinstance(self.learning, BinaryPerformance):
                 rates = calibrate(self.learning.pos_scores, self.learning.neg_scores)

@@ -15,6 +15,7 @@ from typing import Any
 from stream_monitor._native import (
     binary_add_many,
     label_keys,  # label_key of each value, natively
+    roll_bits,
 )
 from stream_monitor.monitor.reference import category_of
 
@@ -398,19 +399,9 @@ class RollingHits(_Ring):
         self.bits = bytearray((size + 7) // 8)
 
     def update_many(self, values: Iterable[float]) -> None:
-        """Add a hit (truthy) or miss for each value in order."""
-        bits, size = self.bits, self.size
-        position, total, added = self._at[0], self._total[0], 0
-        for value in values:
-            byte, mask = position >> 3, 1 << (position & 7)
-            old = 1 if bits[byte] & mask else 0
-            hit = 1 if value else 0
-            if hit != old:
-                bits[byte] ^= mask
-                total += hit - old
-            position = position + 1 if position + 1 < size else 0
-            added += 1
-        self._moved(position, total, added)
+        """Add a hit (truthy) or miss for each value in order (natively)."""
+        position, delta, added = roll_bits(self.bits, self._at[0], self.size, values)
+        self._moved(position, self._total[0] + delta, added)
 
 
 def make_performance(task: str, positive: str) -> Performance:

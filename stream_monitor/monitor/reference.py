@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import itertools
 import math
+import operator
 import sys
 from array import array
 from collections import Counter
@@ -258,16 +260,23 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
     ordered = sorted(values)
     fine = sorted({_narrow(_quantile(ordered, i / FINE_BINS)) for i in range(1, FINE_BINS)})
     deciles = {_narrow(_quantile(ordered, i / COARSE_BINS)) for i in range(1, COARSE_BINS)}
-    counts = [0] * (len(fine) + 1)
-    for value in ordered:
-        counts[bisect.bisect_right(fine, value)] += 1
+    # Bin i holds the values v with fine[i - 1] <= v < fine[i] (the native core's
+    # bisect_right of v among the edges); values are sorted, so a bin's count is the step
+    # between its edges' positions.
+    bounds = [0, *(bisect.bisect_left(ordered, edge) for edge in fine), len(ordered)]
+    counts = [high - low for low, high in itertools.pairwise(bounds)]
     # Fine bin i lies below edge fine[i]; it joins the coarse bin of the deciles below that edge.
     coarse_edges = sorted(deciles)
     coarse_of = _small(bisect.bisect_left(coarse_edges, e) for e in fine)
     coarse_of.append(len(coarse_edges))
     try:
-        mean = math.fsum(ordered) / len(ordered)
-        variance = math.fsum((v - mean) ** 2 for v in ordered) / max(len(ordered) - 1, 1)
+        n = len(ordered)
+        mean = math.fsum(ordered) / n
+        # deviations and their squares in C (map), summed exactly
+        deviations = list(map(operator.sub, ordered, itertools.repeat(mean, n)))
+        variance = math.fsum(map(operator.mul, deviations, deviations)) / max(n - 1, 1)
+        if math.isinf(variance):  # a square overflowed (``** 2`` would have raised)
+            raise OverflowError  # noqa: TRY301 - the same handling as fsum's own overflow
     except OverflowError:  # values near the float limit: keep the profile usable
         mean, variance = _quantile(ordered, 0.5), _FLOAT_MAX
     std = min(math.sqrt(variance), _FLOAT_MAX)
@@ -307,6 +316,9 @@ def build_feature_reference(
     kind: Literal["numeric", "categorical"], raw_values: Iterable[Any]
 ) -> FeatureReference | None:
     """A reference from raw values (None = missing); None when no usable value was seen."""
+    if kind == "numeric" and isinstance(raw_values, array) and raw_values.typecode == "d":
+        # the warm-up's numeric columns (NaN = missing): filtered in C, not value by value
+        return _numeric_reference(list(filter(math.isfinite, raw_values)), len(raw_values))
     raw = list(raw_values)
     if kind == "numeric":
         numbers = [v for v in map(numeric_value, raw) if v is not None]
@@ -421,6 +433,8 @@ def _is_nan(value: Any) -> bool:
 
 def infer_type(values: Iterable[Any]) -> Literal["numeric", "categorical"]:
     """Numeric when every present value is a (non-bool) number, otherwise categorical."""
+    if isinstance(values, array) and values.typecode == "d":  # numbers, NaN for missing
+        return "numeric" if not all(map(math.isnan, values)) else "categorical"
     present = [v for v in values if v is not None and not _is_nan(v)]  # NaN marks missing too
     if present and all(type(v) in (int, float) for v in present):
         return "numeric"

@@ -15,9 +15,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_monitor.config.settings import Settings
 from stream_monitor.kafka.connection import client_kwargs
 
-__all__ = ["Checkpoint", "read_checkpoint"]
+__all__ = ["STATE_MESSAGE_BYTES", "Checkpoint", "read_checkpoint"]
 
 _MAX_IDLE_POLLS = 10  # a partition that yields nothing for 10 s is as read as it gets
+# The largest checkpoint the state topic takes (its max.message.bytes, and what producers and
+# the reader allow): a partition's snapshot holds every warm-up sample of its models and
+# segments, well over Kafka's default 1 MB when a partition holds many.
+STATE_MESSAGE_BYTES = 64 * 2**20
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ class Checkpoint:
 async def read_checkpoint(settings: Settings, partition: int) -> Checkpoint | None:
     """The newest checkpoint of ``partition`` on the state topic, or None."""
     consumer = AIOKafkaConsumer(
-        enable_auto_commit=False, isolation_level="read_committed", **client_kwargs(settings.kafka)
+        enable_auto_commit=False,
+        isolation_level="read_committed",
+        max_partition_fetch_bytes=STATE_MESSAGE_BYTES,
+        fetch_max_bytes=STATE_MESSAGE_BYTES,
+        **client_kwargs(settings.kafka),
     )
     await consumer.start()
     try:

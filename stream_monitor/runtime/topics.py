@@ -11,6 +11,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from stream_monitor.config.settings import Settings
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.runtime.checkpoint import STATE_MESSAGE_BYTES
 
 __all__ = ["TopicError", "ensure_topics"]
 
@@ -28,7 +29,11 @@ async def ensure_topics(settings: Settings) -> dict[str, int]:
         topics.alerts: {},
         topics.metrics: {},
         topics.dead_letters: {},
-        topics.state: {"cleanup.policy": "compact", "min.cleanable.dirty.ratio": "0.1"},
+        topics.state: {
+            "cleanup.policy": "compact",
+            "min.cleanable.dirty.ratio": "0.1",
+            "max.message.bytes": str(STATE_MESSAGE_BYTES),
+        },
     }
     admin = AIOKafkaAdminClient(**client_kwargs(settings.kafka))
     await admin.start()

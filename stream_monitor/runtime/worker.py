@@ -70,7 +70,7 @@ from stream_monitor.monitor.registry import MonitorSet, release_memory
 from stream_monitor.monitor.snapshot import SnapshotError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
-from stream_monitor.runtime.checkpoint import Checkpoint, read_checkpoint
+from stream_monitor.runtime.checkpoint import STATE_MESSAGE_BYTES, Checkpoint, read_checkpoint
 from stream_monitor.runtime.merge import Merge
 from stream_monitor.runtime.outputs import dead_letter_headers, process_records, summary_message
 from stream_monitor.runtime.topics import ensure_topics
@@ -236,7 +236,9 @@ class Worker:
         if self.exactly_once:
             await require_transactions(settings)
         kafka = self.kafka
-        self.producer = AIOKafkaProducer(acks="all", linger_ms=5, **kafka)
+        self.producer = AIOKafkaProducer(
+            acks="all", linger_ms=5, max_request_size=STATE_MESSAGE_BYTES, **kafka
+        )
         self.consumer = AIOKafkaConsumer(
             group_id=settings.kafka.group_id,
             enable_auto_commit=False,
@@ -608,7 +610,10 @@ class Worker:
             # Same transactional id as any previous owner: starting it bumps the epoch, fences
             # that owner and aborts its open transaction before we read the checkpoint.
             partition.producer = AIOKafkaProducer(
-                transactional_id=self._transactional_id(number), acks="all", **self.kafka
+                transactional_id=self._transactional_id(number),
+                acks="all",
+                max_request_size=STATE_MESSAGE_BYTES,
+                **self.kafka,
             )
             await partition.producer.start()
         checkpoint = await read_checkpoint(self.settings, number)

@@ -186,3 +186,28 @@ def test_backtest_numbers_lines_across_chunks_blank_lines_and_crlf(tmp_path: Pat
     assert [number for number, _ in numbered][:6] == [1, 2, 3, 4, 5, 7]
     assert numbered[3][1].endswith(b"}")  # stripped of the \r
     assert len(numbered) == 42
+
+
+def test_profile_with_segments_gives_each_its_reference(tmp_path: Path) -> None:
+    data = write_events(tmp_path / "history.jsonl", 3_000, labels=False)
+    spec = ModelSpec.model_validate(
+        {"segments": {"by": ["c0", "model_version"], "max_values": 2, "warmup_events": 400}}
+    )
+    profile, problems = profile_file(data, "fraud", spec)
+    assert problems == []
+    # c0 takes a, b, c, d (4:3:2:1): the first two seen get their own, the rest pool; the
+    # events carry no version, so model_version gives nothing
+    counts: dict[str, int] = {}
+    for event in stream(3_000, model_id="fraud"):
+        value = event.features["c0"]
+        label = f"c0={value}" if f"c0={value}" in counts or len(counts) < 2 else "c0=__other__"
+        counts[label] = counts.get(label, 0) + 1
+    assert len(counts) == 3
+    sizes = {label: part.sample_size for label, part in profile.segments.items()}
+    assert sizes == {label: n for label, n in counts.items() if n >= 400}
+    assert sizes
+    # the file keeps them; a monitor of the model starts each of them with its reference
+    again = ReferenceProfile.from_json(profile.to_json())
+    assert again.segments.keys() == profile.segments.keys()
+    c0 = next(iter(profile.segments.values())).features["x0"]
+    assert again.segments[next(iter(profile.segments))].features["x0"] == c0

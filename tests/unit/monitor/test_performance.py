@@ -247,3 +247,12 @@ def test_updating_a_rolling_view_leaves_no_new_object_behind(kind: str) -> None:
     ]
     assert left == []
     assert (rolling.position, rolling.count) == (704, 704)
+
+
+def test_rolling_bits_refuse_a_ring_too_small() -> None:
+    from stream_monitor._native import roll_bits
+
+    assert roll_bits(bytearray(1), 6, 8, [True, True, False]) == (1, 2, 3)
+    for bits, position, size in ((bytearray(1), 0, 9), (bytearray(2), 9, 9), (bytearray(1), 0, 0)):
+        with pytest.raises(ValueError, match="too small"):
+            roll_bits(bits, position, size, [True])
