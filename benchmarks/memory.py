@@ -8,6 +8,8 @@
    right after their second window closed (2,000 events each) and with their third window half
    full (2,500 events each, the steady state: every model has a window open); the target is
    60 MB for the monitors. Each measure runs in a process of its own.
+3. The same models with segments by a metadata key of 3 values (each model and its 3 segments
+   past their warm-up): measured, per monitor.
 """
 
 from __future__ import annotations
@@ -38,21 +40,25 @@ def rss_mb() -> float:
     return float(psutil.Process().memory_info().rss) / 2**20
 
 
-def event(i: int, model: str, features: dict[str, Any], rng: random.Random) -> bytes:
-    """An event as a record value on the predictions topic."""
+def event(
+    i: int, model: str, features: dict[str, Any], rng: random.Random, segmented: bool = False
+) -> bytes:
+    """An event as a record value on the predictions topic (``segmented``: with a metadata key
+    of 3 values)."""
     score = rng.random()
-    return orjson.dumps(
-        {
-            "event_id": f"e{i}",
-            "model_id": model,
-            "timestamp": T0 + i,
-            "features": features,
-            "prediction": int(score > 0.5),
-            "score": score,
-            "label": int(rng.random() < 0.4),
-            "latency_ms": rng.expovariate(0.3),
-        }
-    )
+    data = {
+        "event_id": f"e{i}",
+        "model_id": model,
+        "timestamp": T0 + i,
+        "features": features,
+        "prediction": int(score > 0.5),
+        "score": score,
+        "label": int(rng.random() < 0.4),
+        "latency_ms": rng.expovariate(0.3),
+    }
+    if segmented:
+        data["metadata"] = {"channel": ("web", "app", "pos")[i % 3]}
+    return orjson.dumps(data)
 
 
 def one_model(total: int, checkpoint: int) -> tuple[float, float, float]:
@@ -73,17 +79,19 @@ def one_model(total: int, checkpoint: int) -> tuple[float, float, float]:
     return start, at_checkpoint, rss_mb()
 
 
-def many_models(models: int, per_model: int) -> tuple[float, float]:
+def many_models(models: int, per_model: int, segmented: bool = False) -> tuple[float, float]:
     rng = random.Random(2)
     start = rss_mb()
-    monitors = MonitorSet({}, ModelSpec(), "monitor")
+    spec = ModelSpec.model_validate({"segments": {"by": ["metadata.channel"] if segmented else []}})
+    monitors = MonitorSet({}, spec, "monitor")
     rounds = max(1, BATCH // models)  # each batch: every model, a few events each
     for first in range(0, per_model, rounds):
         batch = []
         for round_ in range(first, min(first + rounds, per_model)):
             for m in range(models):
                 features = {f"n{j}": rng.gauss(0, 1) for j in range(20)}
-                batch.append(event(round_ * models + m, f"model-{m:04d}", features, rng))
+                i = round_ * models + m
+                batch.append(event(i, f"model-{m:04d}", features, rng, segmented))
         monitors.update_native(decode_batch(batch))
     del batch  # the benchmark's own input, not the monitors'
     # What a worker's loop does between batches: the heap is trimmed of what the last batches
@@ -118,6 +126,18 @@ def main() -> None:
             "60 MB (monitors) |"
         )
         print(rows[-1], flush=True)
+    # Segments: each model's events split 3 ways (a metadata key), every segment past its own
+    # warm-up (1,500 events each) with a window half full.
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as fresh:
+        base, after = fresh.submit(many_models, args.models, 5_000, True).result()
+    per_monitor = (after - base) * 1024 / (4 * args.models)  # the model and its 3 segments
+    rows.append(
+        f"| {args.models:,} models x 20 features, segments by a key of 3 values, 5,000 events "
+        f"each (every segment past its warm-up, a window half full) | {after:,.0f} MB "
+        f"(process; {after - base:,.0f} MB for the monitors, {per_monitor:,.0f} KB a monitor) "
+        "| measured |"
+    )
+    print(rows[-1], flush=True)
     body = "\n".join(
         [
             f"Measured on: {machine()}.",
