@@ -8,7 +8,6 @@ quiet for ``cooldown`` seconds against flapping. Time is the windows' event time
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +89,7 @@ class AlertTracker:
         model_version: str | None,
     ) -> AlertEvent | None:
         """Feed one check; returns the alert to publish, if any."""
-        key = _dedup_key(self.model_id, check.rule, check.feature, self.segment)
+        key = dedup_key_for(self.model_id, check.rule, check.feature, self.segment)
         if check.severity is None:
             incident = self._healthy(key, window.end)
         else:
@@ -196,11 +195,6 @@ class AlertTracker:
             runbook_url=self.runbook_url,
             labels=self.labels,
         )
-
-
-# Every window checks the same (rule, feature) pairs: their keys are hashed once while they
-# fit (a few thousand: under 1 MB).
-_dedup_key = functools.lru_cache(maxsize=4096)(dedup_key_for)
 
 
 def _fmt(value: float | None) -> str:
