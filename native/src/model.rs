@@ -1114,6 +1114,18 @@ pub struct Config {
     pub detector_block: u32,
 }
 
+impl Config {
+    /// The configured detectors of one signal, standardising with `mean` and `std`.
+    fn detectors(&self, mean: f64, std: f64) -> Box<[Detector]> {
+        self.detector_names
+            .iter()
+            .filter_map(|name| {
+                Detector::new(name, self.detector_delta, mean, std, self.detector_block)
+            })
+            .collect()
+    }
+}
+
 /// The per-event state of one model.
 #[derive(Clone, Debug)]
 pub struct ModelCore {
@@ -1357,19 +1369,7 @@ impl ModelCore {
             .into_iter()
             .map(|(slot, mean, std)| Signal {
                 slot,
-                detectors: config
-                    .detector_names
-                    .iter()
-                    .filter_map(|name| {
-                        Detector::new(
-                            name,
-                            config.detector_delta,
-                            mean,
-                            std,
-                            config.detector_block,
-                        )
-                    })
-                    .collect(),
+                detectors: config.detectors(mean, std),
             })
             .collect();
     }
@@ -1412,22 +1412,9 @@ impl ModelCore {
     /// watch each event's reconstruction error with the configured detectors (standardised
     /// with the reference's error band).
     pub fn set_joint(&mut self, reference: Option<JointRef>) {
-        let config = &self.config;
         self.joint_detectors = match &reference {
             None => Box::new([]),
-            Some(r) => config
-                .detector_names
-                .iter()
-                .filter_map(|name| {
-                    Detector::new(
-                        name,
-                        config.detector_delta,
-                        r.band.error_mean,
-                        r.band.error_sd,
-                        config.detector_block,
-                    )
-                })
-                .collect(),
+            Some(r) => self.config.detectors(r.band.error_mean, r.band.error_sd),
         };
         self.joint_ref = reference;
         self.joint_half = None;
