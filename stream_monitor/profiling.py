@@ -26,7 +26,7 @@ from stream_monitor.monitor.reference import (
     category_of,
     profile_from_rows,
 )
-from stream_monitor.monitor.segments import MISSING, OTHER, segment_label
+from stream_monitor.monitor.segments import MISSING, OTHER, keeps_missing, segment_label
 
 __all__ = ["DataFileError", "load_references", "profile_file", "read_chunks", "read_lines"]
 
@@ -215,11 +215,11 @@ def _segment_profiles(
     enough = segments.warmup_events or spec.warmup_events
     out: dict[str, ReferenceProfile] = {}
     for entry in segments.by:
-        feature = entry != "model_version" and not entry.startswith("metadata.")
+        missing_kept = keeps_missing(entry)
         groups: dict[str, list[Row]] = {}
         for row, event in zip(rows, events, strict=True):
             value = segment_value(entry, event)
-            if value == MISSING and not feature:
+            if value == MISSING and not missing_kept:
                 continue  # as the monitors do: the model's own events
             label = segment_label(entry, value)
             if label not in groups and len(groups) >= segments.max_values:

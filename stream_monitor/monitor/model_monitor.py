@@ -64,7 +64,6 @@ class ModelMonitor:
         self.spec = spec
         # A segment's monitor (``channel=phone``) follows its model's windows.
         self.segment = segment
-        self.min_events = spec.segments.min_events
         self.types: dict[str, FeatureType] = dict(spec.features)
         self.signal: Literal["score", "prediction"] | None = None
         # What the rules read of the reference; its bins live in the native core.
@@ -533,7 +532,7 @@ class ModelMonitor:
             joint[0] if joint else 0,
         )
         # A segment's window too small to judge is published but not judged.
-        judged = self.segment is None or count >= self.min_events
+        judged = self.segment is None or count >= self.spec.segments.min_events
         checks = self._window_checks(closed_window, reference_id) if judged else []
         performance = performance_check(
             self.spec, summary.performance, outcome.labelled, self.outcomes.reference

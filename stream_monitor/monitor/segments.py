@@ -34,7 +34,15 @@ if TYPE_CHECKING:
     from stream_monitor.monitor.model_monitor import ModelMonitor, Output
     from stream_monitor.monitor.reference import ReferenceProfile
 
-__all__ = ["MISSING", "OTHER", "Segments", "families", "segment_label", "segment_spec"]
+__all__ = [
+    "MISSING",
+    "OTHER",
+    "Segments",
+    "families",
+    "keeps_missing",
+    "segment_label",
+    "segment_spec",
+]
 
 OTHER = "__other__"  # the values beyond max_values
 MISSING = "__missing__"  # events without the value (as the native grouping names them)
@@ -44,6 +52,12 @@ _ENDLESS = 2**62  # a segment's count window closes when its model's does, never
 def segment_label(entry: str, value: str) -> str:
     """How alerts and summaries name a segment: ``channel=phone``."""
     return f"{entry}={value}"
+
+
+def keeps_missing(entry: str) -> bool:
+    """Whether events without the value form a segment (``<feature>=__missing__``): for a
+    feature; without a version or metadata key, events stay with the model's own monitors."""
+    return entry != "model_version" and not entry.startswith("metadata.")
 
 
 def families(spec: ModelSpec) -> int:
@@ -68,7 +82,8 @@ def segment_spec(spec: ModelSpec) -> ModelSpec:
     )
     return spec.model_copy(
         update={
-            "segments": SegmentSpec(),
+            # no segments of its own; min_events still says when its windows are judged
+            "segments": SegmentSpec(min_events=spec.segments.min_events),
             "drift": drift,
             "performance": performance,
             "warmup_events": spec.segments.warmup_events or spec.warmup_events,
@@ -131,9 +146,9 @@ class Segments:
         """Split a batch's events of the model (``positions``) among the segments."""
         groups: dict[str, tuple[ModelMonitor, list[list[int]]]] = {}
         for entry in self.by:
-            feature = entry != "model_version" and not entry.startswith("metadata.")
+            missing_kept = keeps_missing(entry)
             for value, where in batch.segments(positions, entry):
-                if value == MISSING and not feature:
+                if value == MISSING and not missing_kept:
                     continue  # no version or metadata key: the model's own monitors see them
                 monitor = self.monitor(entry, value)
                 label = monitor.segment or ""

@@ -234,6 +234,7 @@ def test_segment_spec_shares_the_significance_among_families() -> None:
     assert child.drift.min_samples == 40
     assert child.performance.detector_confidence == pytest.approx(1e-6 / 11)
     assert child.segments.by == ()
+    assert child.segments.min_events == 40  # its windows are judged from the model's setting
 
 
 @pytest.mark.parametrize(
