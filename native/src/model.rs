@@ -578,7 +578,12 @@ pub struct NumericColumn {
 
 impl NumericColumn {
     pub fn of(cells: &[Cell<'_>]) -> Self {
-        let mut column = Self::default();
+        let mut column = Self {
+            values: Vec::with_capacity(cells.len()),
+            positions: Vec::with_capacity(cells.len()),
+            detectable: Vec::with_capacity(cells.len()),
+            ..Self::default()
+        };
         for (i, cell) in cells.iter().enumerate() {
             let (number, detectable) = match cell {
                 Cell::Missing | Cell::Value(Value::Null) | Cell::Score(None) => {
@@ -1774,16 +1779,21 @@ impl ModelCore {
 /// For each of `names`, each event's value (`Missing` when absent).
 fn slots_of<'e>(names: &[String], run: &[&'e Prediction]) -> Vec<Vec<Cell<'e>>> {
     let mut slots: Vec<Vec<Cell<'e>>> = vec![Vec::with_capacity(run.len()); names.len()];
+    // Where each feature was found in the last event: events of one producer list their
+    // features in one order (not always the monitor's), so one comparison usually finds it.
+    let mut hints: Vec<usize> = (0..names.len()).collect();
     for event in run {
         for (slot, name) in names.iter().enumerate() {
-            // Events usually list features in the same order: try the same position first.
-            let cell = match event.features.get(slot) {
+            let hint = hints[slot];
+            let cell = match event.features.get(hint) {
                 Some((n, v)) if **n == **name => Cell::Value(v),
-                _ => event
-                    .features
-                    .iter()
-                    .find(|(n, _)| **n == **name)
-                    .map_or(Cell::Missing, |(_, v)| Cell::Value(v)),
+                _ => match event.features.iter().position(|(n, _)| **n == **name) {
+                    Some(at) => {
+                        hints[slot] = at;
+                        Cell::Value(&event.features[at].1)
+                    }
+                    None => Cell::Missing,
+                },
             };
             slots[slot].push(cell);
         }

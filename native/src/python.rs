@@ -7,6 +7,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::adwin::Adwin as AdwinCore;
@@ -488,8 +489,8 @@ fn label_keys<'py>(values: &Bound<'py, PyAny>) -> PyResult<Vec<Option<Bound<'py,
 #[pyfunction]
 fn binary_add_many(
     py: Python<'_>,
-    label_classes: Vec<Option<String>>,
-    predicted_classes: Vec<Option<String>>,
+    label_classes: Vec<Option<PyBackedStr>>,
+    predicted_classes: Vec<Option<PyBackedStr>>,
     positive: &str,
     scores: Vec<Option<f64>>,
     histogram: &Bound<'_, PyAny>,

@@ -75,6 +75,21 @@ class AlertTracker:
             self.labels["segment"] = segment
         self.incidents: dict[str, _Incident] = {}
         self.suppressed = 0  # breaches silenced by the cooldown
+        # (rule, feature) -> dedup key of each firing incident: a healthy check of anything
+        # else has nothing to count towards, and costs no key. None: not known for the
+        # incidents of an older snapshot (every healthy check is then looked up by its key).
+        self.open: dict[tuple[str, str | None], str] | None = {}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "open" not in state:  # a snapshot from before ``open`` was kept
+            firing = any(i.status == "firing" for i in self.incidents.values())
+            self.open = None if firing else {}
+
+    def tracks(self, rule: str, feature: str | None) -> bool:
+        """Whether a healthy check of ``rule`` on ``feature`` can change anything: its
+        incident is firing (callers need not build the healthy checks of other rules)."""
+        return self.open is None or (rule, feature) in self.open
 
     def firing(self) -> dict[str, Severity]:
         """Dedup keys of open incidents with their severity."""
@@ -89,11 +104,20 @@ class AlertTracker:
         model_version: str | None,
     ) -> AlertEvent | None:
         """Feed one check; returns the alert to publish, if any."""
-        key = dedup_key_for(self.model_id, check.rule, check.feature, self.segment)
         if check.severity is None:
+            if self.open is None:  # an older snapshot's incidents: by their keys
+                key = dedup_key_for(self.model_id, check.rule, check.feature, self.segment)
+            else:
+                found = self.open.get((check.rule, check.feature))
+                if found is None:
+                    return None  # nothing firing to count towards resolving
+                key = found
             incident = self._healthy(key, window.end)
         else:
+            key = dedup_key_for(self.model_id, check.rule, check.feature, self.segment)
             incident = self._breach(key, check.severity, window)
+            if incident is not None and self.open is not None:
+                self.open[(check.rule, check.feature)] = key
         if incident is None:
             return None
         return self._event(
@@ -116,6 +140,10 @@ class AlertTracker:
         incident.status = "resolved"
         incident.resolved_at = now
         incident.sequence += 1
+        if self.open is not None:
+            self.open = {check: k for check, k in self.open.items() if k != key}
+        elif not self.firing():  # the older snapshot's incidents are all resolved
+            self.open = {}
         return incident
 
     def _breach(self, key: str, severity: Severity, window: WindowBounds) -> _Incident | None:

@@ -545,7 +545,12 @@ class ModelMonitor:
         if estimated is not None and judged:
             checks.append(estimated)
         if judged and not detections.get(ERRORS):
-            checks += [self._error_check(name, -1, None) for name, _ in self.outcomes.detectors]
+            tracks = self.tracker.tracks
+            checks += [
+                self._error_check(name, -1, None)
+                for name, _ in self.outcomes.detectors
+                if tracks(f"detector.{name}", None)
+            ]
         alerts = [
             alert
             for check in checks
@@ -576,7 +581,8 @@ class ModelMonitor:
         tested = None
         if window.joint is not None:
             tested = (window.joint, window.joint_events)
-        checks = drift_checks(self.spec, inputs, predicted, reference_id, tested)
+        tracks = self.tracker.tracks
+        checks = drift_checks(self.spec, inputs, predicted, reference_id, tested, tracks=tracks)
         baseline = {n: r.missing_rate for n, r in ref.features.items()} if ref else {}
         # Share of new values beyond a sample's min/max: 2/(n+1) on average, but the extremes
         # of a sample are themselves random; use the 99.9% upper bound, 2 * (1 - 0.001^(1/n)).
@@ -592,11 +598,14 @@ class ModelMonitor:
             baseline_missing=baseline,
             range_null_rate=range_null,
             reference_id=reference_id,
+            tracks=tracks,
         )
         counts = self.core.detections()
         for (name, detectors), totals in zip(self.detectors.items(), counts, strict=True):
             for detector, total in zip(detectors, totals, strict=True):
-                if not detections.get(name):
+                if not detections.get(name) and tracks(
+                    f"detector.{detector}", None if name == PREDICTION else name
+                ):
                     checks.append(self._detector_check(name, detector, total, -1, severity=None))
         return checks
 

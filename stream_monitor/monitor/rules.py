@@ -10,8 +10,8 @@ windows from alerting on noise, whatever the number of features.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 from stream_monitor._native import binom_cdf, binom_sf, norm_sf
 from stream_monitor.config.models import ModelSpec
@@ -21,8 +21,17 @@ from stream_monitor.monitor.multivariate import JointCheck
 from stream_monitor.monitor.performance import LOWER_IS_BETTER
 
 Stats = dict[str, float | None]
+# Whether a healthy check of (rule, feature) is wanted: an incident of it is open.
+Tracks = Callable[[str, "str | None"], bool]
 
-__all__ = ["DriftInput", "drift_checks", "estimation_check", "performance_check", "quality_checks"]
+__all__ = [
+    "DriftInput",
+    "Tracks",
+    "drift_checks",
+    "estimation_check",
+    "performance_check",
+    "quality_checks",
+]
 
 _PVALUE_OF = {
     "psi": "chi_square_pvalue",
@@ -33,8 +42,7 @@ _PVALUE_OF = {
 }
 
 
-@dataclass(frozen=True)
-class DriftInput:
+class DriftInput(NamedTuple):
     """Drift statistics of one signal (a feature or the prediction) in one window."""
 
     name: str
@@ -68,9 +76,12 @@ def drift_checks(
     prediction: DriftInput | None,
     reference_id: str | None,
     joint: tuple[JointCheck, int] | None = None,
+    *,
+    tracks: Tracks | None = None,
 ) -> list[RuleCheck]:
     """Drift checks for every signal with enough values, features first, then the prediction,
-    then the joint distribution (``joint``: the window's multivariate test and its events)."""
+    then the joint distribution (``joint``: the window's multivariate test and its events).
+    ``tracks(rule, feature)``: whether a healthy check of that rule is wanted (all when None)."""
     drift = spec.drift
     signals = [(s, "drift") for s in features] + (
         [(prediction, "prediction_drift")] if prediction else []
@@ -91,11 +102,14 @@ def drift_checks(
     checks = []
     for signal, kind, statistic, value, pvalue in measured:
         severity = _severity(value, drift.warning, drift.critical) if pvalue < alpha else None
+        feature = signal.name if kind == "drift" else None
+        if severity is None and tracks is not None and not tracks(f"{kind}.{statistic}", feature):
+            continue
         checks.append(
             RuleCheck(
                 rule=f"{kind}.{statistic}",
                 kind=kind,
-                feature=signal.name if kind == "drift" else None,
+                feature=feature,
                 statistic=statistic,
                 value=value,
                 threshold=drift.critical if severity == "critical" else drift.warning,
@@ -112,7 +126,9 @@ def drift_checks(
         )
     if tested:
         assert joint is not None  # noqa: S101 - tested implies it
-        checks.append(_joint_check(spec, *joint, alpha, reference_id))
+        joint_check = _joint_check(spec, *joint, alpha, reference_id)
+        if joint_check.severity is not None or tracks is None or tracks(joint_check.rule, None):
+            checks.append(joint_check)
     return checks
 
 
@@ -149,49 +165,63 @@ def quality_checks(
     baseline_missing: Mapping[str, float],
     range_null_rate: Mapping[str, float],
     reference_id: str | None,
+    tracks: Tracks | None = None,
 ) -> list[RuleCheck]:
-    """Missing-or-invalid and out-of-range checks per feature."""
+    """Missing-or-invalid and out-of-range checks per feature (``tracks`` as for
+    :func:`drift_checks`: a rate below its warning level is healthy, untested unless wanted)."""
     if events < spec.drift.min_samples or not quality:
         return []
     rules = spec.quality
     tests = len(quality) + len(range_null_rate)
     alpha = spec.drift.significance / tests
-    checks = []
+    # (rule, feature, statistic, rate, expected rate, warning, critical)
+    candidates: list[tuple[str, str, str, float, float, float, float]] = []
     for name, stats in quality.items():
         rate = sum(
             (stats.get(k) or 0.0) for k in ("missing_rate", "non_finite_rate", "type_mismatch_rate")
         )
         base = baseline_missing.get(name, 0.0)
-        checks.append(
-            _rate_check(
-                rule="quality.missing",
-                feature=name,
-                statistic="missing_or_invalid_rate",
-                rate=rate,
-                events=events,
-                base=base,
-                warning=base + rules.missing_warning,
-                critical=base + rules.missing_critical,
-                alpha=alpha,
-                reference_id=reference_id,
+        candidates.append(
+            (
+                "quality.missing",
+                name,
+                "missing_or_invalid_rate",
+                rate,
+                base,
+                base + rules.missing_warning,
+                base + rules.missing_critical,
             )
         )
         if name in range_null_rate and stats.get("out_of_range_rate") is not None:
-            checks.append(
-                _rate_check(
-                    rule="quality.out_of_range",
-                    feature=name,
-                    statistic="out_of_range_rate",
-                    rate=stats["out_of_range_rate"] or 0.0,
-                    events=events,
-                    base=range_null_rate[name],
-                    warning=rules.out_of_range_warning,
-                    critical=rules.out_of_range_critical,
-                    alpha=alpha,
-                    reference_id=reference_id,
+            candidates.append(
+                (
+                    "quality.out_of_range",
+                    name,
+                    "out_of_range_rate",
+                    stats["out_of_range_rate"] or 0.0,
+                    range_null_rate[name],
+                    rules.out_of_range_warning,
+                    rules.out_of_range_critical,
                 )
             )
-    return checks
+    return [
+        _rate_check(
+            rule=rule,
+            feature=feature,
+            statistic=statistic,
+            rate=rate,
+            events=events,
+            base=base,
+            warning=warning,
+            critical=critical,
+            alpha=alpha,
+            reference_id=reference_id,
+        )
+        for rule, feature, statistic, rate, base, warning, critical in candidates
+        # below its warning level a rate is healthy whatever the test says: tested only when
+        # an incident waits for it
+        if rate >= warning or tracks is None or tracks(rule, feature)
+    ]
 
 
 def _rate_check(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -103,7 +103,8 @@ class WorkerMetrics:
         Gauge("stream_monitor_info", "Build information.", ["version"], registry=r).labels(
             __version__
         ).set(1)
-        self._series: set[tuple[str, ...]] = set()
+        # (gauge name, *labels) -> the gauge's child: one dict lookup a value, not labels()
+        self._series: dict[tuple[str, ...], Any] = {}
         self._recent: deque[tuple[float, int]] = deque()
 
     def attach(self, worker: Worker) -> None:
@@ -145,12 +146,13 @@ class WorkerMetrics:
 
     def _gauge(self, gauge: Gauge, labels: tuple[str, ...], value: float | None) -> None:
         key = (gauge._name, *labels)
-        if key not in self._series:
+        child = self._series.get(key)
+        if child is None:
             if len(self._series) >= self.max_series:
                 self.series_dropped.inc()
                 return
-            self._series.add(key)
-        gauge.labels(*labels).set(float("nan") if value is None else value)
+            child = self._series[key] = gauge.labels(*labels)
+        child.set(float("nan") if value is None else value)
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -97,3 +97,33 @@ def test_same_input_gives_same_ids() -> None:
 
 def test_healthy_checks_without_incident_do_nothing() -> None:
     assert run(tracker(), [None, None]) == []
+
+
+def test_only_firing_incidents_want_healthy_checks() -> None:
+    t = tracker()
+    assert not t.tracks("drift.psi", "amount")  # callers skip building its healthy checks
+    run(t, ["warning"])
+    assert t.tracks("drift.psi", "amount")
+    assert not t.tracks("drift.psi", "country")
+    assert not t.tracks("quality.missing", "amount")
+    run(t, [None, None, None])  # resolves
+    assert not t.tracks("drift.psi", "amount")
+    assert t.firing() == {}
+
+
+def test_an_older_snapshots_firing_incident_still_resolves() -> None:
+    firing = tracker()
+    run(firing, ["critical"])
+    state = firing.__dict__.copy()
+    del state["open"]  # as pickled before firing incidents were kept by check
+    restored = AlertTracker.__new__(AlertTracker)
+    restored.__setstate__(state)
+    assert restored.tracks("quality.missing", "x")  # not known: every healthy check counts
+    alerts = run(restored, [None, None, None])
+    assert [(i, a.status) for i, a in alerts] == [(2, "resolved")]
+    assert not restored.tracks("drift.psi", "amount")  # known again once none fires
+    calm = tracker()
+    state = calm.__dict__.copy()
+    del state["open"]
+    restored.__setstate__(state)
+    assert restored.open == {}

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
@@ -16,6 +17,7 @@ import structlog
 from stream_monitor.config.sinks import FileSinkSpec, LogSinkSpec, WebhookSinkSpec
 from stream_monitor.events import AlertEvent
 from stream_monitor.sinks import AlertBus, FileSink, ListSink, LogSink, WebhookSink, payload_for
+from stream_monitor.sinks import webhook as webhook_module
 from stream_monitor.sinks.base import Sink, SinkError
 
 
@@ -124,18 +126,24 @@ async def test_failed_delivery_is_logged_with_the_alert_and_counted(server: str)
     assert "HTTP 503" in failure["error"]
 
 
-async def test_circuit_breaker_fails_fast_then_recovers(server: str) -> None:
+async def test_circuit_breaker_fails_fast_then_recovers(
+    server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The breaker's clock is the sink module's: stepped by hand, so a busy machine cannot
+    # make the open period end early or late.
+    now = [1000.0]
+    monkeypatch.setattr(webhook_module, "time", SimpleNamespace(monotonic=lambda: now[0]))
     Recorder.plan = ["fail", "fail"]
-    # the reset is long enough that a busy machine still reaches the third call while it is open
-    spec = WebhookSinkSpec(url=server, retries=0, breaker_failures=2, breaker_reset=1.5)
+    spec = WebhookSinkSpec(url=server, retries=0, breaker_failures=2, breaker_reset=30)
     sink = WebhookSink(spec)
     for _ in range(2):
         with pytest.raises(SinkError, match="HTTP 503"):
             await sink.publish(alert())
-    with pytest.raises(SinkError, match="circuit open"):
+    now[0] += 29.9
+    with pytest.raises(SinkError, match=r"circuit open for 0\.1 s more"):
         await sink.publish(alert())
     assert len(Recorder.received) == 0
-    await asyncio.sleep(1.55)
+    now[0] += 0.2
     await sink.publish(alert())  # half-open: the endpoint is back
     assert len(Recorder.received) == 1
     await sink.close()
