@@ -8,6 +8,7 @@ import random
 import zlib
 from typing import Any
 
+import cramjam
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -166,12 +167,12 @@ def test_foreign_classes_are_never_unpickled() -> None:
 
             return (os.system, ("echo pwned",))
 
-    payload = zlib.compress(pickle.dumps(Boom()))
+    payload = bytes(cramjam.zstd.compress(pickle.dumps(Boom())))
     header = MAGIC + bytes([SNAPSHOT_VERSION, 0])
     data = header + hashlib.sha256(header + payload).digest() + payload
     with pytest.raises(SnapshotError, match=r"refers to posix\.system, which is not allowed"):
         load_state(data)
-    garbage = zlib.compress(b"not a pickle")
+    garbage = bytes(cramjam.zstd.compress(b"not a pickle"))
     data = header + hashlib.sha256(header + garbage).digest() + garbage
     with pytest.raises(SnapshotError, match="cannot be decoded"):
         load_state(data)
@@ -188,6 +189,19 @@ def test_snapshot_of_another_model_or_spec_is_refused() -> None:
         fresh().restore(data)
     with pytest.raises(SnapshotError, match="does not hold a model state"):
         ModelMonitor("m", SPEC).restore(dump_state(("set", "", {})))
+
+
+def test_a_version_5_snapshot_compressed_with_zlib_is_still_read() -> None:
+    monitor = ModelMonitor("m", SPEC)
+    monitor.update_batch(list(stream(50)))
+    state = ("model", "m", monitor.__dict__)
+    payload = zlib.compress(pickle.dumps(state, protocol=5), 1)
+    header = MAGIC + bytes([5, 0])
+    data = header + hashlib.sha256(header + payload).digest() + payload
+    restored = ModelMonitor("m", SPEC)
+    restored.restore(data)
+    assert restored.events == monitor.events == 50
+    assert restored.snapshot()[len(MAGIC)] == SNAPSHOT_VERSION == 6  # written as zstd
 
 
 def test_a_snapshot_of_the_previous_format_is_refused_saying_start_fresh() -> None:
