@@ -20,6 +20,7 @@ import hmac
 import io
 import pickle
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import cramjam
@@ -34,7 +35,8 @@ MAGIC = b"SMSNAP"
 # native label join, f32 reference edges and the joint detectors; 6: the same state, compressed
 # with zstd instead of zlib
 SNAPSHOT_VERSION = 6
-_READS = {5: zlib.decompress, 6: cramjam.zstd.decompress}  # versions read, each decompressed
+# the versions read, each with its decompression
+_READS: dict[int, Callable[[bytes], Any]] = {5: zlib.decompress, 6: cramjam.zstd.decompress}
 _SIGNED = 0x01
 _HEADER = len(MAGIC) + 2
 _CHECK = 32

@@ -28,10 +28,17 @@ made, and a partition commits only after they have delivered it, so for them del
 at-least-once (an alert of a rolled-back transaction comes again, with the same id).
 
 CPU work (decoding and the monitors) runs in one compute thread, batch by batch
-(``processing.batch_max_records``), while the event loop goes on fetching the next batch,
-heartbeating and serving sinks; the native core releases the GIL in its loops. A batch is
-processed, published and its offsets recorded under ``self.computing``, which rebalances and
-shutdown take too, so a partition is never checkpointed or handed over in the middle of a batch.
+(``processing.batch_max_records``); the native core releases the GIL in its loops, so the event
+loop works meanwhile. It overlaps as much as it can: each turn of the loop starts the next fetch
+before processing what the last one brought (aiokafka unpacks records in Python, while the
+compute thread mostly runs native code), hands every partition's batch to the compute thread at
+once (the thread runs them back to back) and publishes each one's outputs while the next ones
+compute; periodic checkpoints are sent without waiting for them (each counts for commits once
+acknowledged). A turn's batches are processed, published and their offsets recorded under
+``self.computing``, which rebalances and shutdown take too, so a partition is never
+checkpointed or handed over in the middle of a batch. If something raises while batches are
+queued, those computed but not published mark their partitions stale: never checkpointed or
+committed, they go back to their last checkpoint.
 """
 
 from __future__ import annotations
@@ -43,7 +50,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -72,7 +79,12 @@ from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.observability.server import start_worker_endpoints
 from stream_monitor.runtime.checkpoint import STATE_MESSAGE_BYTES, Checkpoint, read_checkpoint
 from stream_monitor.runtime.merge import Merge
-from stream_monitor.runtime.outputs import dead_letter_headers, process_records, summary_message
+from stream_monitor.runtime.outputs import (
+    Processed,
+    dead_letter_headers,
+    process_records,
+    summary_message,
+)
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.transactions import require_transactions
 from stream_monitor.sinks.base import Sink
@@ -112,6 +124,13 @@ class WorkerStats:
     resumes: int = 0
 
 
+class _Computing(NamedTuple):
+    """A batch's processing under way on the compute thread, and when it was started."""
+
+    future: asyncio.Future[Processed]
+    started: float
+
+
 @dataclass
 class _Partition:
     monitors: MonitorSet
@@ -137,6 +156,9 @@ class _Partition:
     # since when records have been held back in the merge, and whether that was logged
     held_since: float | None = None
     held_logged: bool = False
+    # a batch of it was computed but never published (something raised first): its state is
+    # ahead of its offsets, so it is neither checkpointed nor committed until it is taken again
+    stale: bool = False
 
     def delivery_error(self) -> KafkaError | None:
         """The first failed delivery among those sent since the last commit, if any."""
@@ -150,6 +172,18 @@ class _Partition:
             if error is None and isinstance(exc, KafkaError):
                 error = exc
         return error
+
+
+def _checkpoint_written(
+    partition: _Partition, offsets: dict[str, int], sent: asyncio.Future[Any]
+) -> None:
+    """A checkpoint's delivery is known: written, its offsets may be committed (never going
+    back to an older checkpoint's)."""
+    if sent.cancelled() or sent.exception() is not None:
+        return
+    if partition.checkpointed and _covered(offsets, partition.checkpointed):
+        return
+    partition.checkpointed = offsets
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:
@@ -202,6 +236,7 @@ class Worker:
         # One thread computes batches in order; the lock keeps rebalances out of a batch.
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="monitor-compute")
         self.computing = asyncio.Lock()
+        self.fetching: asyncio.Task[None] | None = None  # the fetch under way, if any
         # Commits of the loop and of a revocation (the rebalance runs in aiokafka's task):
         # each pops the marks it committed, so they must not interleave.
         self.committing = asyncio.Lock()
@@ -237,7 +272,14 @@ class Worker:
             await require_transactions(settings)
         kafka = self.kafka
         self.producer = AIOKafkaProducer(
-            acks="all", linger_ms=5, max_request_size=STATE_MESSAGE_BYTES, **kafka
+            acks="all",
+            linger_ms=5,
+            # A window's summaries (9 KB each, four per model with three segments) in one
+            # request: with 16 KB batches, one or two per partition per round trip, and a burst
+            # of closes waited hundreds of milliseconds to leave.
+            max_batch_size=1024 * 1024,
+            max_request_size=STATE_MESSAGE_BYTES,
+            **kafka,
         )
         self.consumer = AIOKafkaConsumer(
             group_id=settings.kafka.group_id,
@@ -245,6 +287,12 @@ class Worker:
             auto_offset_reset="earliest",
             partition_assignment_strategy=(RangePartitionAssignor,),
             max_poll_interval_ms=300_000,
+            # A busy partition's backlog in a few fetches, not 1 MB at a time.
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+            # aiokafka keeps one fetch in flight per broker. One for partitions with nothing new
+            # (an idle labels topic) is held by the broker for this long, and the predictions
+            # that arrive meanwhile wait for it: 500 ms by default, the latency it added.
+            fetch_max_wait_ms=20,
             isolation_level="read_committed" if self.exactly_once else "read_uncommitted",
             **kafka,
         )
@@ -303,23 +351,44 @@ class Worker:
             raise StreamMonitorError(f"{task.get_name()} was cancelled without a stop")
 
     async def _loop(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                await self._once()
-            except asyncio.CancelledError:
-                task = asyncio.current_task()
-                if self.stopping.is_set() or (task is not None and task.cancelling()):
-                    raise
-                # Not a cancellation of ours: a client call gave up that way (seen while the
-                # broker restarts). What it left half done is rolled back to the checkpoints.
-                log.exception("a Kafka client call was cancelled; rolling back to checkpoints")
-                for number in sorted(self.partitions):
-                    await self._recover(number, KafkaError("a client call was cancelled"))
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await self._once()
+                except asyncio.CancelledError:
+                    task = asyncio.current_task()
+                    if self.stopping.is_set() or (task is not None and task.cancelling()):
+                        raise
+                    # Not a cancellation of ours: a client call gave up that way (seen while
+                    # the broker restarts). What it left half done is rolled back to the
+                    # checkpoints.
+                    log.exception("a Kafka client call was cancelled; rolling back to checkpoints")
+                    for number in sorted(self.partitions):
+                        await self._recover(number, KafkaError("a client call was cancelled"))
+        finally:
+            if self.fetching is not None:  # what it fetches is not processed: fetched again
+                self.fetching.cancel()
+                self.fetching = None
 
     async def _once(self) -> None:
-        """One turn of the loop: fetch, merge, process what is settled, commit, checkpoint."""
-        assert self.consumer is not None  # noqa: S101
+        """One turn of the loop: take what the last fetch brought, start the next fetch, process
+        what is settled while it runs, commit, checkpoint."""
         self._backpressure()
+        fetching, self.fetching = self.fetching, None
+        await (fetching if fetching is not None else self._fetch())
+        # The next records are fetched (aiokafka unpacks them in Python on this loop) while the
+        # compute thread runs the monitors, mostly in native code without the GIL.
+        self.fetching = asyncio.create_task(self._fetch(), name="the next fetch")
+        await self._turns()
+        await self._commit()
+        await self._maybe_checkpoint()
+        release_memory()  # what the last batches freed, once their outputs are published
+
+    async def _fetch(self) -> None:
+        """Fetch and put the records in their partitions' merges at once: records fetched are
+        always those after each partition's latest seek (a partition sought meanwhile is a
+        new object, and what the old one buffered goes with it)."""
+        assert self.consumer is not None  # noqa: S101
         try:
             batches = await self.consumer.getmany(
                 timeout_ms=200, max_records=self.settings.processing.batch_max_records
@@ -333,19 +402,62 @@ class Worker:
                 self.partitions[tp.partition].merge.add(tp.topic, records)
             # Else fetched while the partition is being taken (its state restored): taking it
             # seeks both topics, so these come again.
-        for number in sorted(self.partitions):
-            await self._take_turn(number)
-            await asyncio.sleep(0)  # let heartbeats and sinks run
-        await self._commit()
-        await self._maybe_checkpoint()
-        release_memory()  # what the last batches freed, once their outputs are published
 
-    async def _take_turn(self, number: int) -> None:
-        """Process what partition ``number``'s merge releases (records whose place in timestamp
-        order is settled)."""
-        partition = self.partitions.get(number)
-        if partition is None or not len(partition.merge):
+    async def _turns(self) -> None:
+        """Process what each partition's merge releases. Every batch that needs no care goes
+        to the compute thread at once, which runs them back to back while this loop publishes
+        each one's outputs in turn (and the next fetch comes in)."""
+        released = await self._released()
+        if not released:
             return
+        async with self.computing:
+            queued: list[tuple[int, _Partition, list[Any], _Computing | None]] = []
+            for number, partition, records in released:
+                if self.partitions.get(number) is not partition:
+                    # Revoked or rolled back meanwhile: if ours again, it was restored and
+                    # sought (a new partition object); these records are fetched again.
+                    continue
+                careful = self.suspects.get(number) or self.poison.get(number)
+                early = None if careful else self._compute(partition, records)
+                queued.append((number, partition, records, early))
+            try:
+                while queued:
+                    number, partition, records, early = queued.pop(0)
+                    try:
+                        await self._process_guarded(number, records, early)
+                    except KafkaError as exc:
+                        if not self.exactly_once:
+                            raise
+                        await self._recover(number, exc)
+                    await asyncio.sleep(0)  # let heartbeats and sinks run
+            finally:
+                for _, partition, _, early in queued:  # left by what was raised
+                    if early is not None:
+                        # Its batch is (being) computed but was never published: its state is
+                        # ahead of its offsets, so it is never checkpointed or committed, and
+                        # goes back to its checkpoint.
+                        partition.stale = True
+
+    async def _released(self) -> list[tuple[int, _Partition, list[Any]]]:
+        """Per partition with records settled: its number, its state and those records."""
+        stale = [number for number, partition in self.partitions.items() if partition.stale]
+        for number in stale:  # left behind by a failure (see above): back to its checkpoint
+            await self._recover(number, StreamMonitorError("its batch was not published"))
+        released: list[tuple[int, _Partition, list[Any]]] = []
+        for number in sorted(self.partitions):
+            taken = self.partitions.get(number)
+            if taken is None:  # taken away while an earlier one awaited
+                continue
+            records = await self._release(number, taken)
+            if records:
+                released.append((number, taken, records))
+        return released
+
+    async def _release(self, number: int, partition: _Partition) -> list[Any]:
+        """What partition ``number``'s merge releases (records whose place in timestamp order is
+        settled)."""
+        if not len(partition.merge):
+            return []
         lagging = {topic for topic in self.inputs if await self._lagging(partition, number, topic)}
         records = partition.merge.release(
             functools.partial(self._may_have_more, partition, lagging)
@@ -355,19 +467,7 @@ class Worker:
             partition.held_logged = False
         else:
             self._held_back(number, partition, lagging)
-        if not records:
-            return
-        try:
-            async with self.computing:
-                if self.partitions.get(number) is not partition:
-                    # Revoked or rolled back meanwhile: if ours again, it was restored and
-                    # sought (a new partition object); these records are fetched again.
-                    return
-                await self._process_guarded(number, records)
-        except KafkaError as exc:
-            if not self.exactly_once:
-                raise
-            await self._recover(number, exc)
+        return records
 
     async def _lagging(self, partition: _Partition, number: int, topic: str) -> bool:
         """Whether the broker may hold records of ``topic``'s partition ``number`` not fetched
@@ -742,11 +842,14 @@ class Worker:
 
     # -- processing -----------------------------------------------------------------------
 
-    async def _process_guarded(self, number: int, records: list[Any]) -> None:
+    async def _process_guarded(
+        self, number: int, records: list[Any], early: _Computing | None = None
+    ) -> None:
         """:meth:`_process`, with the records of a batch that made the monitor raise taken one
         by one, and those that make it raise dead-lettered instead of crashing the worker.
 
-        ``records``: partition ``number``'s predictions and labels in their merged order.
+        ``records``: partition ``number``'s predictions and labels in their merged order;
+        ``early``: their computation, already under way (none of them needs care).
         A failed batch may have changed some monitors, so the partition goes back to its last
         checkpoint; on the replay, the failed batch's records are taken one at a time. The one
         that fails is a poison event: the partition goes back once more, and on the replay it
@@ -789,7 +892,7 @@ class Worker:
         if not rest:
             return
         try:
-            await self._process(number, rest)
+            await self._process(number, rest, early if one_by_one == 0 else None)
         except BatchFailedError as exc:
             suspects.update((record.topic, record.offset) for record in rest)
             log.exception(
@@ -809,21 +912,31 @@ class Worker:
         partition.offsets[record.topic] = record.offset + 1
         partition.marks.append((self.bus.mark(), dict(partition.offsets)))
 
-    async def _process(self, number: int, records: list[Any]) -> None:
-        assert self.bus is not None  # noqa: S101
-        partition = self.partitions[number]
-        monitors = partition.monitors
+    def _compute(self, partition: _Partition, records: list[Any]) -> _Computing:
+        """Start processing a partition's batch on the compute thread."""
         labels_topic = self.settings.topics.labels
         is_label = [record.topic == labels_topic for record in records]
-        started = time.perf_counter()
+        values = [record.value for record in records]
+        future = asyncio.get_running_loop().run_in_executor(
+            self.compute,
+            functools.partial(process_records, self.codec, partition.monitors, values, is_label),
+        )
+        return _Computing(future, time.perf_counter())
+
+    async def _process(
+        self, number: int, records: list[Any], early: _Computing | None = None
+    ) -> None:
+        """Process a batch (or take ``early``, its computation under way), publish its outputs
+        and record its offsets."""
+        assert self.bus is not None  # noqa: S101
+        partition = self.partitions[number]
+        labels_topic = self.settings.topics.labels
+        computing = early if early is not None else self._compute(partition, records)
+        started = computing.started
         first, last = records[0], records[-1]
         with batch_context(first.topic, number, first.offset, last.offset):
             self.stats.consumed += len(records)
-            values = [record.value for record in records]
-            done = await asyncio.get_running_loop().run_in_executor(
-                self.compute,
-                functools.partial(process_records, self.codec, monitors, values, is_label),
-            )
+            done = await computing.future
             for index, error in done.rejected:
                 await self._dead_letter(number, records[index], error)
             self.stats.processed += len(records) - len(done.rejected)
@@ -833,7 +946,7 @@ class Worker:
             partition.marks.append((self.bus.mark(), dict(partition.offsets)))
         elapsed = time.perf_counter() - started
         predictions_topic = self.settings.topics.predictions
-        labelled = sum(is_label)
+        labelled = sum(record.topic == labels_topic for record in records)
         for topic, counts, size in (
             (predictions_topic, done.models, len(records) - labelled),
             (labels_topic, done.labels, labelled),
@@ -980,8 +1093,8 @@ class Worker:
         now = time.monotonic()
         for number in numbers:
             partition = self.partitions[number]
-            if not force and now - partition.committed_at < interval:
-                continue
+            if partition.stale or (not force and now - partition.committed_at < interval):
+                continue  # a stale partition's open transaction is aborted when it is taken
             try:
                 producer = await self._producer_for(number)
                 await self._send_checkpoint(producer, number, partition)
@@ -1013,25 +1126,29 @@ class Worker:
         now = time.monotonic()
         due = [n for n, p in self.partitions.items() if now - p.checkpointed_at >= interval]
         if due:
-            await self._checkpoint(due)
+            await self._checkpoint(due, wait=False)
 
-    async def _checkpoint(self, numbers: list[int]) -> None:
-        """At-least-once: write the partitions' checkpoints and wait for them; the offsets of
-        those written may then be committed."""
+    async def _checkpoint(self, numbers: list[int], *, wait: bool = True) -> None:
+        """At-least-once: write the partitions' checkpoints; the offsets of each may be
+        committed once it is written. ``wait``: until they are (revocation, shutdown); else
+        the loop goes on, and each counts from its acknowledgement (a flush waits for every
+        output sent before it: under load, hundreds of milliseconds the loop would not read)."""
         assert self.producer is not None  # noqa: S101
         if self.exactly_once:
             return
         written: list[tuple[_Partition, dict[str, int], asyncio.Future[Any]]] = []
         for number in numbers:
             partition = self.partitions.get(number)
-            if partition is None or not partition.offsets:
+            if partition is None or not partition.offsets or partition.stale:
                 continue
             sent, offsets = await self._send_checkpoint(self.producer, number, partition)
+            sent.add_done_callback(functools.partial(_checkpoint_written, partition, offsets))
             written.append((partition, offsets, sent))
-        await self.producer.flush()
-        for partition, offsets, sent in written:
-            if sent.done() and not sent.cancelled() and sent.exception() is None:
-                partition.checkpointed = offsets
+        if wait:
+            await self.producer.flush()
+            for partition, offsets, sent in written:  # now, not when the callbacks run
+                if sent.done():
+                    _checkpoint_written(partition, offsets, sent)
 
     async def _send_checkpoint(
         self, producer: AIOKafkaProducer, number: int, partition: _Partition

@@ -4,14 +4,20 @@ tests/integration/test_runtime.py and the chaos suite)."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from stream_monitor.config import load_settings
+from stream_monitor.events import encode_event
+from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.runtime.merge import Merge
 from stream_monitor.runtime.worker import Worker, _Partition
+from stream_monitor.sinks.bus import AlertBus
+
+from .monitor.streams import stream
 
 
 def worker_with(*numbers: int) -> Worker:
@@ -67,3 +73,92 @@ async def test_commits_of_the_loop_and_a_revocation_do_not_interleave() -> None:
     worker._commit_now = commit_now  # type: ignore[method-assign]
     await asyncio.gather(worker._commit(), worker._commit([0], force=True))
     assert inside == ["in", "out", "in", "out"]
+
+
+def records_of(number: int, count: int) -> list[SimpleNamespace]:
+    events = stream(count, model_id=f"m{number}")
+    return [
+        SimpleNamespace(
+            topic="predictions",
+            partition=number,
+            offset=i,
+            value=encode_event(event),
+            timestamp=event.timestamp,
+            key=None,
+            headers=(),
+        )
+        for i, event in enumerate(events)
+    ]
+
+
+def pipelined(*numbers: int) -> tuple[Worker, dict[int, list[SimpleNamespace]]]:
+    """A worker whose partitions each have a batch settled, outputs recorded by partition."""
+    worker = worker_with(*numbers)
+    worker.bus = AlertBus([])
+    batches = {number: records_of(number, 50) for number in numbers}
+
+    async def released() -> list[tuple[int, _Partition, list[SimpleNamespace]]]:
+        return [(n, worker.partitions[n], batches[n]) for n in numbers]
+
+    worker._released = released  # type: ignore[method-assign]
+    return worker, batches
+
+
+async def test_every_partitions_batch_is_computed_then_published_in_order() -> None:
+    worker, batches = pipelined(0, 1, 2)
+    published: list[int] = []
+
+    async def publish(number: int, outputs: list[Output]) -> None:
+        published.append(number)
+
+    worker._publish = publish  # type: ignore[method-assign]
+    await worker._turns()
+    assert published == [0, 1, 2]
+    for number, records in batches.items():
+        partition = worker.partitions[number]
+        assert partition.offsets == {"predictions": len(records)}
+        assert partition.monitors.monitors[f"m{number}"].events == len(records)
+        assert not partition.stale
+
+
+async def test_batches_computed_but_not_published_leave_their_partitions_stale() -> None:
+    worker, _ = pipelined(0, 1, 2)
+
+    async def publish(number: int, outputs: list[Output]) -> None:
+        if number == 1:
+            raise KafkaConnectionError("broker gone")
+
+    worker._publish = publish  # type: ignore[method-assign]
+    with pytest.raises(KafkaConnectionError):
+        await worker._turns()
+    # 2 was computed on the thread (its state counts the batch) but never published
+    await asyncio.wrap_future(worker.compute.submit(lambda: None))  # the thread is done
+    assert worker.partitions[2].monitors.monitors["m2"].events == 50
+    assert worker.partitions[2].offsets == {}
+    assert worker.partitions[2].stale
+    assert not worker.partitions[0].stale
+    sent: list[int] = []
+
+    async def send_checkpoint(producer: object, number: int, partition: _Partition) -> None:
+        sent.append(number)
+        raise AssertionError("a stale partition must not be checkpointed")
+
+    async def flush() -> None:
+        return None
+
+    worker._send_checkpoint = send_checkpoint  # type: ignore[method-assign,assignment]
+    worker.producer = SimpleNamespace(flush=flush)
+    worker.partitions[0].offsets = {}  # nothing to checkpoint of the others here
+    worker.partitions[1].offsets = {}
+    await worker._checkpoint([0, 1, 2])
+    assert sent == []
+    recovered: list[int] = []
+
+    async def recover(number: int, error: Exception) -> None:
+        recovered.append(number)
+        worker.partitions[number] = _Partition(worker._monitor_set(), Merge("p", "l"))
+
+    worker._recover = recover  # type: ignore[method-assign]
+    await Worker._released(worker)  # the next turn takes it back to its checkpoint first
+    assert recovered == [2]
+    assert not worker.partitions[2].stale
