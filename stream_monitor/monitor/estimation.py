@@ -57,43 +57,42 @@ def calibrate(positives: Sequence[int], negatives: Sequence[int]) -> list[float]
     return [0.0 if rate is None else rate for rate in out]
 
 
-def _auc(positives: Sequence[float], negatives: Sequence[float]) -> float | None:
-    """Area under the ROC curve of score bins weighted by class (ties count half)."""
-    total_pos, total_neg = sum(positives), sum(negatives)
-    if total_pos <= 0 or total_neg <= 0:
-        return None
-    below = area = 0.0
-    for pos, neg in zip(positives, negatives, strict=True):
-        area += pos * (below + neg / 2)
-        below += neg
-    return area / (total_pos * total_neg)
-
-
 def estimate(
     calibration: Sequence[float],
     predicted_positive: Sequence[int],
     predicted_negative: Sequence[int],
 ) -> dict[str, float | None]:
-    """Expected metrics of a window from its scored predictions per bin and predicted class."""
+    """Expected metrics of a window from its scored predictions per bin and predicted class.
+
+    ROC AUC: the bins in score order, each weighted by ``p`` as positives and ``1 - p`` as
+    negatives (ties count half). One pass; a bin without predictions adds nothing."""
     tp = fp = fn = tn = 0.0
-    soft_pos, soft_neg = [], []
+    total_pos = total_neg = below = area = 0.0
     for p, pp, pn in zip(calibration, predicted_positive, predicted_negative, strict=True):
+        scored = pp + pn
+        if not scored:
+            continue
+        q = 1 - p
         tp += pp * p
-        fp += pp * (1 - p)
+        fp += pp * q
         fn += pn * p
-        tn += pn * (1 - p)
-        soft_pos.append((pp + pn) * p)
-        soft_neg.append((pp + pn) * (1 - p))
+        tn += pn * q
+        positive, negative = scored * p, scored * q
+        total_pos += positive
+        total_neg += negative
+        area += positive * (below + negative / 2)
+        below += negative
     n = tp + fp + fn + tn
     if n == 0:
         return {}
     precision = tp / (tp + fp) if tp + fp else None
     recall = tp / (tp + fn) if tp + fn else None
     f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else None
+    auc = area / (total_pos * total_neg) if total_pos > 0 and total_neg > 0 else None
     return {
         "accuracy": (tp + tn) / n,
         "precision": precision,
         "recall": recall,
         "f1": f1,
-        "roc_auc": _auc(soft_pos, soft_neg),
+        "roc_auc": auc,
     }

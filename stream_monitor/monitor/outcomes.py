@@ -11,7 +11,6 @@ import math
 import operator
 from array import array
 from collections import OrderedDict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -155,14 +154,19 @@ class Outcomes:
         one; returns (index in the run, error detectors that fired) where any fired."""
         windows = self._register(keys)
         _, times, predictions, scores, per_class, labels = run.columns()
-        if self.estimating:
-            self._count_scored(keys, predictions, scores)
+        # the predicted classes' keys, worked out once for the run (classifiers only)
+        classifier = self.task != "regression"
+        predicted = label_keys(predictions) if classifier and self.estimating else None
+        if predicted is not None:
+            self._count_scored(keys, predicted, scores)
         # The unlabelled events wait for their labels: registered natively, in one call.
         waiting, early = self.join.add_run(run.batch, run.positions, list(keys))
         for key in keys:
             windows[key].pending += waiting
         fired: list[tuple[int, list[str]]] = []
         if early or labels.count(None) < len(labels):  # counted in C: most runs have none
+            if classifier and predicted is None:
+                predicted = label_keys(predictions)
             # Labelled events (inline, or whose label came first) in order: performance and
             # the error-stream detectors see them as event by event.
             matched = {i: (label, at) for i, label, at in early}
@@ -171,7 +175,7 @@ class Outcomes:
                 if label is not None:
                     continue  # labelled at once: taken together below
                 if start < i:
-                    fired += self._apply_inline(run, start, i, keys)
+                    fired += self._apply_inline(run, start, i, keys, predicted)
                 start = i + 1
                 if i in matched:
                     label_value, label_time = matched[i]
@@ -180,17 +184,17 @@ class Outcomes:
                     if names:
                         fired.append((i, names))
             if start < len(labels):
-                fired += self._apply_inline(run, start, len(labels), keys)
+                fired += self._apply_inline(run, start, len(labels), keys, predicted)
         self._drain()
         return fired
 
     def _count_scored(
-        self, keys: tuple[int, ...], predictions: Sequence[Any], scores: Sequence[float | None]
+        self, keys: tuple[int, ...], predicted: list[Any], scores: list[float | None]
     ) -> None:
-        """Count the run's scores per bin and predicted class, labelled or not (natively)."""
-        if all(score is None for score in scores):
+        """Count the run's scores per bin and predicted class (``predicted``: their keys),
+        labelled or not (natively)."""
+        if scores.count(None) == len(scores):  # counted in C
             return
-        predicted = label_keys(predictions)
         for key in keys:
             outcome = self.windows[key]
             if outcome.scored is None:
@@ -200,17 +204,24 @@ class Outcomes:
             binary_add_many(predicted, predicted, self.positive, scores, outcome.scored, 0.0)
 
     def _apply_inline(
-        self, run: RunColumns, start: int, stop: int, keys: tuple[int, ...]
+        self,
+        run: RunColumns,
+        start: int,
+        stop: int,
+        keys: tuple[int, ...],
+        predicted: list[Any] | None,
     ) -> list[tuple[int, list[str]]]:
-        """:meth:`_apply` for events ``start:stop``, each labelled in the event itself."""
+        """:meth:`_apply` for events ``start:stop``, each labelled in the event itself
+        (``predicted``: the run's predicted class keys, classifiers only)."""
         _, _, all_predictions, all_scores, all_per_class, all_labels = run.columns()
         predictions = all_predictions[start:stop]
         scores = all_scores[start:stop]
         per_class = all_per_class[start:stop]
         labels = all_labels[start:stop]
         classes = None
-        if self.task != "regression":  # class keys worked out once for every window
-            classes = (label_keys(labels), label_keys(predictions))
+        if predicted is not None:  # class keys worked out once for every window
+            whole = start == 0 and stop == len(all_labels)
+            classes = (label_keys(labels), predicted if whole else predicted[start:stop])
         wrong = [False] * len(labels)
         for key in keys:
             outcome = self.windows[key]  # open: registered by on_run
