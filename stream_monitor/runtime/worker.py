@@ -46,6 +46,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import math
+import sys
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -103,6 +104,8 @@ CLOSE_AT_LEAST = 0.2
 # Backpressure: pause fetching when a sink queue is this full, resume when it drains below.
 PAUSE_AT = 0.5
 RESUME_AT = 0.1
+# seconds a thread holding the GIL keeps it while another waits (Python's default: 0.005)
+SWITCH_INTERVAL = 0.001
 
 
 @dataclass
@@ -266,6 +269,11 @@ class Worker:
     async def run(self) -> None:
         """Consume until :meth:`stop`; always checkpoints, commits and closes on the way out."""
         settings = self.settings
+        # The compute thread holds the GIL in its Python parts (window closes, alerts), and the
+        # event loop waits for it, up to the switch interval, each time it has a fetch or a send
+        # to make: 1 ms instead of Python's 5 keeps it fetching and publishing through a burst
+        # of closes and alerts (the latency tail, measured; the throughput is the same).
+        sys.setswitchinterval(SWITCH_INTERVAL)
         await check_settings(settings, group=True, transactions=self.exactly_once)
         await ensure_topics(settings)
         if self.exactly_once:
