@@ -374,9 +374,11 @@ class Worker:
                     for number in sorted(self.partitions):
                         await self._recover(number, KafkaError("a client call was cancelled"))
         finally:
-            if self.fetching is not None:  # what it fetches is not processed: fetched again
-                self.fetching.cancel()
-                self.fetching = None
+            fetching, self.fetching = self.fetching, None
+            if fetching is not None:  # what it fetches is not processed: fetched again
+                fetching.cancel()
+                # done before the consumer is stopped: no fetch of ours outlives it
+                await asyncio.wait({fetching}, timeout=1.0)
 
     async def _once(self) -> None:
         """One turn of the loop: take what the last fetch brought, start the next fetch, process
