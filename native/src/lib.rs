@@ -6,6 +6,7 @@
 
 pub mod accum;
 pub mod adwin;
+pub mod binary;
 pub mod decode;
 pub mod hddm;
 pub mod join;

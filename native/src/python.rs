@@ -11,6 +11,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::adwin::Adwin as AdwinCore;
+use crate::binary::{bin_scores, less, Confusion, Outcome};
 use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
 use crate::python_core::value_py;
@@ -501,48 +502,47 @@ fn binary_add_many(
             "labels, predictions and scores must be of the same length",
         ));
     }
+    let outcomes: Vec<Outcome> = label_classes
+        .iter()
+        .zip(&predicted_classes)
+        .zip(&scores)
+        .map(|((label, predicted), &score)| Outcome {
+            actual: label.as_deref() == Some(positive),
+            predicted: predicted.as_deref() == Some(positive),
+            score,
+        })
+        .collect();
+    let (counts, wrong) = Confusion::count(&outcomes);
+    let terms = with_score_bins(py, histogram, |bins| bin_scores(&outcomes, bins))?;
+    Ok((
+        counts.tp,
+        counts.fp,
+        counts.fn_,
+        counts.tn,
+        less(log_loss_sum, &terms),
+        terms.len() as u64,
+        wrong,
+    ))
+}
+
+/// `count(bins)` on the counts of a score histogram (array('I'): the positives' bins, then as
+/// many negatives' bins), written back after.
+pub(crate) fn with_score_bins<T>(
+    py: Python<'_>,
+    histogram: &Bound<'_, PyAny>,
+    count: impl FnOnce(&mut [u32]) -> T,
+) -> PyResult<T> {
     let buffer = PyBuffer::<u32>::get(histogram)?;
-    let mut counts: Vec<u32> = buffer.to_vec(py)?;
-    let bins = counts.len() / 2;
-    if bins == 0 || counts.len() % 2 != 0 {
+    let mut bins: Vec<u32> = buffer.to_vec(py)?;
+    if bins.is_empty() || bins.len() % 2 != 0 {
         return Err(PyValueError::new_err(
             "the score histogram must hold the positives' bins then as many negatives' bins",
         ));
     }
-    let (mut tp, mut fp, mut fn_, mut tn) = (0, 0, 0, 0);
-    let mut sum = log_loss_sum;
-    let mut counted = 0;
-    let mut wrong = Vec::with_capacity(label_classes.len());
-    for ((label, predicted), score) in label_classes.iter().zip(&predicted_classes).zip(&scores) {
-        let actual = label.as_deref() == Some(positive);
-        let predicted = predicted.as_deref() == Some(positive);
-        match (predicted, actual) {
-            (true, true) => tp += 1,
-            (true, false) => fp += 1,
-            (false, true) => fn_ += 1,
-            (false, false) => tn += 1,
-        }
-        wrong.push(predicted != actual);
-        if let Some(score) = score.filter(|s| s.is_finite()) {
-            let clipped = score.clamp(0.0, 1.0);
-            let bucket = ((clipped * bins as f64) as usize).min(bins - 1);
-            // Counts saturate at u32::MAX, as the core's bins do.
-            let count = &mut counts[if actual { bucket } else { bins + bucket }];
-            *count = count.saturating_add(1);
-            let bounded = clipped.clamp(EPS, 1.0 - EPS);
-            sum -= if actual {
-                bounded.ln()
-            } else {
-                (1.0 - bounded).ln()
-            };
-            counted += 1;
-        }
-    }
-    buffer.copy_from_slice(py, &counts)?;
-    Ok((tp, fp, fn_, tn, sum, counted, wrong))
+    let out = count(&mut bins);
+    buffer.copy_from_slice(py, &bins)?;
+    Ok(out)
 }
-
-const EPS: f64 = 1e-15;
 
 /// Counts of non-negative values in 2%-wide logarithmic buckets: latencies, lags, label delays.
 #[pyclass(module = "stream_monitor._native", name = "LogHistogram", eq)]
@@ -568,6 +568,12 @@ impl PyLogHistogram {
         for value in values {
             self.core.add(value);
         }
+    }
+
+    /// Record `count` zeros (labels that came with their predictions: no delay).
+    fn add_zeros(&mut self, count: u64) {
+        self.core.count += count;
+        self.core.zeros += count;
     }
 
     /// Add another sketch's counts.

@@ -13,6 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::binary::{bin_scores, class_key, less, Confusion, Outcome};
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
 use crate::joint::{JointBand, JointRef};
 use crate::model::{
@@ -20,6 +21,7 @@ use crate::model::{
     NumericRef, Pause, Reference, RunRecord, SignalKind, WarmColumn, Warmup, Window, Windows,
 };
 use crate::model_state::{read_core, write_core};
+use crate::python::with_score_bins;
 use crate::segment;
 use crate::sketch::LogHistogram;
 use crate::state::{Reader, Writer};
@@ -164,10 +166,89 @@ impl PyBatch {
         PyTuple::new(py, [ids, times, predictions, scores, per_class, labels])
     }
 
+    /// Binary performance of events `positions` when every one carries its label: None, and
+    /// nothing counted, when one does not. Else the labelled scores go into each score
+    /// histogram of `histograms` (one per window the events count in; its log-loss sum in
+    /// `sums`), every score into each of `scored` by the predicted class instead of the label
+    /// (estimation), and it returns (tp, fp, fn, tn, the log-loss sums after, scores counted,
+    /// whether any event has a score, wrong per event, hit per event: the label's class key
+    /// equals the prediction's).
+    #[allow(clippy::type_complexity)]
+    fn binary_labelled(
+        &self,
+        py: Python<'_>,
+        positions: Vec<usize>,
+        positive: &str,
+        histograms: Vec<Bound<'_, PyAny>>,
+        sums: Vec<f64>,
+        scored: Vec<Bound<'_, PyAny>>,
+    ) -> PyResult<Option<BinaryCounts>> {
+        if histograms.len() != sums.len() {
+            return Err(PyValueError::new_err(
+                "one log-loss sum per score histogram",
+            ));
+        }
+        let mut outcomes = Vec::with_capacity(positions.len());
+        let mut guesses = Vec::with_capacity(positions.len());
+        let mut hits = Vec::with_capacity(positions.len());
+        for i in positions {
+            let Some(Some(event)) = self.events.get(i) else {
+                return Err(PyValueError::new_err(format!("no event at position {i}")));
+            };
+            let Some(label) = &event.label else {
+                return Ok(None);
+            };
+            let (actual, predicted) = (class_key(label), class_key(&event.prediction));
+            let predicted_positive = predicted.as_deref() == Some(positive);
+            outcomes.push(Outcome {
+                actual: actual.as_deref() == Some(positive),
+                predicted: predicted_positive,
+                score: event.score,
+            });
+            // counted as if the predicted class were the label
+            guesses.push(Outcome {
+                actual: predicted_positive,
+                predicted: predicted_positive,
+                score: event.score,
+            });
+            hits.push(actual == predicted);
+        }
+        let (counts, wrong) = Confusion::count(&outcomes);
+        let mut after = Vec::with_capacity(sums.len());
+        let mut counted = 0;
+        for (histogram, sum) in histograms.iter().zip(sums) {
+            let terms = with_score_bins(py, histogram, |bins| bin_scores(&outcomes, bins))?;
+            counted = terms.len() as u64;
+            after.push(less(sum, &terms));
+        }
+        let any_score = outcomes.iter().any(|o| o.score.is_some());
+        if any_score {
+            for histogram in &scored {
+                with_score_bins(py, histogram, |bins| bin_scores(&guesses, bins))?;
+            }
+        }
+        Ok(Some((
+            counts.tp, counts.fp, counts.fn_, counts.tn, after, counted, any_score, wrong, hits,
+        )))
+    }
+
     fn __len__(&self) -> usize {
         self.events.len()
     }
 }
+
+/// What `Batch.binary_labelled` returns.
+type BinaryCounts = (
+    u64,
+    u64,
+    u64,
+    u64,
+    Vec<f64>,
+    u64,
+    bool,
+    Vec<bool>,
+    Vec<bool>,
+);
 
 /// Decode a partition batch (GIL released): records the native decoder cannot judge are
 /// deferred (`Batch.deferred()`), for the schema to decide.

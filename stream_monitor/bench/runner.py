@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from stream_monitor.bench.workload import MODELS, reference_events
 from stream_monitor.config.models import ModelSpec
@@ -131,31 +132,70 @@ def _model_key(value: bytes) -> bytes:
     return value[start : value.find(b'"', start)]
 
 
-async def _produce(
-    settings: Settings,
-    topic: str,
-    values: Iterable[bytes],
-    rate: float | None = None,
-    linger_ms: int = 20,
-) -> tuple[int, float]:
+async def _produce(settings: Settings, topic: str, values: Iterable[bytes]) -> tuple[int, float]:
+    """Load ``values`` as fast as the producer goes; (events, seconds)."""
     producer = AIOKafkaProducer(
-        acks="all", linger_ms=linger_ms, max_batch_size=262_144, **client_kwargs(settings.kafka)
+        acks="all", linger_ms=20, max_batch_size=262_144, **client_kwargs(settings.kafka)
     )
     await producer.start()
     started = time.monotonic()
     sent = 0
     try:
         for value in values:
-            if rate is not None:
-                wait = started + sent / rate - time.monotonic()
-                if wait > 0:
-                    await asyncio.sleep(wait)
             await producer.send(topic, value, key=_model_key(value))
             sent += 1
         await producer.flush()
     finally:
         await producer.stop()
     return sent, time.monotonic() - started
+
+
+async def _produce_paced(
+    settings: Settings, topic: str, make: Callable[[int], bytes], count: int, rate: float
+) -> int:
+    """Produce ``make(i)`` for i < ``count`` at ``rate`` events/s; returns how many were sent.
+
+    Every tick (about a millisecond) the events due by then are made (``make`` stamps them) and
+    appended to one record batch per partition, each sent at once: a producer call per event
+    would cost this process most of a core at the rates measured, a core the workers and the
+    broker then lack, and latency would measure the load generator. Partitions are chosen by
+    the model id, as the default partitioner chose them when the topic was loaded.
+    """
+    producer = AIOKafkaProducer(acks="all", linger_ms=0, **client_kwargs(settings.kafka))
+    await producer.start()
+    partitioner = DefaultPartitioner()
+    try:
+        partitions = sorted(await producer.partitions_for(topic))
+        where: dict[bytes, int] = {}
+        pending: list[asyncio.Future[Any]] = []
+        started = time.monotonic()
+        sent = 0
+        while sent < count:
+            due = min(count, int((time.monotonic() - started) * rate) + 1)
+            batches: dict[int, Any] = {}
+            while sent < due:
+                value = make(sent)
+                key = _model_key(value)
+                partition = where.get(key)
+                if partition is None:
+                    partition = where[key] = partitioner(key, partitions, partitions)
+                batch = batches.get(partition)
+                if batch is None:
+                    batch = batches[partition] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:  # full
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = batches[partition] = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=None)
+                sent += 1
+            for partition, batch in batches.items():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
+            pending = [future for future in pending if not future.done()]
+            await asyncio.sleep(0.001)
+        for future in pending:
+            await future
+    finally:
+        await producer.stop()
+    return sent
 
 
 async def _raw_consume(settings: Settings, topic: str, count: int, *, decode: bool) -> float:
@@ -517,13 +557,12 @@ async def _latency_phase(
     calm = reference_events(_TEMPLATES, start=result.loaded, timestamp=_PLACEHOLDER)
     shifted = reference_events(_TEMPLATES, start=result.loaded, shift=3.0, timestamp=_PLACEHOLDER)
 
-    def stamped() -> Iterable[bytes]:
-        for i in range(count):
-            template = (shifted if i >= count // 4 else calm)[i % _TEMPLATES]
-            now = b'"timestamp":' + str(time.time_ns() // 1_000_000).encode()
-            yield template.replace(stamp, now)
+    def stamped(i: int) -> bytes:
+        template = (shifted if i >= count // 4 else calm)[i % _TEMPLATES]
+        now = b'"timestamp":' + str(time.time_ns() // 1_000_000).encode()
+        return template.replace(stamp, now)
 
-    await _produce(settings, topics["predictions"], stamped(), rate=rate, linger_ms=0)
+    await _produce_paced(settings, topics["predictions"], stamped, count, rate)
     await asyncio.sleep(5)  # the last windows close and publish
     stop.set()
     await asyncio.to_thread(reader.join, 30)

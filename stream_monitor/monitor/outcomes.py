@@ -12,7 +12,7 @@ import operator
 from array import array
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
@@ -153,6 +153,10 @@ class Outcomes:
         """Register a run of predictions in windows ``keys``, as :meth:`on_prediction` one by
         one; returns (index in the run, error detectors that fired) where any fired."""
         windows = self._register(keys)
+        if self.task == "binary_classification" and self.learning is None:
+            counted = self._labelled_run(run, keys)
+            if counted is not None:
+                return counted
         _, times, predictions, scores, per_class, labels = run.columns()
         # the predicted classes' keys, worked out once for the run (classifiers only)
         classifier = self.task != "regression"
@@ -187,6 +191,51 @@ class Outcomes:
                 fired += self._apply_inline(run, start, len(labels), keys, predicted)
         self._drain()
         return fired
+
+    def _labelled_run(
+        self, run: RunColumns, keys: tuple[int, ...]
+    ) -> list[tuple[int, list[str]]] | None:
+        """:meth:`on_run` of a binary classifier's run whose events all carry their label (the
+        usual case when labels ride on the predictions), counted natively without building
+        the run's columns; None, and nothing counted, when one of them waits for its label.
+        The counts, sums and alarms are those of the general path."""
+        outcomes = [self.windows[key] for key in keys]
+        made = []  # score histograms made here, dropped again if no event has a score
+        if self.estimating:
+            for outcome in outcomes:
+                if outcome.scored is None:
+                    outcome.scored = score_histogram()
+                    made.append(outcome)
+        performances = [cast("BinaryPerformance", outcome.performance) for outcome in outcomes]
+        counted = run.batch.binary_labelled(
+            run.positions,
+            self.positive,
+            [performance.scores for performance in performances],
+            [performance.log_loss_sum for performance in performances],
+            [outcome.scored for outcome in outcomes if outcome.scored is not None],
+        )
+        if counted is None or not counted[6]:
+            for outcome in made:
+                outcome.scored = None
+        if counted is None:
+            return None
+        tp, fp, fn, tn, sums, scores, _, wrong, hits = counted
+        for outcome, performance, total in zip(outcomes, performances, sums, strict=True):
+            performance.tp += tp
+            performance.fp += fp
+            performance.fn += fn
+            performance.tn += tn
+            performance.log_loss_sum = total
+            performance.log_loss_n += scores
+            outcome.labelled += len(wrong)
+            outcome.delays.add_zeros(len(wrong))  # label time == prediction time
+        self.rolling.update_many(hits)
+        fired: dict[int, list[str]] = {}
+        for name, detector in self.detectors:
+            for i in detector.update_many(wrong):
+                fired.setdefault(i, []).append(name)
+        self._drain()
+        return sorted(fired.items())
 
     def _count_scored(
         self, keys: tuple[int, ...], predicted: list[Any], scores: list[float | None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from typing import Any
@@ -10,6 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from stream_monitor._native import decode_batch
+from stream_monitor.config.models import ModelSpec
+from stream_monitor.events import PredictionEvent
+from stream_monitor.monitor.model_monitor import _RunColumns, encode_for_core
+from stream_monitor.monitor.outcomes import Outcomes
 from stream_monitor.monitor.performance import (
     BinaryPerformance,
     MulticlassPerformance,
@@ -256,3 +262,93 @@ def test_rolling_bits_refuse_a_ring_too_small() -> None:
     for bits, position, size in ((bytearray(1), 0, 9), (bytearray(2), 9, 9), (bytearray(1), 0, 0)):
         with pytest.raises(ValueError, match="too small"):
             roll_bits(bits, position, size, [True])
+
+
+def _labelled_runs(
+    rows: list[tuple[Any, Any, float | None]], cuts: list[int], *, general: bool
+) -> tuple[Outcomes, list[list[tuple[int, list[str]]]]]:
+    """Outcomes of a binary classifier (its reference known) after ``rows`` (prediction, label,
+    score), every one labelled in its event, as runs cut at ``cuts`` counting in two windows
+    at once (hopping); ``general``: through the columns, not the native labelled path."""
+    spec = ModelSpec.model_validate({"performance": {"detectors": ["hddm_a", "ddm"]}})
+    outcomes = Outcomes(spec, {"accuracy": 0.5})
+    if general:  # the path of runs with events that wait for their label
+        outcomes._labelled_run = lambda run, keys: None  # type: ignore[method-assign]
+    events = [
+        encode_for_core(
+            PredictionEvent(
+                event_id=f"e{i}",
+                model_id="m",
+                timestamp=1_795_800_000_000 + i,
+                features={},
+                prediction=prediction,
+                score=score,
+                label=label,
+            )
+        )
+        for i, (prediction, label, score) in enumerate(rows)
+    ]
+    batch = decode_batch(events, trusted=True)
+    fired = []
+    bounds = [0, *sorted({cut for cut in cuts if 0 < cut < len(rows)}), len(rows)]
+    for start, stop in itertools.pairwise(bounds):
+        run = _RunColumns(batch, list(range(start, stop)))
+        fired.append(outcomes.on_run(run, (7, 8)))
+    return outcomes, fired
+
+
+def _state(outcomes: Outcomes) -> list[Any]:
+    state: list[Any] = [outcomes.rolling.get(), bytes(outcomes.rolling.bits)]
+    for key in (7, 8):
+        outcome = outcomes.windows[key]
+        performance = outcome.performance
+        assert isinstance(performance, BinaryPerformance)
+        state += [
+            (performance.tp, performance.fp, performance.fn, performance.tn),
+            list(performance.scores),
+            performance.log_loss_sum,
+            performance.log_loss_n,
+            outcome.labelled,
+            (outcome.delays.count, outcome.delays.zeros),
+            None if outcome.scored is None else list(outcome.scored),
+        ]
+    return state
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, True, "1", "true", 2, "cat"]),
+            st.sampled_from([0, 1, True, False, "0", "TRUE", "yes", 2.0, 0.0]),
+            st.none() | st.floats(-0.5, 1.5),
+        ),
+        min_size=1,
+        max_size=80,
+    ),
+    st.lists(st.integers(0, 80), max_size=4),
+)
+def test_labelled_runs_count_natively_as_through_the_columns(
+    rows: list[tuple[Any, Any, float | None]], cuts: list[int]
+) -> None:
+    native, native_fired = _labelled_runs(rows, cuts, general=False)
+    general, general_fired = _labelled_runs(rows, cuts, general=True)
+    assert _state(native) == _state(general)
+    assert native_fired == general_fired
+    assert native.windows[7].labelled == len(rows)
+
+
+def test_a_run_with_an_unlabelled_event_takes_the_general_path() -> None:
+    rows: list[tuple[Any, Any, float | None]] = [(1, 1, 0.9), (0, 1, 0.2)]
+    outcomes, _ = _labelled_runs(rows, [], general=False)
+    spec = ModelSpec.model_validate({})
+    waiting = Outcomes(spec, {"accuracy": 0.5})
+    event = PredictionEvent(
+        event_id="u", model_id="m", timestamp=1_795_800_000_000, features={}, prediction=1
+    )
+    batch = decode_batch([encode_for_core(event)], trusted=True)
+    assert batch.binary_labelled([0], "1", [], [], []) is None
+    waiting.on_run(_RunColumns(batch, [0]), (3,))
+    assert waiting.windows[3].pending == 1
+    assert waiting.windows[3].scored is None  # no score: no histogram, as before
+    assert outcomes.windows[7].labelled == 2
