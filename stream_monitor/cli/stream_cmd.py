@@ -32,7 +32,7 @@ def run(
     """Run a monitor worker: consume predictions and labels, publish alerts (Ctrl-C stops)."""
     from stream_monitor.logs import configure_logging
     from stream_monitor.profiling import load_references
-    from stream_monitor.runtime.worker import Worker
+    from stream_monitor.runtime.worker import Worker, steady_collector
     from stream_monitor.sources import OipBridge
 
     with reported_errors():
@@ -41,6 +41,7 @@ def run(
         references = dict(load_references(settings))
         worker = Worker(settings, references)
         bridges = [OipBridge(settings, spec, worker.metrics) for spec in settings.sources]
+        steady_collector()
 
         def stop() -> None:
             worker.stop()

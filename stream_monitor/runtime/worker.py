@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import math
 import sys
 import time
@@ -92,7 +93,7 @@ from stream_monitor.sinks.base import Sink
 from stream_monitor.sinks.bus import AlertBus
 from stream_monitor.sinks.factory import build_sinks
 
-__all__ = ["Worker", "WorkerStats"]
+__all__ = ["Worker", "WorkerStats", "steady_collector"]
 
 log = get_logger("stream_monitor.worker")
 
@@ -106,6 +107,26 @@ PAUSE_AT = 0.5
 RESUME_AT = 0.1
 # seconds a thread holding the GIL keeps it while another waits (Python's default: 0.005)
 SWITCH_INTERVAL = 0.001
+# Python's cyclic garbage collector in a worker process: (threshold0, 1, 2), see steady_collector
+COLLECTOR_THRESHOLDS = (50_000, 20, 20)
+
+
+def steady_collector() -> None:
+    """Tune the cyclic garbage collector of a worker process (call once set up).
+
+    With Python's defaults (a young collection every 700 net new container objects), the
+    records of a fetch, buffered for a turn or two, outlived two collections and were promoted
+    to the oldest generation, and a full collection ran about once a second, each pausing both
+    threads for 40 to 60 ms (it walks every object: the imported modules, schemas and buffers)
+    while finding nothing to free: the alert latency tail. What exists once the worker is set up
+    lives as long as the process, so it is frozen out of collections, and young collections wait
+    for 50,000 new objects: about one full collection in 30 s, of a few milliseconds, measured
+    on the benchmark at half rate. The monitors make no reference cycles on their hot path; what
+    is freed is freed by reference counting, so memory does not grow from this.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
 @dataclass

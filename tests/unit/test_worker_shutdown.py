@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import subprocess
+import sys
 import time
 
 import pytest
 
 from stream_monitor.config import load_settings
-from stream_monitor.runtime.worker import SHUTDOWN_INCOMPLETE, Worker
+from stream_monitor.runtime.worker import COLLECTOR_THRESHOLDS, SHUTDOWN_INCOMPLETE, Worker
 
 
 def worker(timeout: float) -> Worker:
@@ -64,3 +67,22 @@ def test_the_deadline_is_set_by_the_first_stop_only() -> None:
     w.stop()
     assert w.deadline == first
     assert 9.0 < w._left() <= 10.0
+
+
+def test_a_worker_process_freezes_what_it_set_up_and_collects_young_objects_rarely() -> None:
+    # in a process of its own: the collector's settings are the whole process's
+    probe = (
+        "import gc\n"
+        "from stream_monitor.runtime.worker import steady_collector\n"
+        "before = gc.get_freeze_count()\n"
+        "steady_collector()\n"
+        "print(before, gc.get_freeze_count(), *gc.get_threshold())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    )
+    before, frozen, *thresholds = (int(word) for word in done.stdout.split())
+    assert before == 0
+    assert frozen > 10_000  # the imported modules, classes and schemas
+    assert tuple(thresholds) == COLLECTOR_THRESHOLDS
+    assert thresholds[0] > gc.get_threshold()[0]  # far fewer young collections than the default
