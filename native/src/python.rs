@@ -14,7 +14,7 @@ use crate::adwin::Adwin as AdwinCore;
 use crate::binary::{bin_scores, less, Confusion, Outcome};
 use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
-use crate::python_core::value_py;
+use crate::python_core::{detach_if, value_py, DETACH_FROM};
 use crate::sketch::LogHistogram as SketchCore;
 use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
@@ -251,7 +251,7 @@ impl PyAdwin {
     /// Feed values in order; the indices after which a change was signalled.
     fn update_many(&mut self, py: Python<'_>, values: Vec<f64>) -> Vec<usize> {
         let core = &mut self.core;
-        py.detach(|| {
+        detach_if(py, values.len() >= DETACH_FROM, || {
             values
                 .iter()
                 .enumerate()
@@ -319,7 +319,9 @@ impl PyHddma {
     /// Add outcomes in order; the indices after which a drift was signalled.
     fn update_many(&mut self, py: Python<'_>, values: Vec<f64>) -> Vec<usize> {
         let core = &mut self.core;
-        py.detach(|| core.update_many(&values))
+        detach_if(py, values.len() >= DETACH_FROM, || {
+            core.update_many(&values)
+        })
     }
 
     #[getter]

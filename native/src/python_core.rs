@@ -288,18 +288,39 @@ pub fn decode_batch(
                 .map(|b| b.as_bytes())
         })
         .collect();
-    let events = py
-        .detach(|| {
-            catch_unwind(AssertUnwindSafe(|| {
-                let mut decoder = Decoder::default();
-                slices
-                    .iter()
-                    .map(|data| data.and_then(|d| decoder.decode(d, &limits)))
-                    .collect()
-            }))
-        })
-        .map_err(|panic| internal_error("decoding a batch", &panic))?;
+    let events = detach_if(py, slices.len() >= DETACH_FROM, || {
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut decoder = Decoder::default();
+            slices
+                .iter()
+                .map(|data| data.and_then(|d| decoder.decode(d, &limits)))
+                .collect()
+        }))
+    })
+    .map_err(|panic| internal_error("decoding a batch", &panic))?;
     Ok(PyBatch { events, limits })
+}
+
+/// Below this many events, work is done without releasing the GIL.
+///
+/// Releasing it costs nothing, but taking it back does: while the worker's event loop runs
+/// Python, the compute thread waits for the loop to hand the GIL over, up to the switch interval
+/// (a millisecond in the worker). A batch of a few events takes microseconds natively, so at low
+/// rates (small batches, several calls each) those waits were most of the compute thread's
+/// time. From about a hundred events on, the work is long enough for the loop to use the time.
+pub(crate) const DETACH_FROM: usize = 128;
+
+/// `work()` with the GIL released when `heavy`, else with it held.
+pub(crate) fn detach_if<T: Send>(
+    py: Python<'_>,
+    heavy: bool,
+    work: impl FnOnce() -> T + Send,
+) -> T {
+    if heavy {
+        py.detach(work)
+    } else {
+        work()
+    }
 }
 
 /// The error of a panic inside the core (a bug), naming what it was doing.
@@ -618,9 +639,11 @@ impl PyModelCore {
         // A panic is a bug of the core: it becomes an exception the batch handling sees, never
         // an abort of the interpreter (nor PyO3's PanicException, which escapes `except
         // Exception`).
-        let pause = py
-            .detach(|| catch_unwind(AssertUnwindSafe(|| core.step(&events, &mut runs))))
-            .map_err(|panic| internal_error("counting a batch", &panic))?;
+        let heavy = events.len() - core.cursor.min(events.len()) >= DETACH_FROM;
+        let pause = detach_if(py, heavy, || {
+            catch_unwind(AssertUnwindSafe(|| core.step(&events, &mut runs)))
+        })
+        .map_err(|panic| internal_error("counting a batch", &panic))?;
         let runs = runs_py(py, &runs, &self.positions)?;
         let pause = match pause {
             Pause::Done => ("done", py.None().into_bound(py)),

@@ -1068,29 +1068,21 @@ class Worker:
         assert self.consumer is not None  # noqa: S101
         assert self.bus is not None  # noqa: S101
         chosen = sorted(self.partitions if numbers is None else set(numbers) & set(self.partitions))
+        now = time.monotonic()
+        interval = self.settings.processing.commit_interval
+        if not force:  # once per interval: waiting for the broker per batch cost a third
+            if self.exactly_once:
+                chosen = [n for n in chosen if now - self.partitions[n].committed_at >= interval]
+            elif now - self.committed_at < interval:
+                return
         if force:
             await self.bus.flush()
-        targets: dict[int, tuple[int, dict[str, int]]] = {}
-        for number in chosen:
-            partition = self.partitions[number]
-            marks = partition.marks
-            reached = 0
-            while (
-                reached < len(marks)
-                and self.bus.reached(marks[reached][0])
-                and (self.exactly_once or _covered(marks[reached][1], partition.checkpointed))
-            ):
-                reached += 1
-            if reached:
-                targets[number] = (reached, marks[reached - 1][1])
+        targets = {number: target for number in chosen if (target := self._reached(number))}
         if self.exactly_once:
             # A transaction holds every output of its partition: all or nothing.
             ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
             await self._commit_transactions(ready, force=force)
             return
-        now = time.monotonic()
-        if not force and now - self.committed_at < self.settings.processing.commit_interval:
-            return  # commit once per interval: waiting for the broker per batch cost a third
         self.committed_at = now
         await self._flush_outputs(drain=False)
         for number in list(targets):
@@ -1117,6 +1109,21 @@ class Worker:
             partition.committed = target
             for _ in range(reached):
                 partition.marks.popleft()
+
+    def _reached(self, number: int) -> tuple[int, dict[str, int]] | None:
+        """How many of partition ``number``'s batches may be committed (their alerts delivered,
+        and, at least once, their state checkpointed), and the offsets after the last of them."""
+        assert self.bus is not None  # noqa: S101
+        partition = self.partitions[number]
+        marks = partition.marks
+        reached = 0
+        while (
+            reached < len(marks)
+            and self.bus.reached(marks[reached][0])
+            and (self.exactly_once or _covered(marks[reached][1], partition.checkpointed))
+        ):
+            reached += 1
+        return (reached, marks[reached - 1][1]) if reached else None
 
     async def _commit_transactions(self, numbers: list[int], *, force: bool) -> None:
         assert self.bus is not None  # noqa: S101
