@@ -1077,7 +1077,7 @@ class Worker:
                 return
         if force:
             await self.bus.flush()
-        targets = {number: target for number in chosen if (target := self._reached(number))}
+        targets = {number: found for number in chosen if (found := self._reached(number))}
         if self.exactly_once:
             # A transaction holds every output of its partition: all or nothing.
             ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
