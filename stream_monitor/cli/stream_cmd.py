@@ -41,7 +41,6 @@ def run(
         references = dict(load_references(settings))
         worker = Worker(settings, references)
         bridges = [OipBridge(settings, spec, worker.metrics) for spec in settings.sources]
-        steady_collector()
 
         def stop() -> None:
             worker.stop()
@@ -65,7 +64,8 @@ def run(
                 stop()
                 await asyncio.gather(*sources)
 
-        asyncio.run(main())
+        with steady_collector():
+            asyncio.run(main())
     if worker.exit_code:  # stopped with work it could not commit in time (logged)
         raise typer.Exit(worker.exit_code)
 

@@ -44,12 +44,14 @@ committed, they go back to their last checkpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import gc
 import math
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -111,22 +113,32 @@ SWITCH_INTERVAL = 0.001
 COLLECTOR_THRESHOLDS = (50_000, 20, 20)
 
 
-def steady_collector() -> None:
-    """Tune the cyclic garbage collector of a worker process (call once set up).
+@contextlib.contextmanager
+def steady_collector() -> Iterator[None]:
+    """Tune the cyclic garbage collector while a worker runs (entered once it is set up).
 
     With Python's defaults (a young collection every 700 net new container objects), the
     records of a fetch, buffered for a turn or two, outlived two collections and were promoted
     to the oldest generation, and a full collection ran about once a second, each pausing both
     threads for 40 to 60 ms (it walks every object: the imported modules, schemas and buffers)
     while finding nothing to free: the alert latency tail. What exists once the worker is set up
-    lives as long as the process, so it is frozen out of collections, and young collections wait
+    lives as long as it runs, so it is frozen out of collections, and young collections wait
     for 50,000 new objects: about one full collection in 30 s, of a few milliseconds, measured
-    on the benchmark at half rate. The monitors make no reference cycles on their hot path; what
-    is freed is freed by reference counting, so memory does not grow from this.
+    on the benchmark at half rate. The monitors make no reference cycles (a test checks it);
+    what they free is freed by reference counting, so memory does not grow from this. On exit
+    the collector is as it was (a worker run in-process, as tests do, leaves nothing frozen).
     """
-    gc.collect()
+    thresholds = gc.get_threshold()
+    # Frozen as they are, without a collection first: in a worker process little is garbage
+    # then, and in a process that ran other work (tests running workers in-process) a collection
+    # here would report that work's leftovers (a future never retrieved) as this run's output.
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 @dataclass

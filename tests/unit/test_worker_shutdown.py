@@ -69,20 +69,22 @@ def test_the_deadline_is_set_by_the_first_stop_only() -> None:
     assert 9.0 < w._left() <= 10.0
 
 
-def test_a_worker_process_freezes_what_it_set_up_and_collects_young_objects_rarely() -> None:
+def test_a_worker_freezes_what_it_set_up_and_collects_young_objects_rarely() -> None:
     # in a process of its own: the collector's settings are the whole process's
     probe = (
         "import gc\n"
         "from stream_monitor.runtime.worker import steady_collector\n"
-        "before = gc.get_freeze_count()\n"
-        "steady_collector()\n"
-        "print(before, gc.get_freeze_count(), *gc.get_threshold())\n"
+        "default = gc.get_threshold()\n"
+        "with steady_collector():\n"
+        "    print(gc.get_freeze_count(), *gc.get_threshold())\n"
+        "print(gc.get_freeze_count(), gc.get_threshold() == default)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
     )
-    before, frozen, *thresholds = (int(word) for word in done.stdout.split())
-    assert before == 0
+    running, after = done.stdout.splitlines()
+    frozen, *thresholds = (int(word) for word in running.split())
     assert frozen > 10_000  # the imported modules, classes and schemas
     assert tuple(thresholds) == COLLECTOR_THRESHOLDS
     assert thresholds[0] > gc.get_threshold()[0]  # far fewer young collections than the default
+    assert after.split() == ["0", "True"]  # as it was once the worker is done
