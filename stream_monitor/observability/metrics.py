@@ -96,6 +96,7 @@ class WorkerMetrics:
         self.latest_drift: dict[tuple[str, str], dict[str, dict[str, float | None]]] = {}
         self.latest_performance: dict[tuple[str, str], dict[str, float | None]] = {}
         self.series = 0  # drift and performance series kept so far
+        self._alert_counts: dict[tuple[str, str, str], Any] = {}
         r.register(_SummaryCollector(self))
         self._recent: deque[tuple[float, int]] = deque()
 
@@ -120,7 +121,11 @@ class WorkerMetrics:
 
     def alert(self, alert: AlertEvent) -> None:
         """Count one alert."""
-        self.alerts.labels(alert.kind, alert.severity, alert.status).inc()
+        key = (alert.kind, alert.severity, alert.status)
+        child = self._alert_counts.get(key)
+        if child is None:  # a few kinds x severities x statuses: kept, not looked up each time
+            child = self._alert_counts[key] = self.alerts.labels(*key)
+        child.inc()
 
     def summary(self, summary: WindowSummary) -> None:
         """Keep the latest statistics of a window summary (gauges when scraped)."""
