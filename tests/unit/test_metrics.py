@@ -7,8 +7,9 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from stream_monitor.events.alerts import AlertEvent, WindowSummary
+from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.observability.metrics import WorkerMetrics
+from tests.unit.sinks.test_sinks import alert  # an alert of kind drift
 
 
 def summary(index: int, segment: str | None = None, **fields: Any) -> WindowSummary:
@@ -79,30 +80,15 @@ def test_series_beyond_max_series_are_dropped_and_counted() -> None:
     assert metrics.series == 3
 
 
-def alert(status: str, severity: str = "warning") -> AlertEvent:
-    return AlertEvent(
-        alert_id=f"a-{status}-{severity}",
-        dedup_key="k",
-        status=status,
-        severity=severity,
-        model_id="m",
-        kind="drift",
-        rule="drift.psi",
-        statistic="psi",
-        value=0.4,
-        threshold=0.2,
-        window_start=1_795_800_000_000,
-        window_end=1_795_800_001_000,
-        sample_size=1_000,
-        starts_at=1_795_800_001_000,
-        summary="x drifted",
-    )
-
-
 def test_alerts_are_counted_by_kind_severity_and_status() -> None:
     metrics = WorkerMetrics()
-    for event in (alert("firing"), alert("firing"), alert("resolved"), alert("firing", "critical")):
-        metrics.alert(event)
+    for severity, status in (
+        ("warning", "firing"),
+        ("warning", "firing"),
+        ("warning", "resolved"),
+        ("critical", "firing"),
+    ):
+        metrics.alert(alert(severity=severity, status=status))
     got = samples(metrics)
 
     def count(status: str, severity: str) -> float:
