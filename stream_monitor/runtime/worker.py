@@ -1093,7 +1093,7 @@ class Worker:
         if self.exactly_once:
             # A transaction holds every output of its partition: all or nothing.
             ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
-            await self._commit_transactions(ready, force=force)
+            await self._commit_transactions(ready)
             return
         self.committed_at = now
         await self._flush_outputs(drain=False)
@@ -1137,13 +1137,13 @@ class Worker:
             reached += 1
         return (reached, marks[reached - 1][1]) if reached else None
 
-    async def _commit_transactions(self, numbers: list[int], *, force: bool) -> None:
+    async def _commit_transactions(self, numbers: list[int]) -> None:
+        """Commit the transactions of partitions ``numbers`` (chosen by :meth:`_commit_now`:
+        their commit interval passed, or the commit is forced)."""
         assert self.bus is not None  # noqa: S101
-        interval = self.settings.processing.commit_interval
-        now = time.monotonic()
         for number in numbers:
             partition = self.partitions[number]
-            if partition.stale or (not force and now - partition.committed_at < interval):
+            if partition.stale:
                 continue  # a stale partition's open transaction is aborted when it is taken
             try:
                 producer = await self._producer_for(number)
