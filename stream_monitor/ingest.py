@@ -43,6 +43,7 @@ from stream_monitor.config.settings import Settings
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.kafka.partitioner import KeyPartitioner
 from stream_monitor.logs import get_logger
 from stream_monitor.observability.server import auth_middleware, start_site
 
@@ -269,7 +270,10 @@ class Ingest:
 
     async def start(self) -> None:
         self.producer = AIOKafkaProducer(
-            acks="all", linger_ms=5, **client_kwargs(self.settings.kafka)
+            acks="all",
+            linger_ms=5,
+            partitioner=KeyPartitioner(),
+            **client_kwargs(self.settings.kafka),
         )
         await self.producer.start()
 

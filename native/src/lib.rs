@@ -14,6 +14,7 @@ pub mod joint;
 pub mod mapped;
 pub mod model;
 pub mod model_state;
+pub mod partition;
 pub mod pyrepr;
 pub mod segment;
 pub mod sketch;

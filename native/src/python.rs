@@ -625,11 +625,18 @@ impl PyLogHistogram {
     }
 }
 
+/// Kafka's partition (of `count`) for a record with this key: the Java client's murmur2.
+#[pyfunction]
+fn key_partition(key: &[u8], count: usize) -> usize {
+    crate::partition::partition_of(key, count)
+}
+
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("STATE_VERSION", STATE_VERSION)?;
     m.add_function(wrap_pyfunction!(psi, m)?)?;
     m.add_function(wrap_pyfunction!(roll_bits, m)?)?;
+    m.add_function(wrap_pyfunction!(key_partition, m)?)?;
     m.add_function(wrap_pyfunction!(fit_joint, m)?)?;
     m.add_function(wrap_pyfunction!(jensen_shannon, m)?)?;
     m.add_function(wrap_pyfunction!(chi_square, m)?)?;

@@ -154,7 +154,8 @@ class ModelMonitor:
         revisions come out at points of the model's own stream (its next prediction, or a window
         close), never where a fetch or a batch happened to end, so every run publishes the same.
         """
-        out: list[Output] = self.revisions()
+        # A segment's revisions were published by its model's call, just before this one.
+        out: list[Output] = self.revisions() if self.segment is None else []
         segments = self.segments
         if segments is not None:
             segments.route(batch, positions)
@@ -181,17 +182,17 @@ class ModelMonitor:
     def _apply(self, batch: Batch, run: tuple[Any, ...], out: list[Output]) -> None:
         """Python's share of a run the core counted: labels, performance and the alerts."""
         positions, keys, before, detector_hits, last_open, versions = run
+        columns = _RunColumns(batch, positions)
+        errors = self.outcomes.on_run(columns, keys)
+        if not detector_hits and not errors:
+            return  # most runs: nothing fired
         names = list(self.detectors)  # signals in the core's order, each with every detector
         per_signal = max(len(self.spec.drift.detectors), 1)
         hits: list[tuple[int, int, int, Any]] = [
             (position, 0, order, (names[order // per_signal], detector, detections))
             for position, order, detector, detections in detector_hits
         ]
-        columns = _RunColumns(batch, positions)
-        for position, fired in self.outcomes.on_run(columns, keys):
-            hits.append((position, 1, 0, fired))
-        if not hits:
-            return
+        hits += [(position, 1, 0, fired) for position, fired in errors]
         # Alerts in the order event-by-event processing raises them.
         hits.sort(key=lambda hit: hit[:3])
         at = _At(columns.timestamps, dict(zip(keys, before, strict=True)), last_open)

@@ -74,6 +74,7 @@ from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.access import check_settings
 from stream_monitor.kafka.connection import client_kwargs
+from stream_monitor.kafka.partitioner import KeyPartitioner
 from stream_monitor.logs import batch_context, get_logger
 from stream_monitor.monitor.model_monitor import Output
 from stream_monitor.monitor.reference import ReferenceProfile
@@ -320,6 +321,7 @@ class Worker:
             # of closes waited hundreds of milliseconds to leave.
             max_batch_size=1024 * 1024,
             max_request_size=STATE_MESSAGE_BYTES,
+            partitioner=KeyPartitioner(),
             **kafka,
         )
         self.consumer = AIOKafkaConsumer(
@@ -756,6 +758,7 @@ class Worker:
                 transactional_id=self._transactional_id(number),
                 acks="all",
                 max_request_size=STATE_MESSAGE_BYTES,
+                partitioner=KeyPartitioner(),
                 **self.kafka,
             )
             await partition.producer.start()

@@ -1,4 +1,5 @@
-"""aiokafka keyword arguments from settings: security protocols and TLS material."""
+"""aiokafka keyword arguments from settings (security protocols, TLS material) and our
+producers' partitioner."""
 
 from __future__ import annotations
 
@@ -8,10 +9,14 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from stream_monitor.config.settings import KafkaSettings
 from stream_monitor.kafka import client_kwargs
+from stream_monitor.kafka.partitioner import KeyPartitioner
 
 
 def test_plaintext() -> None:
@@ -103,3 +108,23 @@ def test_wrong_key_password_fails_clearly(tls_files: tuple[Path, Path, Path]) ->
     )
     with pytest.raises(ssl.SSLError):
         client_kwargs(kafka)
+
+
+@given(
+    key=st.binary(max_size=200),
+    partitions=st.lists(st.integers(0, 1_000), min_size=1, max_size=64, unique=True),
+)
+def test_keyed_records_land_where_aiokafkas_default_partitioner_puts_them(
+    key: bytes, partitions: list[int]
+) -> None:
+    ordered = sorted(partitions)
+    assert KeyPartitioner()(key, ordered, ordered[:1]) == DefaultPartitioner()(
+        key, ordered, ordered[:1]
+    )
+
+
+def test_unkeyed_records_go_to_an_available_partition_else_to_any() -> None:
+    partitioner = KeyPartitioner(seed=7)
+    chosen = {partitioner(None, [0, 1, 2, 3], [2, 3]) for _ in range(200)}
+    assert chosen == {2, 3}
+    assert {partitioner(None, [0, 1], []) for _ in range(200)} == {0, 1}
