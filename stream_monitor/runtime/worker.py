@@ -112,6 +112,8 @@ RESUME_AT = 0.1
 SWITCH_INTERVAL = 0.001
 # Python's cyclic garbage collector in a worker process: (threshold0, 1, 2), see steady_collector
 COLLECTOR_THRESHOLDS = (50_000, 20, 20)
+# Seconds of snapshots one turn of the loop may take for periodic checkpoints (at least one)
+CHECKPOINT_BUDGET = 0.01
 
 
 @contextlib.contextmanager
@@ -159,6 +161,15 @@ class WorkerStats:
     poison: int = 0  # events found to make the monitor raise
     pauses: int = 0
     resumes: int = 0
+
+
+class _Target(NamedTuple):
+    """What a commit takes of a partition: its batches ``reached`` (outputs delivered, state
+    checkpointed) and the offsets after the last of them."""
+
+    partition: _Partition
+    reached: int
+    target: dict[str, int]
 
 
 class _Computing(NamedTuple):
@@ -278,6 +289,9 @@ class Worker:
         # each pops the marks it committed, so they must not interleave.
         self.committing = asyncio.Lock()
         self.committed_at = time.monotonic()  # at_least_once: the last offset commit
+        # at_least_once: a commit waiting for its outputs' acknowledgements while the loop goes
+        # on (the wait, then what it will commit per partition)
+        self.acknowledging: tuple[asyncio.Task[None], dict[int, _Target]] | None = None
         self.deadline = math.inf  # set by stop(): when the worker must have exited
         # per input partition: the records of batches that made the monitor raise (taken one by
         # one), and the poison events found (dead-lettered and skipped on every replay); both
@@ -1080,7 +1094,6 @@ class Worker:
             await self._commit_now(numbers, force=force)
 
     async def _commit_now(self, numbers: list[int] | None, *, force: bool) -> None:
-        assert self.consumer is not None  # noqa: S101
         assert self.bus is not None  # noqa: S101
         chosen = sorted(self.partitions if numbers is None else set(numbers) & set(self.partitions))
         now = time.monotonic()
@@ -1088,28 +1101,62 @@ class Worker:
         if not force:  # once per interval: waiting for the broker per batch cost a third
             if self.exactly_once:
                 chosen = [n for n in chosen if now - self.partitions[n].committed_at >= interval]
+            elif self.acknowledging is not None:
+                await self._commit_acknowledged()
+                return
             elif now - self.committed_at < interval:
                 return
         if force:
+            self.acknowledging = None  # what it waits for is committed here, and more
             await self.bus.flush()
-        targets = {number: found for number in chosen if (found := self._reached(number))}
+        targets = {
+            number: _Target(self.partitions[number], *found)
+            for number in chosen
+            if (found := self._reached(number))
+        }
         if self.exactly_once:
             # A transaction holds every output of its partition: all or nothing.
-            ready = [n for n, (k, _) in targets.items() if k == len(self.partitions[n].marks)]
+            ready = [n for n, t in targets.items() if t.reached == len(t.partition.marks)]
             await self._commit_transactions(ready)
             return
         self.committed_at = now
-        await self._flush_outputs(drain=False)
+        if force:
+            await self._flush_outputs(drain=False)
+            await self._commit_offsets(targets)
+            return
+        # The outputs of these batches are sent, not yet acknowledged: the loop goes on while
+        # the broker acknowledges them (a burst of alerts takes tens of milliseconds), and a
+        # later turn commits once it has.
+        waiting = asyncio.create_task(self._flush_outputs(drain=False), name="acknowledgements")
+        waiting.add_done_callback(_retrieve)
+        self.acknowledging = (waiting, targets)
+
+    async def _commit_acknowledged(self) -> None:
+        """Commit what the acknowledgements under way were for, once they are all in."""
+        assert self.acknowledging is not None  # noqa: S101
+        waiting, targets = self.acknowledging
+        if not waiting.done():
+            return
+        self.acknowledging = None
+        waiting.result()  # raised as the flush itself would have
+        # Partitions handed over or rolled back meanwhile are new objects: theirs is not ours.
+        await self._commit_offsets(
+            {n: t for n, t in targets.items() if self.partitions.get(n) is t.partition}
+        )
+
+    async def _commit_offsets(self, targets: dict[int, _Target]) -> None:
+        """At-least-once: commit ``targets`` (their outputs acknowledged) and drop their marks."""
+        assert self.consumer is not None  # noqa: S101
         for number in list(targets):
-            error = self.partitions[number].delivery_error()
+            error = targets[number].partition.delivery_error()
             if error is not None:  # an output was lost: replay from the last checkpoint
                 del targets[number]
                 await self._recover(number, error)
         owned = self.consumer.assignment()
         offsets = {
             TopicPartition(topic, number): OffsetAndMetadata(offset, "")
-            for number, (_, target) in targets.items()
-            if target != self.partitions[number].committed
+            for number, (partition, _, target) in targets.items()
+            if target != partition.committed
             for topic, offset in target.items()
             if TopicPartition(topic, number) in owned
         }
@@ -1119,8 +1166,7 @@ class Worker:
             except CommitFailedError as exc:  # a rebalance is under way: events are replayed
                 log.warning("commit failed during a rebalance", error=str(exc))
                 return
-        for number, (reached, target) in targets.items():
-            partition = self.partitions[number]
+        for partition, reached, target in targets.values():
             partition.committed = target
             for _ in range(reached):
                 partition.marks.popleft()
@@ -1176,10 +1222,19 @@ class Worker:
         if not self.bus.reached(self.bus.mark()):
             return  # a checkpoint must not get ahead of alerts still waiting in a sink queue
         interval = self.settings.processing.checkpoint_interval
-        now = time.monotonic()
-        due = [n for n, p in self.partitions.items() if now - p.checkpointed_at >= interval]
-        if due:
-            await self._checkpoint(due, wait=False)
+        started = time.monotonic()
+        due = sorted(
+            (p.checkpointed_at, n)
+            for n, p in self.partitions.items()
+            if started - p.checkpointed_at >= interval
+        )
+        # Oldest first, and only as many as CHECKPOINT_BUDGET allows in one turn (at least one):
+        # a snapshot holds the loop and the compute thread (the state must not move under it),
+        # and all partitions at once stalled a turn by tens of milliseconds every interval.
+        for _, number in due:
+            await self._checkpoint([number], wait=False)
+            if time.monotonic() - started >= CHECKPOINT_BUDGET:
+                break
 
     async def _checkpoint(self, numbers: list[int], *, wait: bool = True) -> None:
         """At-least-once: write the partitions' checkpoints; the offsets of each may be
