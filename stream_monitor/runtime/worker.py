@@ -1086,9 +1086,11 @@ class Worker:
         meanwhile the loop goes on polling (with partitions paused, see :meth:`_backpressure`).
         ``force`` (revocation, shutdown) first waits for every sink queue to drain.
 
-        At-least-once: commit the offsets through the consumer. Exactly-once: commit each
-        partition's transaction (with its checkpoint and offsets) once
-        ``processing.commit_interval`` has passed.
+        At-least-once: once ``processing.commit_interval`` has passed, note the offsets that
+        may be committed and wait for the broker's acknowledgement of their outputs in a task;
+        the first call after it is done commits them through the consumer (``force`` waits
+        here). Exactly-once: commit each partition's transaction (with its checkpoint and
+        offsets) once ``processing.commit_interval`` has passed.
         """
         async with self.committing:  # the loop's and a revocation's: one at a time
             await self._commit_now(numbers, force=force)
