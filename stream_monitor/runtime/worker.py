@@ -682,6 +682,8 @@ class Worker:
 
     async def _close(self) -> None:
         """Close everything, each step bounded by the deadline (it may be past: then at once)."""
+        # no task of ours outlives the clients
+        await self._drop_acknowledging(within=max(self._left(), CLOSE_AT_LEAST))
         steps: list[tuple[str, Any]] = [
             ("partition producer", p.producer.stop)
             for p in self.partitions.values()
@@ -1109,7 +1111,7 @@ class Worker:
             elif now - self.committed_at < interval:
                 return
         if force:
-            self.acknowledging = None  # what it waits for is committed here, and more
+            await self._drop_acknowledging()  # what it waits for is committed here, and more
             await self.bus.flush()
         targets = {
             number: _Target(self.partitions[number], *found)
@@ -1132,6 +1134,21 @@ class Worker:
         waiting = asyncio.create_task(self._flush_outputs(drain=False), name="acknowledgements")
         waiting.add_done_callback(_retrieve)
         self.acknowledging = (waiting, targets)
+
+    async def _drop_acknowledging(self, within: float | None = None) -> None:
+        """Let go of the commit waiting for acknowledgements without committing it (its marks
+        stay, for the caller's commit or the next): its wait is awaited, so a failed delivery
+        raises here as it would have there; with ``within`` (closing), stopped past it."""
+        if self.acknowledging is None:
+            return
+        waiting, _ = self.acknowledging
+        self.acknowledging = None
+        if within is None:
+            await waiting
+            return
+        await asyncio.wait({waiting}, timeout=within)
+        if not waiting.done():  # nothing is committed after closing: its outcome is moot
+            waiting.cancel()
 
     async def _commit_acknowledged(self) -> None:
         """Commit what the acknowledgements under way were for, once they are all in."""
