@@ -105,9 +105,12 @@ def environment(settings: Settings) -> dict[str, str]:
 async def wait_for_summaries(
     bootstrap: str, settings: Settings, count: int, budget: float = 90
 ) -> None:
+    """Wait until ``count`` distinct summaries are on the metrics topic: at-least-once replays
+    (after a rollback or a kill) write duplicates, so records are not summaries."""
     deadline = time.monotonic() + budget
     while time.monotonic() < deadline:
-        if len(await read_all(bootstrap, settings.topics.metrics, idle=0.5)) >= count:
+        records = await read_all(bootstrap, settings.topics.metrics, idle=0.5)
+        if len({r.value for r in records}) >= count:
             return
         await asyncio.sleep(0.5)
     raise AssertionError(f"fewer than {count} summaries after {budget} s")
