@@ -109,7 +109,7 @@ fn main() {
     let reference_bytes = live() - start;
     let mut core = ModelCore::new(config, windows, types);
     let detectors = (0..=FEATURES)
-        .map(|j| (if j < FEATURES { Some(j) } else { None }, 0.0, 1.7))
+        .map(|j| if j < FEATURES { Some(j) } else { None })
         .collect();
     let before_reference = live();
     let types = names.iter().map(|n| (n.clone(), Kind::Numeric)).collect();

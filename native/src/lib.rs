@@ -16,6 +16,7 @@ pub mod model;
 pub mod model_state;
 pub mod partition;
 pub mod pyrepr;
+pub mod ranks;
 pub mod segment;
 pub mod sketch;
 pub mod special;

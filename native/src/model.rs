@@ -18,6 +18,7 @@ use crate::decode::{Prediction, Value};
 use crate::joint::{Joint, JointRef};
 use crate::mapped::Mapped;
 use crate::pyrepr::float_repr;
+use crate::ranks::Ranks;
 use crate::sketch::LogHistogram;
 use crate::stats;
 use crate::tally::Tally;
@@ -108,6 +109,8 @@ pub struct NumericRef {
     pub minimum: f64,
     pub maximum: f64,
     pub std: f64,
+    /// Each fine bin's mid-rank and normal score (None when the reference counted nothing).
+    pub ranks: Option<Ranks>,
 }
 
 impl NumericRef {
@@ -129,8 +132,10 @@ impl NumericRef {
             .collect::<Result<Box<[u8]>, _>>()
             .map_err(|_| "numeric reference: more than 256 coarse bins")?;
         let coarse_of = CoarseMap::new(coarse_of);
+        let ranks = Ranks::of_counts(&counts.f64s());
         Ok(Self {
             edges: Edges::new(edges),
+            ranks,
             counts,
             coarse_of,
             minimum,
@@ -149,6 +154,13 @@ impl NumericRef {
     /// Reference values per coarse bin.
     pub fn coarse_counts(&self) -> Vec<f64> {
         self.coarsen(&self.counts.f64s())
+    }
+
+    /// The normal score of `value` in the reference (see [`Ranks`]).
+    pub fn normal_score(&self, value: f64) -> Option<f64> {
+        self.ranks
+            .as_ref()
+            .map(|r| r.normal(self.edges.bin_of(value)))
     }
 }
 
@@ -1353,15 +1365,19 @@ impl ModelCore {
     }
 
     /// Use a learnt or loaded reference: the monitored features and kinds, each feature's
-    /// reference, the prediction signal and its reference, and the detectors' (mean, std) per
-    /// signal (features with a numeric reference in order, then the prediction signal).
+    /// reference, the prediction signal and its reference, and the signals watched by change
+    /// detectors (features with a numeric reference in order by slot, then the prediction
+    /// signal as None). Detectors see each value's normal score in the signal's reference,
+    /// standardised with the reference's own mean and spread of them: under no change their
+    /// input has the same distribution whatever the feature's shape, and for a normal feature
+    /// it is nearly the standardised value itself.
     pub fn set_reference(
         &mut self,
         types: Vec<(String, Kind)>,
         references: Vec<Option<Reference>>,
         signal: SignalKind,
         prediction_ref: Option<(Kind, Reference)>,
-        detectors: Vec<(Option<usize>, f64, f64)>,
+        detectors: Vec<Option<usize>>,
     ) {
         let (names, kinds) = types.into_iter().unzip();
         self.names = feature_list(names);
@@ -1369,14 +1385,32 @@ impl ModelCore {
         self.references = references;
         self.signal = Some(signal);
         self.prediction_ref = prediction_ref;
-        let config = &self.config;
-        self.signals = detectors
+        let signals = detectors
             .into_iter()
-            .map(|(slot, mean, std)| Signal {
-                slot,
-                detectors: config.detectors(mean, std),
+            .map(|slot| {
+                let (mean, variance) = self
+                    .numeric_reference(slot)
+                    .and_then(|r| r.ranks.as_ref())
+                    .map_or((0.0, 0.0), |r| (r.normal_mean, r.normal_variance));
+                Signal {
+                    slot,
+                    detectors: self.config.detectors(mean, variance.sqrt()),
+                }
             })
             .collect();
+        self.signals = signals;
+    }
+
+    /// The numeric reference of a feature slot, or of the prediction signal (None).
+    fn numeric_reference(&self, slot: Option<usize>) -> Option<&NumericRef> {
+        let reference = match slot {
+            Some(slot) => self.references.get(slot)?.as_ref(),
+            None => self.prediction_ref.as_ref().map(|(_, r)| r),
+        };
+        match reference? {
+            Reference::Numeric(r) => Some(r),
+            Reference::Categorical(_) => None,
+        }
     }
 
     /// Start a new warm-up (re-baselining after a resolved drift incident).
@@ -1699,15 +1733,23 @@ impl ModelCore {
         versions
     }
 
+    /// Feed each signal's detectors the normal scores of the run's values in its reference.
     fn detections(&mut self, run: &[&Prediction], slots: &[Vec<Cell<'_>>]) -> Vec<Hit> {
         let mut hits = Vec::new();
         let mut order = 0;
         let signal = self.signal;
-        for sig in &mut self.signals {
-            let column = match sig.slot {
+        let mut signals = std::mem::take(&mut self.signals);
+        for sig in &mut signals {
+            let mut column = match sig.slot {
                 Some(slot) => NumericColumn::of(&slots[slot]),
                 None => NumericColumn::of(&signal_cells(run, signal)),
             };
+            let reference = self.numeric_reference(sig.slot);
+            for value in &mut column.values {
+                *value = reference
+                    .and_then(|r| r.normal_score(*value))
+                    .unwrap_or(0.0);
+            }
             for (d, detector) in sig.detectors.iter_mut().enumerate() {
                 for ((&value, &position), &keep) in column
                     .values
@@ -1727,6 +1769,7 @@ impl ModelCore {
                 order += 1;
             }
         }
+        self.signals = signals;
         hits
     }
 

@@ -28,7 +28,7 @@ use crate::state::{Reader, Writer};
 
 /// Version of a model core's state bytes; other versions are refused (the partition restarts
 /// fresh).
-const CORE_STATE_VERSION: u8 = 3;
+const CORE_STATE_VERSION: u8 = 4;
 
 /// A decoded value as the Python object the schema would give.
 pub fn value_py<'py>(py: Python<'py>, value: &Value) -> PyResult<Bound<'py, PyAny>> {
@@ -716,7 +716,7 @@ impl PyModelCore {
     }
 
     /// Use a reference: see `ModelCore::set_reference`. `references` holds one description (or
-    /// None) per feature of `types`; `detectors` one (slot or None, mean, std) per signal.
+    /// None) per feature of `types`; `detectors` the slot (None: the prediction) of each signal.
     #[allow(clippy::type_complexity)]
     fn set_reference(
         &mut self,
@@ -724,7 +724,7 @@ impl PyModelCore {
         references: Vec<Option<Bound<'_, PyTuple>>>,
         signal: &str,
         prediction: Option<(String, Bound<'_, PyTuple>)>,
-        detectors: Vec<(Option<usize>, f64, f64)>,
+        detectors: Vec<Option<usize>>,
     ) -> PyResult<()> {
         if references.len() != types.len() {
             return Err(PyValueError::new_err("one reference (or None) per feature"));
@@ -735,7 +735,7 @@ impl PyModelCore {
             .collect::<PyResult<Vec<_>>>()?;
         if detectors
             .iter()
-            .any(|(slot, _, _)| slot.is_some_and(|s| s >= types.len()))
+            .any(|slot| slot.is_some_and(|s| s >= types.len()))
         {
             return Err(PyValueError::new_err("a detector slot beyond the features"));
         }

@@ -387,11 +387,11 @@ class ModelMonitor:
             (name, slot, reference.features.get(name)) for slot, name in enumerate(names)
         ]
         signals.append((PREDICTION, None, reference.prediction))
-        moments: list[tuple[int | None, float, float]] = []
+        watched: list[int | None] = []  # the detectors see each value's rank in its reference
         for name, slot, ref in signals:
             if isinstance(ref, NumericReference) and drift.detectors:
                 self.detectors[name] = drift.detectors  # one tuple shared by every signal
-                moments.append((slot, ref.mean, ref.std))
+                watched.append(slot)
         joint = reference.joint if drift.multivariate.enabled else None
         if joint is not None and not all(self.types.get(n) == "numeric" for n in joint.features):
             joint = None  # made for other features (a profile file of another schema)
@@ -404,7 +404,7 @@ class ModelMonitor:
             [_describe(reference.features.get(name), kind) for name, kind in self.types.items()],
             self.signal,
             (prediction.kind, _describe(prediction, prediction.kind)) if prediction else None,
-            moments,
+            watched,
         )
         self.joint = None if joint is None else (joint.features, joint.error_mean)
         self.core.set_joint(
