@@ -1,16 +1,26 @@
 //! Joint moments of a model's numeric features, for multivariate drift.
 //!
-//! Each event whose monitored numeric features are all finite numbers is standardised with the
-//! reference's means and standard deviations (z, clipped to +-[`CLIP`]) and counted into the
-//! window: the sums of z and of every product z_i z_j (i <= j). From them the Python side
-//! computes, at close, the window's means, covariances and correlations, and so the mean PCA
-//! reconstruction error (the trace of the discarded components' projector against the second
-//! moments) and each pair's correlation, without another pass over the events.
+//! Each event whose monitored numeric features are all finite numbers is taken as its values'
+//! normal scores in their references (a Gaussian copula: see [`crate::ranks`]), standardised
+//! with the reference's means and standard deviations of those (z, clipped to +-[`CLIP`]), and
+//! counted into the window: the sums of z and of every product z_i z_j (i <= j). From them the
+//! core computes, at close, the window's means, covariances and correlations, and so the mean
+//! PCA reconstruction error (the trace of the discarded components' projector against the
+//! second moments) and each pair's correlation, without another pass over the events. Normal
+//! scores make the moments bounded and their spread a property of the copula, not of the
+//! features' tails; each pair's correlation is tested against its own spread, measured on the
+//! reference (a dependence that is not linear spreads a correlation wider than Fisher's 1/n).
 //!
 //! The sums are fixed point (i64, a power-of-two scale), so two disjoint parts of a window
 //! merge by adding into exactly the sums of all of it, whatever the order.
 
+use crate::model::Edges;
+use crate::ranks::Ranks;
 use crate::special::norm_sf;
+
+/// A window is tested with at least this many complete events: below it the tails of its
+/// statistics are too far from normal for a family-wise significance of about 1e-6.
+pub const MIN_EVENTS: u64 = 500;
 
 /// Standardised values beyond this are counted as this (a value 16 sd out is an outlier, and
 /// the bound keeps every product's fixed point far from overflow).
@@ -37,6 +47,15 @@ pub struct JointBand {
     pub correlations: Vec<f32>,
     /// Complete events in the reference.
     pub sample_size: u64,
+    /// Each pair's n Var(r) / (1 - r^2)^2 on the reference (1 for a normal pair): how much
+    /// wider than Fisher's 1 / n the pair's correlation spreads, never taken as narrower (a
+    /// near-constant feature's fourth moments, from a few hundred events, are mostly noise).
+    /// Row by row, as `correlations`.
+    pub pair_spread: Vec<f32>,
+    /// Percentile edges of the reconstruction error of half the difference of two events
+    /// (what the joint detectors see) on the held-out half, and the errors per bin.
+    pub error_edges: Vec<f64>,
+    pub error_counts: Vec<f64>,
 }
 
 /// How the events of a model are standardised (feature slots, means, 1 / sd) and the band.
@@ -46,6 +65,8 @@ pub struct JointRef {
     pub mean: Vec<f64>,
     pub inv_sd: Vec<f64>,
     pub band: JointBand,
+    /// The ranks of the detectors' errors in the held-out half (from `band`).
+    pub error_ranks: (Edges, Ranks),
 }
 
 /// A window's multivariate test: the largest |z| of its tests, their combined p-value
@@ -84,20 +105,36 @@ impl JointRef {
                 .correlations
                 .iter()
                 .all(|r| r.is_finite() && r.abs() < 1.0)
+            && band.pair_spread.len() == band.correlations.len()
+            && band.pair_spread.iter().all(|v| v.is_finite() && *v > 0.0)
+            && band.error_counts.len() == band.error_edges.len() + 1
+            && band.error_edges.windows(2).all(|w| w[0] < w[1])
             && mean.iter().all(|m| m.is_finite())
             && inv_sd.iter().all(|s| s.is_finite() && *s > 0.0);
-        valid.then_some(Self {
+        if !valid {
+            return None;
+        }
+        let ranks = Ranks::of_counts(&band.error_counts)?;
+        Some(Self {
             slots,
             mean,
             inv_sd,
+            error_ranks: (Edges::new(band.error_edges.clone()), ranks),
             band,
         })
     }
 
-    /// Test a window's moments (None with fewer than 4 events, or when a feature did not vary).
+    /// The normal score of a joint detector's error in the held-out half's errors.
+    pub fn error_score(&self, error: f64) -> f64 {
+        let (edges, ranks) = &self.error_ranks;
+        ranks.normal(edges.bin_of(error))
+    }
+
+    /// Test a window's moments (None with fewer than [`MIN_EVENTS`] events, or when a feature
+    /// did not vary).
     pub fn test(&self, joint: &Joint) -> Option<JointTest> {
         let f = self.len();
-        if joint.n < 4 || joint.sums.len() != f {
+        if joint.n < MIN_EVENTS || joint.sums.len() != f {
             return None;
         }
         let n = joint.n as f64;
@@ -143,7 +180,8 @@ impl JointRef {
                     / (covariance[i * f + i] * covariance[j * f + j]).sqrt())
                 .clamp(-limit, limit);
                 let reference = f64::from(band.correlations[at]).clamp(-limit, limit);
-                let z = (r.atanh() - reference.atanh()) / spread;
+                let widening = f64::from(band.pair_spread[at]).sqrt();
+                let z = (r.atanh() - reference.atanh()) / (spread * widening);
                 pairs.push((i as u32, j as u32, r, reference, z));
                 at += 1;
             }
@@ -277,6 +315,9 @@ mod tests {
             held_out: 500,
             correlations: vec![0.0; features * (features - 1) / 2],
             sample_size: 1000,
+            pair_spread: vec![1.0; features * (features - 1) / 2],
+            error_edges: vec![0.5, 1.0, 2.0],
+            error_counts: vec![10.0, 10.0, 10.0, 10.0],
         }
     }
 
@@ -603,12 +644,47 @@ pub fn fit(columns: &[&[f64]], share: f64) -> Option<Fitted> {
         }
     }
     let mut correlations = Vec::with_capacity(f * (f - 1) / 2);
+    let mut pair_spread = Vec::with_capacity(f * (f - 1) / 2);
+    let unit: Vec<f64> = (0..f)
+        .map(|i| (products[i * f + i] / n as f64).sqrt())
+        .collect();
     for i in 0..f {
         for j in i + 1..f {
             let r = products[i * f + j] / (products[i * f + i] * products[j * f + j]).sqrt();
-            correlations.push(r.clamp(-0.999_999, 0.999_999) as f32);
+            let r = r.clamp(-0.999_999, 0.999_999);
+            correlations.push(r as f32);
+            // n Var(r) by the delta method, E[(a b - r (a^2 + b^2) / 2)^2] for the pair's
+            // standardised values, over the normal pair's (1 - r^2)^2
+            let spread = z
+                .chunks_exact(f)
+                .map(|row| {
+                    let a = (row[i] - all_centre[i]) / unit[i];
+                    let b = (row[j] - all_centre[j]) / unit[j];
+                    (a * b - r * (a * a + b * b) / 2.0).powi(2)
+                })
+                .sum::<f64>()
+                / n as f64;
+            let widening = spread / (1.0 - r * r).powi(2);
+            pair_spread.push(widening.clamp(1.0, 100.0) as f32);
         }
     }
+    // what the joint detectors see: the error of half the difference of two events, here of
+    // each held-out event and the next
+    let pair_errors: Vec<f64> = held
+        .windows(2)
+        .map(|two| {
+            discarded
+                .chunks_exact(f)
+                .map(|u| {
+                    let p: f64 = (0..f)
+                        .map(|i| u[i] * (two[0][i] - two[1][i]) * std::f64::consts::FRAC_1_SQRT_2)
+                        .sum();
+                    p * p
+                })
+                .sum()
+        })
+        .collect();
+    let (error_edges, error_counts) = percentile_bins(pair_errors);
     let band = JointBand {
         kept: kept as u32,
         discarded,
@@ -617,8 +693,43 @@ pub fn fit(columns: &[&[f64]], share: f64) -> Option<Fitted> {
         held_out: held_n as u64,
         correlations,
         sample_size: n as u64,
+        pair_spread,
+        error_edges,
+        error_counts,
     };
     (band.error_sd > 0.0).then_some((used, mean, sd, band))
+}
+
+/// Distinct percentile edges of `values` (every 2%) and how many values fall in each bin
+/// (a value equal to an edge is in the bin above it, as [`Edges::bin_of`] has it).
+fn percentile_bins(mut values: Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+    values.retain(|v| v.is_finite());
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let mut edges: Vec<f64> = (1..50)
+        .filter_map(|k| values.get(k * n / 50).copied())
+        .collect();
+    edges.dedup();
+    let mut counts = vec![0.0; edges.len() + 1];
+    for v in &values {
+        counts[edges.partition_point(|e| e <= v)] += 1.0;
+    }
+    (edges, counts)
+}
+
+/// A reference column as the normal scores of its values in the feature's reference (NaN
+/// stays NaN: missing).
+pub fn normal_scores(column: &[f64], edges: &Edges, ranks: &Ranks) -> Vec<f64> {
+    column
+        .iter()
+        .map(|&x| {
+            if x.is_finite() {
+                ranks.normal(edges.bin_of(x))
+            } else {
+                f64::NAN
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -1448,12 +1448,16 @@ impl ModelCore {
     }
 
     /// Count joint moments with `reference` in windows opened from now on (None: stop), and
-    /// watch each event's reconstruction error with the configured detectors (standardised
-    /// with the reference's error band).
+    /// watch each event's reconstruction error with the configured detectors (as its normal
+    /// score among the held-out half's errors, so its skew makes no false detection).
     pub fn set_joint(&mut self, reference: Option<JointRef>) {
         self.joint_detectors = match &reference {
             None => Box::new([]),
-            Some(r) => self.config.detectors(r.band.error_mean, r.band.error_sd),
+            Some(r) => {
+                let ranks = &r.error_ranks.1;
+                self.config
+                    .detectors(ranks.normal_mean, ranks.normal_variance.sqrt())
+            }
         };
         self.joint_ref = reference;
         self.joint_half = None;
@@ -1601,7 +1605,11 @@ impl ModelCore {
         for event in 0..events {
             let kept = positions.len();
             let row = &mut rows[kept * width..(kept + 1) * width];
-            if reference.standardise(|slot| number_of(slots[slot][event]), row) {
+            let score = |slot: usize| {
+                let x = number_of(slots[slot][event])?;
+                self.numeric_reference(Some(slot))?.normal_score(x)
+            };
+            if reference.standardise(score, row) {
                 positions.push(event);
             }
         }
@@ -1634,7 +1642,7 @@ impl ModelCore {
                 .zip(row)
                 .map(|(a, b)| (a - b) * std::f64::consts::FRAC_1_SQRT_2)
                 .collect();
-            let error = reference.error_of(&difference);
+            let error = reference.error_score(reference.error_of(&difference));
             for (d, detector) in self.joint_detectors.iter_mut().enumerate() {
                 if detector.update(error) {
                     hits.push(Hit {

@@ -616,6 +616,11 @@ pub fn write_core(core: &ModelCore, out: &mut Writer) {
             out.u32(r.to_bits());
         }
         out.u64(band.sample_size);
+        for &v in &band.pair_spread {
+            out.u32(v.to_bits());
+        }
+        out.f64s(&band.error_edges);
+        out.f64s(&band.error_counts);
     }
     out.u32(core.joint_detectors.len() as u32);
     for detector in &core.joint_detectors {
@@ -758,6 +763,8 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
         let held_out = input.u64()?;
         let m = input.count(4)?;
         let correlations = exact(m, || input.u32().map(f32::from_bits))?;
+        let sample_size = input.u64()?;
+        let pair_spread = exact(m, || input.u32().map(f32::from_bits))?;
         let band = JointBand {
             kept,
             discarded,
@@ -765,7 +772,10 @@ pub fn read_core(input: &mut Reader<'_>) -> Result<ModelCore, StateError> {
             error_sd,
             held_out,
             correlations,
-            sample_size: input.u64()?,
+            sample_size,
+            pair_spread,
+            error_edges: input.f64s()?,
+            error_counts: input.f64s()?,
         };
         Some(JointRef::new(slots, mean, inv_sd, band).ok_or_else(|| bad("bad joint reference"))?)
     } else {

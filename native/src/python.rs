@@ -92,25 +92,52 @@ fn psi(reference: Vec<f64>, current: Vec<f64>) -> PyResult<f64> {
     Ok(stats::psi(&reference, &current))
 }
 
-/// Fit a joint reference (multivariate drift) on reference columns (NaN = missing): None, or
-/// (columns used, mean, sd, kept, discarded components, error mean, error sd, held-out events,
-/// correlations, complete events), the float lists as bytes of native doubles.
+/// Fit a joint reference (multivariate drift) on reference columns (NaN = missing), each
+/// taken as its normal scores in its feature's reference (percentile `edges` and `counts`, one
+/// pair per column): None, or (columns used, mean, sd, kept, discarded components, error mean,
+/// error sd, held-out events, correlations, complete events, pair spreads, the detectors'
+/// error edges and counts), the float lists as bytes of native doubles.
 #[pyfunction]
 #[allow(clippy::type_complexity)]
 fn fit_joint<'py>(
     py: Python<'py>,
     columns: Vec<Vec<f64>>,
     share: f64,
+    references: Vec<(Vec<f64>, Vec<f64>)>,
 ) -> PyResult<Option<Bound<'py, PyTuple>>> {
     if !(share > 0.0 && share < 1.0) {
         return Err(PyValueError::new_err(format!(
             "variance share {share} is not between 0 and 1"
         )));
     }
+    if references.len() != columns.len() {
+        return Err(PyValueError::new_err(format!(
+            "{} columns but {} references: one (edges, counts) per column",
+            columns.len(),
+            references.len()
+        )));
+    }
+    let mut scored = Vec::with_capacity(columns.len());
+    for (i, (column, (edges, counts))) in columns.iter().zip(references).enumerate() {
+        if counts.len() != edges.len() + 1 {
+            return Err(PyValueError::new_err(format!(
+                "column {i}: {} counts for {} edges (one more than edges)",
+                counts.len(),
+                edges.len()
+            )));
+        }
+        let Some(ranks) = crate::ranks::Ranks::of_counts(&counts) else {
+            return Err(PyValueError::new_err(format!(
+                "column {i}: its reference counts nothing"
+            )));
+        };
+        let edges = crate::model::Edges::new(edges);
+        scored.push(crate::joint::normal_scores(column, &edges, &ranks));
+    }
     let fitted = py
         .detach(|| {
             std::panic::catch_unwind(|| {
-                let slices: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+                let slices: Vec<&[f64]> = scored.iter().map(Vec::as_slice).collect();
                 crate::joint::fit(&slices, share)
             })
         })
@@ -139,6 +166,16 @@ fn fit_joint<'py>(
         band.held_out.into_pyobject(py)?.into_any(),
         bytes(&correlations).into_any(),
         band.sample_size.into_pyobject(py)?.into_any(),
+        bytes(
+            &band
+                .pair_spread
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect::<Vec<_>>(),
+        )
+        .into_any(),
+        bytes(&band.error_edges).into_any(),
+        bytes(&band.error_counts).into_any(),
     ];
     Ok(Some(PyTuple::new(py, items)?))
 }

@@ -782,7 +782,18 @@ impl PyModelCore {
             Vec<u32>,
             Vec<f64>,
             Vec<f64>,
-            (u32, Vec<f64>, f64, f64, u64, Vec<f64>, u64),
+            (
+                u32,
+                Vec<f64>,
+                f64,
+                f64,
+                u64,
+                Vec<f64>,
+                u64,
+                Vec<f64>,
+                Vec<f64>,
+                Vec<f64>,
+            ),
         )>,
     ) -> PyResult<()> {
         let reference = match joint {
@@ -793,8 +804,18 @@ impl PyModelCore {
                         "a joint feature slot beyond the features",
                     ));
                 }
-                let (kept, discarded, error_mean, error_sd, held_out, correlations, sample_size) =
-                    band;
+                let (
+                    kept,
+                    discarded,
+                    error_mean,
+                    error_sd,
+                    held_out,
+                    correlations,
+                    sample_size,
+                    pair_spread,
+                    error_edges,
+                    error_counts,
+                ) = band;
                 let band = JointBand {
                     kept,
                     discarded,
@@ -803,6 +824,9 @@ impl PyModelCore {
                     held_out,
                     correlations: correlations.iter().map(|&r| r as f32).collect(),
                     sample_size,
+                    pair_spread: pair_spread.iter().map(|&v| v as f32).collect(),
+                    error_edges,
+                    error_counts,
                 };
                 let inv_sd = sd.iter().map(|s| 1.0 / s).collect();
                 Some(JointRef::new(slots, mean, inv_sd, band).ok_or_else(|| {

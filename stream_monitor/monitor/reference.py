@@ -496,8 +496,16 @@ def profile_from_columns(
         reference = build_feature_reference(kind, columns.get(name, [None] * len(predictions)))
         if reference is not None:
             features[name] = reference
-    numeric = [name for name, ref in features.items() if isinstance(ref, NumericReference)]
-    joint = fit_joint(columns, numeric, variance_share) if variance_share is not None else None
+    numeric = {
+        name: (ref.edges, ref.counts)
+        for name, ref in features.items()
+        if isinstance(ref, NumericReference)
+    }
+    joint = (
+        fit_joint(columns, list(numeric), variance_share, numeric)
+        if variance_share is not None
+        else None
+    )
     return ReferenceProfile(
         model_id=model_id,
         features=features,

@@ -6,12 +6,20 @@ import random
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
+from scipy.stats import norm
 
 from stream_monitor.events import AlertEvent, PredictionEvent, WindowSummary
 from stream_monitor.monitor import ModelMonitor, ReferenceProfile
-from stream_monitor.monitor.multivariate import fit_joint
-from stream_monitor.monitor.reference import ReferenceError, profile_from_rows
+from stream_monitor.monitor.multivariate import JointReference
+from stream_monitor.monitor.multivariate import fit_joint as fit_scored
+from stream_monitor.monitor.reference import (
+    NumericReference,
+    ReferenceError,
+    build_feature_reference,
+    profile_from_rows,
+)
 
 from .streams import T0, stream
 from .test_model_monitor import alerts_of, run, spec
@@ -23,6 +31,29 @@ def on() -> Any:
 
 def _columns(rows: np.ndarray) -> dict[str, list[float]]:
     return {f"x{j}": rows[:, j].tolist() for j in range(rows.shape[1])}
+
+
+def _references(columns: dict[str, list[float]]) -> dict[str, NumericReference]:
+    found = {name: build_feature_reference("numeric", values) for name, values in columns.items()}
+    return {name: ref for name, ref in found.items() if isinstance(ref, NumericReference)}
+
+
+def fit_joint(
+    columns: dict[str, list[float]], names: list[str], share: float
+) -> JointReference | None:
+    """The joint reference as a warm-up fits it: on the features' own reference bins."""
+    bins = {name: (ref.edges, ref.counts) for name, ref in _references(columns).items()}
+    return fit_scored(columns, names, share, bins)
+
+
+def normal_scores(values: np.ndarray, reference: NumericReference) -> np.ndarray:
+    """Each value's normal score in the reference (as the core has them, in 4 bytes)."""
+    counts = np.asarray(reference.counts, dtype=float)
+    shares = counts / counts.sum()
+    floor = 0.5 / counts.sum()
+    mid = np.clip(np.cumsum(shares) - shares / 2, floor, 1 - floor)
+    scores = norm.ppf(mid.astype(np.float32)).astype(np.float32)
+    return scores[np.searchsorted(np.asarray(reference.edges), values, side="right")]
 
 
 def test_nothing_joint_to_watch_gives_no_reference() -> None:
@@ -77,7 +108,9 @@ def test_the_window_test_matches_its_definition() -> None:
     summary = [o for o in outputs if isinstance(o, WindowSummary)][-1]
     joint = fit_joint(_columns(warm), [f"x{j}" for j in range(6)], 0.9)  # as the warm-up did
     assert joint is not None
-    z = (window - np.asarray(joint.mean)) / np.asarray(joint.sd)
+    references = _references(_columns(warm))
+    scored = np.column_stack([normal_scores(window[:, j], references[f"x{j}"]) for j in range(6)])
+    z = (scored - np.asarray(joint.mean)) / np.asarray(joint.sd)
     centred = z - z.mean(axis=0)
     discarded = np.asarray(joint.discarded).reshape(6 - joint.kept, 6)
     error = float(((centred @ discarded.T) ** 2).sum(axis=1).mean())
@@ -85,7 +118,7 @@ def test_the_window_test_matches_its_definition() -> None:
     assert found["reconstruction_error"] == pytest.approx(error, rel=1e-5)
     r = np.corrcoef(z[:, 0], z[:, 1])[0, 1]
     r0 = joint.correlations[0]
-    spread = np.sqrt(1 / 997 + 1 / (joint.sample_size - 3))
+    spread = np.sqrt(1 / 997 + 1 / (joint.sample_size - 3)) * np.sqrt(joint.pair_spread[0])
     pair_z = (np.arctanh(r) - np.arctanh(r0)) / spread
     assert found["max_pair_z"] == pytest.approx(pair_z, rel=1e-4)  # r0 kept in 4 bytes
     assert found["joint_z"] == found["max_pair_z"]
@@ -187,6 +220,76 @@ def test_a_broken_joint_section_names_the_field() -> None:
     document = profile.to_json().replace(b'"kept": 3', b'"kept": 9')
     with pytest.raises(ReferenceError, match=r"field joint\.kept is missing or invalid"):
         ReferenceProfile.from_json(document, source="p.json")
+
+
+def test_a_joint_section_fitted_on_raw_values_is_refused() -> None:
+    """Profiles made before the moments took normal scores cannot be compared with them."""
+    rng = random.Random(5)
+    rows = [({f"x{j}": rng.gauss(0, 1) for j in range(4)}, rng.random(), 1) for _ in range(500)]
+    profile = profile_from_rows("m", dict.fromkeys(("x0", "x1", "x2", "x3"), "numeric"), "b", rows)
+    document = orjson.loads(profile.to_json())
+    assert document["joint"].pop("transform") == "normal_scores"
+    with pytest.raises(ReferenceError, match=r"field joint\.transform is missing or invalid"):
+        ReferenceProfile.from_json(orjson.dumps(document), source="p.json")
+
+
+def _shaped(rng: random.Random) -> Any:
+    """Stationary features of the shapes production has: Pareto tails, an atom at 0, a
+    near-constant one, and a pair that depends on each other but not linearly."""
+
+    def hook(i: int, features: dict[str, Any]) -> None:
+        x = rng.uniform(-2, 2)
+        features["x0"] = rng.paretovariate(1.5)
+        features["x1"] = 0.0 if rng.random() < 0.7 else rng.lognormvariate(2, 1.2)
+        features["x2"] = 1.0 if rng.random() < 0.95 else rng.gauss(5, 2)
+        features["x3"] = x
+        features["x4"] = x * x + rng.gauss(0, 0.3)
+
+    return hook
+
+
+def test_shapes_that_broke_the_moments_raise_no_multivariate_alert() -> None:
+    """On standardised raw values such features moved the error and the pairs' correlations
+    far more than a normal band allows (20 false alerts in 1,000,000 events)."""
+    events = stream(
+        60_000, numeric=6, categorical=1, seed=4, feature_hook=_shaped(random.Random(4))
+    )
+    monitor = ModelMonitor("m", on())
+    outputs = run(monitor, events)
+    assert monitor.joint is not None
+    found = [o.multivariate for o in outputs if isinstance(o, WindowSummary) and o.multivariate]
+    assert len(found) == 59
+    assert min(f["p_value"] for f in found) > 1e-4
+    assert not [
+        a for a in alerts_of(outputs) if a[1] == "drift.multivariate" or a[2] == "__joint__"
+    ]
+
+
+def test_the_non_linear_pair_spreads_wider_than_a_normal_pair() -> None:
+    rng = random.Random(8)
+    columns: dict[str, list[float]] = {f"x{j}": [] for j in range(4)}
+    for _ in range(2_000):
+        x = rng.uniform(-2, 2)
+        for name, value in zip(
+            columns, (x, x * x + rng.gauss(0, 0.3), rng.gauss(0, 1), rng.gauss(0, 1)), strict=True
+        ):
+            columns[name].append(value)
+    joint = fit_joint(columns, list(columns), 0.9)
+    assert joint is not None
+    assert joint.pair_spread[0] > 1.5  # (x0, x1): dependent, barely correlated
+    assert all(v == pytest.approx(1.0, abs=0.3) for v in joint.pair_spread[3:])  # independent
+    assert sum(joint.error_counts) == joint.held_out - 1  # each held-out event and the next
+
+
+def test_windows_below_the_minimum_are_not_tested() -> None:
+    rng = np.random.default_rng(7)
+    monitor = ModelMonitor(
+        "m",
+        spec(window={"kind": "count", "events": 400}, drift={"multivariate": {"enabled": True}}),
+    )
+    outputs = run(monitor, _events(rng.normal(size=(4_000, 6))))
+    assert monitor.joint is not None
+    assert all(not o.multivariate for o in outputs if isinstance(o, WindowSummary))
 
 
 def test_a_model_state_of_the_previous_version_or_cut_short_is_refused() -> None:
