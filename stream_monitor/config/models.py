@@ -214,6 +214,12 @@ class PerformanceSpec(_Spec):
         "its scores, calibrated on the reference's labelled predictions (CBPE), and alert "
         "(rule estimated_performance) on a drop while the window has too few labels.",
     )
+    estimation_floor: PositiveFloat = Field(
+        0.01,
+        description="Smallest fall of the estimated metric below the reference's estimate that "
+        "can alert: the effect-size floor on top of the band test (the estimate's spread over "
+        "windows of the reference's size).",
+    )
     detectors: tuple[ErrorDetector, ...] = Field(
         ("hddm_a",),
         description="Change detectors on the error stream of classifiers: ddm, eddm, hddm_a, "

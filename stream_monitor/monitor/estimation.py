@@ -16,9 +16,11 @@ Regression is not covered: without labels, nothing here says how far off a predi
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from typing import NamedTuple
 
-__all__ = ["ESTIMATED", "calibrate", "estimate"]
+__all__ = ["ESTIMATED", "Band", "calibrate", "estimate", "standard_error"]
 
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
 
@@ -55,6 +57,58 @@ def calibrate(positives: Sequence[int], negatives: Sequence[int]) -> list[float]
         low, high = out[lower] or 0.0, out[upper] or 0.0
         out[b] = low + (high - low) * (b - lower) / (upper - lower)
     return [0.0 if rate is None else rate for rate in out]
+
+
+class Band(NamedTuple):
+    """The reference's estimate of a metric and the standard error of that estimate over the
+    reference's scored predictions (a window's estimate is compared with it)."""
+
+    value: float
+    standard_error: float
+
+
+def standard_error(
+    metric: str,
+    calibration: Sequence[float],
+    predicted_positive: Sequence[int],
+    predicted_negative: Sequence[int],
+) -> float | None:
+    """The sampling standard error of a window's estimated ``metric``.
+
+    Accuracy is the mean over the window's predictions of each one's chance of being right
+    (``p`` for a predicted positive, ``1 - p`` for a predicted negative): its standard error is
+    their standard deviation over sqrt n, exactly. ROC AUC takes Hanley and McNeil's formula
+    with the expected numbers of positives and negatives; precision, recall and F1 a binomial
+    one on the predictions they count (wider than the estimate's own spread: conservative).
+    None when undefined (no scored prediction, or one class expected only)."""
+    n = first = second = tp = fp = fn = 0.0
+    for p, pp, pn in zip(calibration, predicted_positive, predicted_negative, strict=True):
+        n += pp + pn
+        first += pp * p + pn * (1 - p)
+        second += pp * p * p + pn * (1 - p) * (1 - p)
+        tp, fp, fn = tp + pp * p, fp + pp * (1 - p), fn + pn * p
+    if n == 0:
+        return None
+    if metric == "accuracy":
+        mean = first / n
+        return math.sqrt(max(second / n - mean * mean, 0.0) / n)
+    metrics = estimate(calibration, predicted_positive, predicted_negative)
+    value = metrics.get(metric)
+    if value is None:
+        return None
+    if metric == "roc_auc":
+        positives, negatives = tp + fn, n - tp - fn
+        if positives < 1 or negatives < 1:
+            return None
+        q1, q2 = value / (2 - value), 2 * value * value / (1 + value)
+        variance = (
+            value * (1 - value)
+            + (positives - 1) * (q1 - value * value)
+            + (negatives - 1) * (q2 - value * value)
+        ) / (positives * negatives)
+        return math.sqrt(max(variance, 0.0))
+    counted = {"precision": tp + fp, "recall": tp + fn, "f1": tp + fp + fn}[metric]
+    return math.sqrt(max(value * (1 - value), 1e-12) / counted) if counted >= 1 else None
 
 
 def estimate(

@@ -238,7 +238,11 @@ class ModelMonitor:
             outcome.summary = revised
             out.append(revised)
             check = performance_check(
-                self.spec, revised.performance, outcome.labelled, self.outcomes.reference
+                self.spec,
+                revised.performance,
+                outcome.labelled,
+                self.outcomes.reference,
+                (outcome.performance.standard_errors(), self.outcomes.reference_errors),
             )
             # Revisions can raise an alert, but never count as a healthy window again.
             if check is not None and check.severity is not None:
@@ -536,12 +540,20 @@ class ModelMonitor:
         judged = self.segment is None or count >= self.spec.segments.min_events
         checks = self._window_checks(closed_window, reference_id) if judged else []
         performance = performance_check(
-            self.spec, summary.performance, outcome.labelled, self.outcomes.reference
+            self.spec,
+            summary.performance,
+            outcome.labelled,
+            self.outcomes.reference,
+            (outcome.performance.standard_errors(), self.outcomes.reference_errors),
         )
         if performance is not None and judged:
             checks.append(performance)
         estimated = estimation_check(
-            self.spec, summary.performance, outcome.labelled, count, self.outcomes.reference
+            self.spec,
+            summary.performance,
+            outcome.labelled,
+            count,
+            self.outcomes.estimation_band(outcome),
         )
         if estimated is not None and judged:
             checks.append(estimated)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import WindowSummary
 from stream_monitor.monitor.detectors import BlockErrorDetector
-from stream_monitor.monitor.estimation import calibrate, estimate
+from stream_monitor.monitor.estimation import Band, calibrate, estimate, standard_error
 from stream_monitor.monitor.labels import LabelJoin, Pending
 from stream_monitor.monitor.performance import (
     SCORE_BINS,
@@ -74,6 +74,8 @@ class Outcomes:
     # its spec differs, but never half-read).
     estimating: bool = False
     calibration: array[float] | None = None
+    estimated_reference: Band | None = None
+    reference_errors: dict[str, float] = {}  # noqa: RUF012 - read-only default, replaced whole
 
     def __init__(self, spec: ModelSpec, reference: dict[str, float | None] | None = None) -> None:
         perf = spec.performance
@@ -105,6 +107,10 @@ class Outcomes:
         # Label-free estimation (binary with scores): calibrated once the reference is learnt.
         self.estimating = perf.estimation and spec.task == "binary_classification"
         self.calibration: array[float] | None = None  # P(positive) per score bin
+        self.metric = perf.metric
+        self.reference_errors: dict[str, float] = {}  # the reference metrics' standard errors
+        # The reference's own estimate of the metric, which windows' estimates are tested against
+        self.estimated_reference: Band | None = None
 
     def _new(self) -> Performance:
         return make_performance(self.task, self.positive)
@@ -365,10 +371,35 @@ class Outcomes:
         """Fix the reference performance once enough labels were counted towards it."""
         if self.learning is not None and _count(self.learning) >= self.reference_size:
             self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
+            self.reference_errors = self.learning.standard_errors()
             if self.estimating and isinstance(self.learning, BinaryPerformance):
                 rates = calibrate(self.learning.pos_scores, self.learning.neg_scores)
                 self.calibration = None if rates is None else array("d", rates)
+                self.estimated_reference = self._estimate_reference(self.learning)
             self.learning = None
+
+    def _estimate_reference(self, learnt: BinaryPerformance) -> Band | None:
+        """The estimate of the metric over the reference's scored predictions (predicted
+        positive from a score of 0.5 on), and its standard error there."""
+        if self.calibration is None:
+            return None
+        half = SCORE_BINS // 2
+        scored = [p + n for p, n in zip(learnt.pos_scores, learnt.neg_scores, strict=True)]
+        positive = [0] * half + scored[half:]
+        negative = scored[:half] + [0] * (SCORE_BINS - half)
+        value = estimate(self.calibration, positive, negative).get(self.metric)
+        spread = standard_error(self.metric, self.calibration, positive, negative)
+        return None if value is None or spread is None else Band(value, spread)
+
+    def estimation_band(self, outcome: WindowOutcome) -> tuple[Band, float] | None:
+        """The reference's estimate and the window estimate's standard error, or None."""
+        if self.estimated_reference is None or self.calibration is None or outcome.scored is None:
+            return None
+        scored = outcome.scored
+        spread = standard_error(
+            self.metric, self.calibration, scored[:SCORE_BINS], scored[SCORE_BINS:]
+        )
+        return None if spread is None else (self.estimated_reference, spread)
 
     def estimated(self, outcome: WindowOutcome) -> dict[str, float | None]:
         """The window's estimated metrics (empty without a calibration or scores)."""

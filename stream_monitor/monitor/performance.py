@@ -188,6 +188,27 @@ class BinaryPerformance(_Many):
             below += neg
         return area / (positives * negatives)
 
+    def standard_errors(self) -> dict[str, float]:
+        """Sampling standard errors of the metrics that have one here: F1 by the delta method
+        on the share of true positives among the predictions it counts, ROC AUC by Hanley and
+        McNeil's formula (accuracy, precision and recall are tested as proportions)."""
+        errors: dict[str, float] = {}
+        counted = self.tp + self.fp + self.fn
+        if counted:
+            share = self.tp / counted
+            errors["f1"] = 2 / (1 + share) ** 2 * math.sqrt(share * (1 - share) / counted)
+        auc = self.roc_auc()
+        if auc is not None:
+            positives, negatives = sum(self.pos_scores), sum(self.neg_scores)
+            q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+            variance = (
+                auc * (1 - auc)
+                + (positives - 1) * (q1 - auc * auc)
+                + (negatives - 1) * (q2 - auc * auc)
+            ) / (positives * negatives)
+            errors["roc_auc"] = math.sqrt(max(variance, 0.0))
+        return errors
+
     def metrics(self) -> dict[str, float | None]:
         """Metric name to value (None where undefined)."""
         precision = _ratio(self.tp, self.tp + self.fp)
@@ -274,15 +295,19 @@ class MulticlassPerformance(_Many):
         result.update(per_class)
         return result
 
+    def standard_errors(self) -> dict[str, float]:
+        """None here beyond accuracy, which is tested as a proportion."""
+        return {}
+
 
 class RegressionPerformance(_Many):
     """Regression: running sums for MAE, RMSE and R2."""
 
-    __slots__ = ("abs_sum", "count", "sq_sum", "y_sq_sum", "y_sum")
+    __slots__ = ("abs_sum", "count", "quad_sum", "sq_sum", "y_sq_sum", "y_sum")
 
     def __init__(self) -> None:
         self.count = 0
-        self.abs_sum = self.sq_sum = self.y_sum = self.y_sq_sum = 0.0
+        self.abs_sum = self.sq_sum = self.quad_sum = self.y_sum = self.y_sq_sum = 0.0
 
     def add(self, prediction: Any, score: float | None, scores: Any, label: Any) -> bool:
         """Count one labelled prediction; returns True when either value is not a number."""
@@ -296,6 +321,7 @@ class RegressionPerformance(_Many):
         self.count += 1
         self.abs_sum += abs(error)
         self.sq_sum += error * error
+        self.quad_sum += error**4
         self.y_sum += label
         self.y_sq_sum += label * label
         return False
@@ -310,6 +336,23 @@ class RegressionPerformance(_Many):
             "rmse": math.sqrt(self.sq_sum / self.count),
             "r2": 1 - self.sq_sum / total if total > 1e-12 else None,
         }
+
+    def standard_errors(self) -> dict[str, float]:
+        """Standard errors from the running sums: MAE's is the spread of |error| over sqrt n;
+        RMSE's the spread of the squared errors by the delta method; R2's that of the mean
+        squared error over the labels' variance."""
+        n = self.count
+        if n < 2:
+            return {}
+        mae, mse = self.abs_sum / n, self.sq_sum / n
+        squares = max(self.quad_sum / n - mse * mse, 0.0) / n  # Var of the mean squared error
+        errors = {"mae": math.sqrt(max(mse - mae * mae, 0.0) / n)}
+        if mse > 0:
+            errors["rmse"] = math.sqrt(squares) / (2 * math.sqrt(mse))
+        spread = self.y_sq_sum / n - (self.y_sum / n) ** 2
+        if spread > 1e-12:
+            errors["r2"] = math.sqrt(squares) / spread
+        return errors
 
 
 Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance

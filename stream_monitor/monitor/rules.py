@@ -16,6 +16,7 @@ from typing import NamedTuple
 from stream_monitor._native import binom_cdf, binom_sf, norm_sf
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events.alerts import AlertKind, Severity
+from stream_monitor.monitor.estimation import Band
 from stream_monitor.monitor.lifecycle import RuleCheck
 from stream_monitor.monitor.multivariate import JointCheck
 from stream_monitor.monitor.performance import LOWER_IS_BETTER
@@ -264,8 +265,16 @@ def performance_check(
     metrics: Mapping[str, float | None],
     labelled: int,
     reference: Mapping[str, float | None],
+    errors: tuple[Mapping[str, float], Mapping[str, float]] = ({}, {}),
 ) -> RuleCheck | None:
-    """The performance rule for one window, or None when it cannot be tested yet."""
+    """The performance rule for one window, or None when it cannot be tested yet.
+
+    A worsening alerts only when a one-sided test puts it below ``drift.significance``:
+    proportions (accuracy, precision, recall) by a two-proportion z-test or a binomial one;
+    other metrics by a z-test on the window's and the reference's standard ``errors`` (the
+    window's, then the reference's: see each performance's ``standard_errors``; a reference
+    from a profile file has none and counts as exact). A metric with no standard error here
+    (log loss, multiclass macro scores) keeps its thresholds alone."""
     perf = spec.performance
     metric = perf.metric
     value, baseline = metrics.get(metric), reference.get(metric)
@@ -284,6 +293,9 @@ def performance_check(
             # One-sided binomial test of the window's rate against a known reference rate.
             hits = round(value * labelled)
             pvalue = binom_cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9))
+    elif metric in errors[0]:
+        deviation = math.hypot(errors[0][metric], errors[1].get(metric, 0.0))
+        pvalue = norm_sf(worse / deviation) if deviation > 0 else (0.0 if worse > 0 else 1.0)
     significant = pvalue is None or pvalue < spec.drift.significance
     severity = _severity(worse, perf.warning_drop, perf.critical_drop) if significant else None
     sign = 1 if metric in LOWER_IS_BETTER else -1
@@ -314,22 +326,32 @@ def estimation_check(
     metrics: Mapping[str, float | None],
     labelled: int,
     sample_size: int,
-    reference: Mapping[str, float | None],
+    band: tuple[Band, float] | None,
 ) -> RuleCheck | None:
     """The estimated-performance rule for one window: the estimated metric (see
-    :mod:`stream_monitor.monitor.estimation`) against the reference's realised one, while the
+    :mod:`stream_monitor.monitor.estimation`) against the reference's estimate of it, while the
     window has fewer labels than ``performance.min_labels`` (with as many, the performance rule
-    judges and this one reads healthy). None when nothing is estimated."""
+    judges and this one reads healthy). It alerts when the fall leaves the band of the two
+    estimates' spread (one-sided, below ``drift.significance``) and reaches
+    ``performance.estimation_floor``; critical from ``critical_drop``. Both estimates come
+    from scores through the same calibration, so neither carries the noise of the reference's
+    labels. None when nothing is estimated."""
     perf = spec.performance
     metric = perf.metric
-    value, baseline = metrics.get(f"estimated_{metric}"), reference.get(metric)
-    if value is None or baseline is None or sample_size < perf.min_labels:
+    value = metrics.get(f"estimated_{metric}")
+    if value is None or band is None or sample_size < perf.min_labels:
         return None
+    reference, spread = band
+    baseline = reference.value
     worse = baseline - value
-    severity = _severity(worse, perf.warning_drop, perf.critical_drop)
+    deviation = math.hypot(spread, reference.standard_error)
+    pvalue = norm_sf(worse / deviation) if deviation > 0 else (0.0 if worse > 0 else 1.0)
+    severity: Severity | None = None
+    if pvalue < spec.drift.significance and worse >= perf.estimation_floor:
+        severity = "critical" if worse >= perf.critical_drop else "warning"
     if labelled >= perf.min_labels:
         severity = None  # labels judge this window: the performance rule
-    drop = perf.critical_drop if severity == "critical" else perf.warning_drop
+    drop = perf.critical_drop if severity == "critical" else perf.estimation_floor
     return RuleCheck(
         rule="estimated_performance",
         kind="performance",
@@ -343,6 +365,8 @@ def estimation_check(
             "worsening": worse,
             "labelled": labelled,
             "estimated_from": sample_size,
+            "p_value": pvalue,
+            "standard_error": deviation,
         },
         higher_is_better=True,
     )

@@ -152,3 +152,59 @@ def test_the_calibration_survives_a_snapshot_and_estimation_can_be_switched_off(
 def test_regression_models_are_not_estimated() -> None:
     monitor = ModelMonitor("m", ModelSpec(warmup_events=100, task="regression"))
     assert monitor.outcomes.estimating is False
+
+
+def narrowing(
+    count: int, *, change: int | None, labelled: int = 2_000
+) -> Iterator[PredictionEvent]:
+    """A calibrated classifier right about 72% of the time (scores uniform on 0.06..0.94);
+    after ``change`` its scores narrow to 0.12..0.88 (about 0.69). Labels on the first
+    ``labelled`` events only."""
+    rng = random.Random(21)
+    for i in range(count):
+        narrow = change is not None and i >= change
+        score = rng.uniform(0.12, 0.88) if narrow else rng.uniform(0.06, 0.94)
+        label = int(rng.random() < score)
+        yield PredictionEvent(
+            event_id=f"e{i}",
+            model_id="m",
+            timestamp=T0 + i,
+            features={"x": rng.gauss(0, 1)},
+            prediction=int(score > 0.5),
+            score=score,
+            label=label if i < labelled else None,
+        )
+
+
+def estimated_alerts(outputs: list[Any]) -> list[AlertEvent]:
+    return [
+        o
+        for o in outputs
+        if isinstance(o, AlertEvent) and o.rule == "estimated_performance" and o.status == "firing"
+    ]
+
+
+def test_a_fall_of_0_03_below_the_drop_thresholds_is_caught_by_the_band() -> None:
+    """A fall of 0.03 is well inside warning_drop (0.05), but about 7 standard errors of a
+    window's estimate: the band test finds it in the first window that is all narrowed."""
+    monitor = ModelMonitor("m", ModelSpec(warmup_events=1000))
+    outputs = run(monitor, narrowing(9_000, change=5_000))
+    fired = estimated_alerts(outputs)
+    assert [(a.severity, a.window_start) for a in fired] == [("warning", T0 + 5_000)]
+    evidence = fired[0].evidence
+    assert evidence["reference_value"] - fired[0].value == pytest.approx(0.03, abs=0.01)
+    assert evidence["p_value"] < 1e-4
+    assert evidence["worsening"] > 5 * evidence["standard_error"] / 2**0.5
+    assert fired[0].threshold == pytest.approx(evidence["reference_value"] - 0.01)
+
+
+def test_a_stationary_stream_without_labels_stays_silent_and_the_floor_holds() -> None:
+    quiet = run(ModelMonitor("m", ModelSpec(warmup_events=1000)), narrowing(40_000, change=None))
+    summaries = [o for o in quiet if isinstance(o, WindowSummary)]
+    assert sum("estimated_accuracy" in s.performance for s in summaries) >= 37
+    assert estimated_alerts(quiet) == []
+    # The same fall under a floor of 0.05 is significant but too small to page for.
+    spec = ModelSpec.model_validate(
+        {"warmup_events": 1000, "performance": {"estimation_floor": 0.05}}
+    )
+    assert estimated_alerts(run(ModelMonitor("m", spec), narrowing(9_000, change=5_000))) == []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -226,3 +228,58 @@ def test_join_survives_pickling_and_refuses_bad_input() -> None:
         join.add_prediction("c", [0], 1, [1, 2])
     with pytest.raises(ValueError, match="ttl_ms"):
         LabelJoin(ttl_ms=-1, max_predictions=1, max_labels=1)
+
+
+def auc_events(count: int, *, shift_after: int, fall: float) -> Iterator[PredictionEvent]:
+    """Inline labels; the score separates the classes by 1.2 sd until ``shift_after``, then
+    by ``fall`` sd less (0.17: roc_auc about 0.035 lower)."""
+    rng = random.Random(17)
+    for i in range(count):
+        label = int(rng.random() < 0.4)
+        gap = 1.2 - (fall if i >= shift_after else 0.0)
+        z = rng.gauss(gap if label else 0.0, 1.0)
+        score = 1 / (1 + math.exp(-z))
+        yield PredictionEvent(
+            event_id=f"e{i}",
+            model_id="m",
+            timestamp=T0 + i,
+            features={"x": rng.gauss(0, 1)},
+            prediction=int(score > 0.5),
+            score=score,
+            label=label,
+        )
+
+
+def auc_alerts(fall: float) -> tuple[ModelMonitor, list[Any]]:
+    spec = ModelSpec.model_validate(
+        {
+            "warmup_events": 1000,
+            "performance": {"metric": "roc_auc", "warning_drop": 0.03, "critical_drop": 0.2},
+        }
+    )
+    monitor = ModelMonitor("m", spec)
+    events = auc_events(8_000, shift_after=4_000, fall=fall)
+    return monitor, [o for e in events for o in monitor.update(e)]
+
+
+def test_roc_auc_falling_by_its_noise_does_not_page_and_a_real_fall_does() -> None:
+    """At 1,000 labels roc_auc's sampling noise is about 0.015: a fall of 0.035 against a
+    reference of 1,000 labels is under 2 of their joint standard errors, not significant,
+    although it is over warning_drop (0.03 here)."""
+    monitor, outputs = auc_alerts(0.17)
+    reference = monitor.outcomes.reference["roc_auc"]
+    assert reference is not None
+    falls = [
+        reference - o.performance["roc_auc"]
+        for o in outputs
+        if isinstance(o, WindowSummary) and o.window_index >= 4
+    ]
+    assert sum(falls) / len(falls) == pytest.approx(0.035, abs=0.015)
+    assert max(falls) > 0.03  # a threshold alone would have paged
+    assert not [o for o in outputs if getattr(o, "rule", "") == "performance.roc_auc"]
+    # A fall of about 0.2 is far outside the noise: it pages, with its p-value.
+    _, steep = auc_alerts(0.8)
+    fired = [o for o in steep if getattr(o, "rule", "") == "performance.roc_auc"]
+    assert fired
+    assert fired[0].status == "firing"
+    assert fired[0].evidence["p_value"] < 1e-4
