@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from river import datasets, naive_bayes
 
+from benchmarks import shapes
 from benchmarks.record import machine, record
 from stream_monitor._native import decode_batch
 from stream_monitor.config.models import ModelSpec
@@ -111,6 +112,19 @@ def silent_accuracy_rows(seed: int, count: int, change: int) -> Iterator[Row]:
             if after
             else rng.choice((rng.uniform(0, 0.4), rng.uniform(0.6, 1)))
         )
+        label = int(rng.random() < score)
+        yield features, score, int(score > 0.5), None if after else label
+
+
+def slight_fall_rows(seed: int, count: int, change: int) -> Iterator[Row]:
+    """The issue's scenario: a calibrated classifier right about 72% of the time; at the change
+    its labels stop and its scores narrow towards 0.5 (uniform on 0.06..0.94, then on
+    0.12..0.88), so accuracy falls to about 0.69, a drop of 0.03: about 7 standard errors of a
+    window's estimate, below the default warning_drop of 0.05."""
+    rng = random.Random(seed + 13)
+    for i, (features, _, _, _) in enumerate(gaussian_rows(seed, count)):
+        after = i >= change
+        score = rng.uniform(0.12, 0.88) if after else rng.uniform(0.06, 0.94)
         label = int(rng.random() < score)
         yield features, score, int(score > 0.5), None if after else label
 
@@ -293,6 +307,15 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             lambda a: a.feature in {"x0", None} or a.kind in ("prediction_drift", "performance"),
         ),
         Scenario(
+            "labels stop while accuracy falls 0.72 -> 0.69",
+            lambda s: slight_fall_rows(s, n, c),
+            n,
+            c,
+            lambda a: a.rule == "estimated_performance",
+            2,
+            lambda a: a.kind in ("prediction_drift", "performance"),
+        ),
+        Scenario(
             "concept drift: Agrawal f0 -> f2 (river), frozen GaussianNB, labels inline",
             lambda s: concept_rows(s, n, c),
             n,
@@ -315,6 +338,100 @@ def scenarios(stationary_events: int) -> list[Scenario]:
             None,
             lambda a: False,
             None,
+        ),
+        *shape_scenarios(stationary_events),
+    ]
+
+
+def unlabelled_after(rows: Iterator[Row], labelled: int) -> Iterator[Row]:
+    """Labels only on the first ``labelled`` events (the reference's): every later window is
+    judged by the estimated-performance rule."""
+    for i, (features, score, prediction, label) in enumerate(rows):
+        yield features, score, prediction, label if i < labelled else None
+
+
+def shape_scenarios(stationary_events: int) -> list[Scenario]:
+    """The shapes production features have (``benchmarks/shapes.py``): stationary controls,
+    and shifts of a scale, a mean and a mixture's weights."""
+    c, n = 5_500, 15_000
+    return [
+        Scenario(
+            f"shapes: stationary control ({stationary_events:,} events)",
+            lambda s: shapes.shaped_rows(s, stationary_events),
+            stationary_events,
+            None,
+            lambda a: False,
+            None,
+        ),
+        Scenario(
+            f"shapes, labels stop after the reference: stationary ({stationary_events:,})",
+            lambda s: unlabelled_after(shapes.shaped_rows(s, stationary_events), 2_000),
+            stationary_events,
+            None,
+            lambda a: False,
+            None,
+        ),
+        Scenario(
+            f"Shuttle (river's real data set), rows at random: stationary ({stationary_events:,})",
+            lambda s: shapes.shuttle_rows(s, stationary_events),
+            stationary_events,
+            None,
+            lambda a: False,
+            None,
+        ),
+        Scenario(
+            "shapes: Pareto feature scaled x1.5",
+            lambda s: shapes.shaped_rows(s, n, c, shapes.scale_shift("pareto", 1.5)),
+            n,
+            c,
+            on("pareto"),
+            2,
+            joint,
+        ),
+        Scenario(
+            "shapes: log-normal feature scaled x1.3",
+            lambda s: shapes.shaped_rows(s, n, c, shapes.scale_shift("lognormal", 1.3)),
+            n,
+            c,
+            on("lognormal"),
+            2,
+            joint,
+        ),
+        Scenario(
+            "shapes: Poisson count + 1",
+            lambda s: shapes.shaped_rows(s, n, c, shapes.add_shift("count", 1)),
+            n,
+            c,
+            on("count"),
+            2,
+            lambda a: joint(a) or a.kind in ("prediction_drift", "performance", "concept_drift"),
+        ),
+        Scenario(
+            "shapes: bimodal mixture weights 40:60 -> 60:40",
+            lambda s: shapes.shaped_rows(s, n, c, shapes.mixture_shift),
+            n,
+            c,
+            on("bimodal"),
+            2,
+            lambda a: joint(a) or a.kind in ("prediction_drift", "performance", "concept_drift"),
+        ),
+        Scenario(
+            "Shuttle: rare classes 3x as frequent (mixture)",
+            lambda s: shapes.shuttle_rows(s, n, c, rare_class_weight=3.0),
+            n,
+            c,
+            lambda a: a.kind == "drift" and a.feature is not None,
+            2,
+            lambda a: joint(a) or a.kind in ("prediction_drift", "performance", "concept_drift"),
+        ),
+        Scenario(
+            "Shuttle: f1 + 10 (a mean shift of about 0.8 sd)",
+            lambda s: shapes.shuttle_rows(s, n, c, shapes.add_shift("f1", 10.0)),
+            n,
+            c,
+            on("f1"),
+            2,
+            lambda a: joint(a) or a.kind in ("prediction_drift", "performance", "concept_drift"),
         ),
     ]
 
