@@ -20,6 +20,8 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from stream_monitor.monitor.performance import auc_standard_error
+
 __all__ = ["ESTIMATED", "Band", "calibrate", "estimate", "standard_error"]
 
 ESTIMATED = ("accuracy", "precision", "recall", "f1", "roc_auc")
@@ -100,13 +102,7 @@ def standard_error(
         positives, negatives = tp + fn, n - tp - fn
         if positives < 1 or negatives < 1:
             return None
-        q1, q2 = value / (2 - value), 2 * value * value / (1 + value)
-        variance = (
-            value * (1 - value)
-            + (positives - 1) * (q1 - value * value)
-            + (negatives - 1) * (q2 - value * value)
-        ) / (positives * negatives)
-        return math.sqrt(max(variance, 0.0))
+        return auc_standard_error(value, positives, negatives)
     counted = {"precision": tp + fp, "recall": tp + fn, "f1": tp + fp + fn}[metric]
     return math.sqrt(max(value * (1 - value), 1e-12) / counted) if counted >= 1 else None
 

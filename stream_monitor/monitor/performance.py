@@ -28,6 +28,7 @@ __all__ = [
     "RegressionPerformance",
     "RollingHits",
     "RollingMean",
+    "auc_standard_error",
     "binary_add_many",
     "label_key",
     "label_keys",
@@ -82,6 +83,16 @@ class _Many:
         add = self.add
         rows = zip(predictions, scores, per_class, labels, strict=True)
         return [add(p, s, c, y) for p, s, c, y in rows]
+
+
+def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
+    """Hanley and McNeil's standard error of a ROC AUC from that many positives and negatives
+    (at least one of each)."""
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (
+        auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)
+    ) / (positives * negatives)
+    return math.sqrt(max(variance, 0.0))
 
 
 def _ratio(num: float, den: float) -> float | None:
@@ -199,14 +210,7 @@ class BinaryPerformance(_Many):
             errors["f1"] = 2 / (1 + share) ** 2 * math.sqrt(share * (1 - share) / counted)
         auc = self.roc_auc()
         if auc is not None:
-            positives, negatives = sum(self.pos_scores), sum(self.neg_scores)
-            q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
-            variance = (
-                auc * (1 - auc)
-                + (positives - 1) * (q1 - auc * auc)
-                + (negatives - 1) * (q2 - auc * auc)
-            ) / (positives * negatives)
-            errors["roc_auc"] = math.sqrt(max(variance, 0.0))
+            errors["roc_auc"] = auc_standard_error(auc, sum(self.pos_scores), sum(self.neg_scores))
         return errors
 
     def metrics(self) -> dict[str, float | None]:
