@@ -57,6 +57,19 @@ def test_on_a_calibrated_model_the_estimate_is_close_to_the_realised_accuracy() 
         assert est[name] == pytest.approx(real[name], abs=0.015), name
 
 
+def scored(i: int, rng: random.Random, score: float, label: int | None) -> PredictionEvent:
+    """Event ``i`` of a binary classifier that predicts 1 from a score of 0.5 (one feature)."""
+    return PredictionEvent(
+        event_id=f"e{i}",
+        model_id="m",
+        timestamp=T0 + i,
+        features={"x": rng.gauss(0, 1)},
+        prediction=int(score > 0.5),
+        score=score,
+        label=label,
+    )
+
+
 def events(count: int, *, change: int, labels_stop: bool = True) -> Iterator[PredictionEvent]:
     """Scores that are the chance of class 1; after ``change`` they sit near 0.5 (accuracy
     0.8 -> 0.6) and, with ``labels_stop``, no label comes."""
@@ -68,15 +81,7 @@ def events(count: int, *, change: int, labels_stop: bool = True) -> Iterator[Pre
         else:
             score = rng.choice((rng.uniform(0, 0.4), rng.uniform(0.6, 1)))
         label = int(rng.random() < score)
-        yield PredictionEvent(
-            event_id=f"e{i}",
-            model_id="m",
-            timestamp=T0 + i,
-            features={"x": rng.gauss(0, 1)},
-            prediction=int(score > 0.5),
-            score=score,
-            label=None if after and labels_stop else label,
-        )
+        yield scored(i, rng, score, None if after and labels_stop else label)
 
 
 def run(monitor: ModelMonitor, stream: Any) -> list[Any]:
@@ -165,15 +170,7 @@ def narrowing(
         narrow = change is not None and i >= change
         score = rng.uniform(0.12, 0.88) if narrow else rng.uniform(0.06, 0.94)
         label = int(rng.random() < score)
-        yield PredictionEvent(
-            event_id=f"e{i}",
-            model_id="m",
-            timestamp=T0 + i,
-            features={"x": rng.gauss(0, 1)},
-            prediction=int(score > 0.5),
-            score=score,
-            label=label if i < labelled else None,
-        )
+        yield scored(i, rng, score, label if i < labelled else None)
 
 
 def estimated_alerts(outputs: list[Any]) -> list[AlertEvent]:

@@ -15,6 +15,7 @@ from stream_monitor.monitor import ModelMonitor, MonitorSet
 from stream_monitor.monitor.labels import LabelJoin, Pending
 
 from .streams import T0
+from .test_estimation import scored
 
 P = Pending((0,), 0, 1, 0.9, None)
 
@@ -239,15 +240,7 @@ def auc_events(count: int, *, shift_after: int, fall: float) -> Iterator[Predict
         gap = 1.2 - (fall if i >= shift_after else 0.0)
         z = rng.gauss(gap if label else 0.0, 1.0)
         score = 1 / (1 + math.exp(-z))
-        yield PredictionEvent(
-            event_id=f"e{i}",
-            model_id="m",
-            timestamp=T0 + i,
-            features={"x": rng.gauss(0, 1)},
-            prediction=int(score > 0.5),
-            score=score,
-            label=label,
-        )
+        yield scored(i, rng, score, label)
 
 
 def auc_alerts(fall: float) -> tuple[ModelMonitor, list[Any]]:
