@@ -38,8 +38,8 @@ def binary_add_many(
     positive: str,
     scores: Sequence[float | None],
     histogram: object,
-    log_loss_sum: float,
-) -> tuple[int, int, int, int, float, int, list[bool]]: ...
+    log_loss: tuple[float, float],
+) -> tuple[int, int, int, int, tuple[float, float], int, list[bool]]: ...
 def count_categories(
     column: Iterable[object],
     index: Mapping[str, int] | None = None,
@@ -119,9 +119,12 @@ class Batch:
         positions: list[int],
         positive: str,
         histograms: list[Any],
-        sums: list[float],
+        sums: list[tuple[float, float]],
         scored: list[Any],
-    ) -> tuple[int, int, int, int, list[float], int, bool, list[bool], list[bool]] | None: ...
+    ) -> (
+        tuple[int, int, int, int, list[tuple[float, float]], int, bool, list[bool], list[bool]]
+        | None
+    ): ...
     def __len__(self) -> int: ...
 
 def decode_batch(

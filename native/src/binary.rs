@@ -98,6 +98,17 @@ pub fn less(sum: f64, terms: &[f64]) -> f64 {
     terms.iter().fold(sum, |total, term| total - term)
 }
 
+/// A log-loss sum and the sum of its terms' squares, both continued by `terms` in order (the
+/// squares give the loss's standard error, for the performance rule's test).
+pub fn less_with_squares((sum, squares): (f64, f64), terms: &[f64]) -> (f64, f64) {
+    (
+        less(sum, terms),
+        terms
+            .iter()
+            .fold(squares, |total, term| total + term * term),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,6 +191,11 @@ mod tests {
         assert_eq!(terms[0], 0.9_f64.ln());
         assert_eq!(terms[1], (1.0 - (1.0 - EPS)).ln()); // clipped to 1, bounded below 1
         assert_eq!(less(1.0, &terms), 1.0 - terms[0] - terms[1] - terms[2]);
+        let squares = 2.0 + terms[0] * terms[0] + terms[1] * terms[1] + terms[2] * terms[2];
+        assert_eq!(
+            less_with_squares((1.0, 2.0), &terms),
+            (less(1.0, &terms), squares)
+        );
     }
 
     #[test]

@@ -11,7 +11,7 @@ use pyo3::pybacked::PyBackedStr;
 use pyo3::types::{PyBool, PyBytes, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::adwin::Adwin as AdwinCore;
-use crate::binary::{bin_scores, less, Confusion, Outcome};
+use crate::binary::{bin_scores, less_with_squares, Confusion, Outcome};
 use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
 use crate::python_core::{detach_if, value_py, DETACH_FROM};
@@ -522,9 +522,10 @@ fn label_keys<'py>(values: &Bound<'py, PyAny>) -> PyResult<Vec<Option<Bound<'py,
 }
 
 /// Binary performance counts of labelled predictions, in order: returns
-/// (tp, fp, fn, tn, log-loss sum, log-loss count, wrong per prediction). Scores land in the
-/// 100-bin histograms `pos_scores`/`neg_scores` (array('q'), updated in place); the log-loss
-/// sum continues from `log_loss_sum` in the same order of additions as one by one.
+/// (tp, fp, fn, tn, (log-loss sum, sum of its terms' squares), log-loss count, wrong per
+/// prediction). Scores land in the 100-bin histograms `pos_scores`/`neg_scores` (array('q'),
+/// updated in place); the log-loss sums continue from `log_loss` in the same order of
+/// additions as one by one.
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[pyfunction]
 fn binary_add_many(
@@ -534,8 +535,8 @@ fn binary_add_many(
     positive: &str,
     scores: Vec<Option<f64>>,
     histogram: &Bound<'_, PyAny>,
-    log_loss_sum: f64,
-) -> PyResult<(u64, u64, u64, u64, f64, u64, Vec<bool>)> {
+    log_loss: (f64, f64),
+) -> PyResult<(u64, u64, u64, u64, (f64, f64), u64, Vec<bool>)> {
     if label_classes.len() != predicted_classes.len() || scores.len() != label_classes.len() {
         return Err(PyValueError::new_err(
             "labels, predictions and scores must be of the same length",
@@ -558,7 +559,7 @@ fn binary_add_many(
         counts.fp,
         counts.fn_,
         counts.tn,
-        less(log_loss_sum, &terms),
+        less_with_squares(log_loss, &terms),
         terms.len() as u64,
         wrong,
     ))

@@ -13,7 +13,7 @@ use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
-use crate::binary::{bin_scores, class_key, less, Confusion, Outcome};
+use crate::binary::{bin_scores, class_key, less_with_squares, Confusion, Outcome};
 use crate::decode::{decode_prediction, Decoder, Limits, Prediction, Value};
 use crate::joint::{JointBand, JointRef};
 use crate::model::{
@@ -168,9 +168,9 @@ impl PyBatch {
 
     /// Binary performance of events `positions` when every one carries its label: None, and
     /// nothing counted, when one does not. Else the labelled scores go into each score
-    /// histogram of `histograms` (one per window the events count in; its log-loss sum in
-    /// `sums`), every score into each of `scored` by the predicted class instead of the label
-    /// (estimation), and it returns (tp, fp, fn, tn, the log-loss sums after, scores counted,
+    /// histogram of `histograms` (one per window the events count in; its log-loss sum and sum
+    /// of squares in `sums`), every score into each of `scored` by the predicted class instead
+    /// of the label (estimation), and it returns (tp, fp, fn, tn, those sums after, scores counted,
     /// whether any event has a score, wrong per event, hit per event: the label's class key
     /// equals the prediction's).
     #[allow(clippy::type_complexity)]
@@ -180,7 +180,7 @@ impl PyBatch {
         positions: Vec<usize>,
         positive: &str,
         histograms: Vec<Bound<'_, PyAny>>,
-        sums: Vec<f64>,
+        sums: Vec<(f64, f64)>,
         scored: Vec<Bound<'_, PyAny>>,
     ) -> PyResult<Option<BinaryCounts>> {
         if histograms.len() != sums.len() {
@@ -219,7 +219,7 @@ impl PyBatch {
         for (histogram, sum) in histograms.iter().zip(sums) {
             let terms = with_score_bins(py, histogram, |bins| bin_scores(&outcomes, bins))?;
             counted = terms.len() as u64;
-            after.push(less(sum, &terms));
+            after.push(less_with_squares(sum, &terms));
         }
         let any_score = outcomes.iter().any(|o| o.score.is_some());
         if any_score {
@@ -243,7 +243,7 @@ type BinaryCounts = (
     u64,
     u64,
     u64,
-    Vec<f64>,
+    Vec<(f64, f64)>,
     u64,
     bool,
     Vec<bool>,

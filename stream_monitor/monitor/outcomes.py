@@ -217,7 +217,7 @@ class Outcomes:
             run.positions,
             self.positive,
             [performance.scores for performance in performances],
-            [performance.log_loss_sum for performance in performances],
+            [(performance.log_loss_sum, performance.log_loss_sq) for performance in performances],
             [outcome.scored for outcome in outcomes if outcome.scored is not None],
         )
         if counted is None or not counted[6]:
@@ -231,7 +231,7 @@ class Outcomes:
             performance.fp += fp
             performance.fn += fn
             performance.tn += tn
-            performance.log_loss_sum = total
+            performance.log_loss_sum, performance.log_loss_sq = total
             performance.log_loss_n += scores
             outcome.labelled += len(wrong)
             outcome.delays.add_zeros(len(wrong))  # label time == prediction time
@@ -256,7 +256,7 @@ class Outcomes:
                 outcome.scored = score_histogram()
             # Counted as binary_add_many counts labelled scores, the predicted class in place
             # of the label: the first half gets predicted positives.
-            binary_add_many(predicted, predicted, self.positive, scores, outcome.scored, 0.0)
+            binary_add_many(predicted, predicted, self.positive, scores, outcome.scored, (0.0, 0.0))
 
     def _apply_inline(
         self,

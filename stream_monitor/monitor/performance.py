@@ -85,6 +85,14 @@ class _Many:
         return [add(p, s, c, y) for p, s, c, y in rows]
 
 
+def _mean_error(name: str, total: float, squares: float, n: int) -> dict[str, float]:
+    """``{name: standard error}`` of a mean of ``n`` terms from their sum and squares' sum."""
+    if n < 2:
+        return {}
+    mean = total / n
+    return {name: math.sqrt(max(squares / n - mean * mean, 0.0) / n)}
+
+
 def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
     """Hanley and McNeil's standard error of a ROC AUC from that many positives and negatives
     (at least one of each)."""
@@ -106,6 +114,7 @@ class BinaryPerformance(_Many):
         "fn",
         "fp",
         "log_loss_n",
+        "log_loss_sq",
         "log_loss_sum",
         "positive",
         "scores",
@@ -119,7 +128,7 @@ class BinaryPerformance(_Many):
         # Labelled scores per bin: positives' bins, then negatives' (one buffer of 800 bytes,
         # u32 counts that saturate as the native ones do).
         self.scores = score_histogram()
-        self.log_loss_sum = 0.0
+        self.log_loss_sum = self.log_loss_sq = 0.0  # its terms' sum and their squares' sum
         self.log_loss_n = 0
 
     @property
@@ -156,7 +165,9 @@ class BinaryPerformance(_Many):
             at = bucket if actual else _SCORE_BINS + bucket
             self.scores[at] = min(self.scores[at] + 1, _COUNT_MAX)
             p = min(max(clipped, _EPS), 1 - _EPS)
-            self.log_loss_sum -= math.log(p if actual else 1 - p)
+            term = math.log(p if actual else 1 - p)
+            self.log_loss_sum -= term
+            self.log_loss_sq += term * term
             self.log_loss_n += 1
         return predicted != actual
 
@@ -171,13 +182,13 @@ class BinaryPerformance(_Many):
     ) -> list[bool]:
         """Count labelled predictions in order; whether each was wrong."""
         label_classes, predicted_classes = classes or (label_keys(labels), label_keys(predictions))
-        tp, fp, fn, tn, self.log_loss_sum, counted, wrong = binary_add_many(
+        tp, fp, fn, tn, (self.log_loss_sum, self.log_loss_sq), counted, wrong = binary_add_many(
             label_classes,
             predicted_classes,
             self.positive,
             scores,
             self.scores,
-            self.log_loss_sum,
+            (self.log_loss_sum, self.log_loss_sq),
         )
         self.tp += tp
         self.fp += fp
@@ -202,8 +213,9 @@ class BinaryPerformance(_Many):
     def standard_errors(self) -> dict[str, float]:
         """Sampling standard errors of the metrics that have one here: F1 by the delta method
         on the share of true positives among the predictions it counts, ROC AUC by Hanley and
-        McNeil's formula (accuracy, precision and recall are tested as proportions)."""
-        errors: dict[str, float] = {}
+        McNeil's formula, log loss as a mean (accuracy, precision and recall are tested as
+        proportions)."""
+        errors = _mean_error("log_loss", self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
         counted = self.tp + self.fp + self.fn
         if counted:
             share = self.tp / counted
@@ -237,6 +249,7 @@ class MulticlassPerformance(_Many):
         "false_neg",
         "false_pos",
         "log_loss_n",
+        "log_loss_sq",
         "log_loss_sum",
         "true_pos",
     )
@@ -246,7 +259,7 @@ class MulticlassPerformance(_Many):
         self.true_pos: dict[str, int] = {}
         self.false_pos: dict[str, int] = {}
         self.false_neg: dict[str, int] = {}
-        self.log_loss_sum = 0.0
+        self.log_loss_sum = self.log_loss_sq = 0.0
         self.log_loss_n = 0
 
     def _class(self, key: str | None) -> str:
@@ -271,7 +284,9 @@ class MulticlassPerformance(_Many):
             by_key = {label_key(k): v for k, v in scores.items()}
             p = by_key.get(label_key(label))
             if isinstance(p, int | float) and math.isfinite(p):
-                self.log_loss_sum -= math.log(min(max(p, _EPS), 1 - _EPS))
+                term = math.log(min(max(p, _EPS), 1 - _EPS))
+                self.log_loss_sum -= term
+                self.log_loss_sq += term * term
                 self.log_loss_n += 1
         return predicted != actual
 
@@ -300,8 +315,28 @@ class MulticlassPerformance(_Many):
         return result
 
     def standard_errors(self) -> dict[str, float]:
-        """None here beyond accuracy, which is tested as a proportion."""
-        return {}
+        """Standard errors of the macro scores (each class's by a binomial for precision and
+        recall, the delta method for F1, taken as independent) and of log loss; accuracy is
+        tested as a proportion."""
+        errors = _mean_error("log_loss", self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
+        classes = sorted(self.true_pos.keys() | self.false_pos.keys() | self.false_neg.keys())
+        if not classes:
+            return errors
+        variances = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+        for name in classes:
+            tp = self.true_pos.get(name, 0)
+            fp, fn = self.false_pos.get(name, 0), self.false_neg.get(name, 0)
+            for metric, counted in (("precision", tp + fp), ("recall", tp + fn)):
+                if counted:
+                    share = tp / counted
+                    variances[metric] += share * (1 - share) / counted
+            if tp + fp + fn:
+                share = tp / (tp + fp + fn)
+                variances["f1"] += (
+                    (2 / (1 + share) ** 2) ** 2 * share * (1 - share) / (tp + fp + fn)
+                )
+        errors.update({k: math.sqrt(v) / len(classes) for k, v in variances.items()})
+        return errors
 
 
 class RegressionPerformance(_Many):

@@ -269,12 +269,12 @@ def performance_check(
 ) -> RuleCheck | None:
     """The performance rule for one window, or None when it cannot be tested yet.
 
-    A worsening alerts only when a one-sided test puts it below ``drift.significance``:
-    proportions (accuracy, precision, recall) by a two-proportion z-test or a binomial one;
-    other metrics by a z-test on the window's and the reference's standard ``errors`` (the
-    window's, then the reference's: see each performance's ``standard_errors``; a reference
-    from a profile file has none and counts as exact). A metric with no standard error here
-    (log loss, multiclass macro scores) keeps its thresholds alone."""
+    A worsening alerts only when a one-sided test puts it below ``drift.significance``: a
+    z-test on the window's and the reference's standard ``errors`` (the window's, then the
+    reference's: see each performance's ``standard_errors``; a reference from a profile file
+    has none and counts as exact) for every metric that has one, and proportions without one
+    (accuracy, a binary classifier's precision and recall) by a two-proportion z-test or a
+    binomial one."""
     perf = spec.performance
     metric = perf.metric
     value, baseline = metrics.get(metric), reference.get(metric)
@@ -282,7 +282,10 @@ def performance_check(
         return None
     worse = value - baseline if metric in LOWER_IS_BETTER else baseline - value
     pvalue = None
-    if metric in _PROPORTIONS:
+    if metric in errors[0]:
+        deviation = math.hypot(errors[0][metric], errors[1].get(metric, 0.0))
+        pvalue = norm_sf(worse / deviation) if deviation > 0 else (0.0 if worse > 0 else 1.0)
+    elif metric in _PROPORTIONS:
         reference_n = reference.get("labelled")
         if reference_n:
             # One-sided two-proportion z-test: the reference is an estimate too.
@@ -293,9 +296,6 @@ def performance_check(
             # One-sided binomial test of the window's rate against a known reference rate.
             hits = round(value * labelled)
             pvalue = binom_cdf(hits, labelled, min(max(baseline, 1e-9), 1 - 1e-9))
-    elif metric in errors[0]:
-        deviation = math.hypot(errors[0][metric], errors[1].get(metric, 0.0))
-        pvalue = norm_sf(worse / deviation) if deviation > 0 else (0.0 if worse > 0 else 1.0)
     significant = pvalue is None or pvalue < spec.drift.significance
     severity = _severity(worse, perf.warning_drop, perf.critical_drop) if significant else None
     sign = 1 if metric in LOWER_IS_BETTER else -1
