@@ -1232,7 +1232,11 @@ fn reference_bytes(reference: &Reference) -> (usize, usize) {
     match reference {
         Reference::Numeric(r) => (
             boxed(r.edges.heap_bytes()),
-            boxed(size_of::<NumericRef>()) + boxed(r.counts.heap_bytes()),
+            boxed(size_of::<NumericRef>())
+                + boxed(r.counts.heap_bytes())
+                + r.ranks
+                    .as_ref()
+                    .map_or(0, |ranks| boxed(ranks.heap_bytes())),
         ),
         Reference::Categorical(r) => {
             let strings: usize = r.known.iter().map(|k| boxed(k.len())).sum::<usize>()

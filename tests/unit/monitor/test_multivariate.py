@@ -47,12 +47,12 @@ def fit_joint(
 
 
 def normal_scores(values: np.ndarray, reference: NumericReference) -> np.ndarray:
-    """Each value's normal score in the reference (as the core has them, in 4 bytes)."""
+    """Each value's normal score in the reference (as the core has them: in steps of 1/20)."""
     counts = np.asarray(reference.counts, dtype=float)
     shares = counts / counts.sum()
     floor = 0.5 / counts.sum()
     mid = np.clip(np.cumsum(shares) - shares / 2, floor, 1 - floor)
-    scores = norm.ppf(mid.astype(np.float32)).astype(np.float32)
+    scores = np.clip(np.round(norm.ppf(mid) * 20), -127, 127) / 20
     return scores[np.searchsorted(np.asarray(reference.edges), values, side="right")]
 
 
