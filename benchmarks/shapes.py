@@ -84,6 +84,32 @@ def mixture_shift(rng: random.Random, features: dict[str, Any]) -> None:
     features["bimodal"] = rng.gauss(-2.0, 0.5) if rng.random() < 0.6 else rng.gauss(3.0, 1.0)
 
 
+def fewer_zeros(rng: random.Random, features: dict[str, Any]) -> None:
+    """Zero-inflated spend: 70% -> 55% exactly 0 (the same amounts otherwise)."""
+    if features["spend"] == 0.0 and rng.random() < 0.15 / 0.7:
+        features["spend"] = math.exp(rng.gauss(2.0, 1.2))
+
+
+def recoded(rng: random.Random, features: dict[str, Any]) -> None:
+    """The int-coded category's weights reversed."""
+    features["code"] = rng.choices(range(8), weights=CODE_WEIGHTS[::-1])[0]
+
+
+def less_constant(rng: random.Random, features: dict[str, Any]) -> None:
+    """The near-constant feature: 1.0 95% -> 80% of the time (a PSI of about 0.23; 88% would
+    be 0.067, under the 0.1 warning floor)."""
+    if rng.random() < 0.15 / 0.95:
+        features["constant"] = rng.gauss(5.0, 2.0)
+
+
+def decoupled(rng: random.Random, features: dict[str, Any]) -> None:
+    """The pair stops depending on each other: pair_y from an independent x (same marginals).
+    Their correlation was about 0 before and after: what second moments of normal scores
+    cannot see (a dependence that is not monotone)."""
+    x = rng.uniform(-2.0, 2.0)
+    features["pair_y"] = x * x + rng.gauss(0.0, 0.3)
+
+
 def scale_shift(feature: str, factor: float) -> Shift:
     def shift(rng: random.Random, features: dict[str, Any]) -> None:
         features[feature] *= factor
