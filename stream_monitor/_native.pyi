@@ -1,7 +1,6 @@
 """Type stubs of the compiled core (native/src/python.rs)."""
 
-from collections.abc import Iterable, Mapping, Sequence
-from collections.abc import Set as AbstractSet
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 STATE_VERSION: int
@@ -23,14 +22,6 @@ def kolmogorov_sf(x: float) -> float: ...
 def binom_sf(k: int, n: int, p: float) -> float: ...
 def binom_cdf(k: int, n: int, p: float) -> float: ...
 def norm_sf(x: float) -> float: ...
-def numeric_drift(
-    bins: Sequence[int],
-    counts: Sequence[float],
-    coarse_of: Sequence[int],
-    coarse_counts: Sequence[float],
-    edges: Sequence[float],
-    std: float,
-) -> dict[str, float | None]: ...
 def label_keys(values: Iterable[object]) -> list[str | None]: ...
 def binary_add_many(
     label_classes: Sequence[str | None],
@@ -40,25 +31,6 @@ def binary_add_many(
     histogram: object,
     log_loss: tuple[float, float],
 ) -> tuple[int, int, int, int, tuple[float, float], int, list[bool]]: ...
-def count_categories(
-    column: Iterable[object],
-    index: Mapping[str, int] | None = None,
-    known: AbstractSet[str] | None = None,
-    bins: object = None,
-) -> tuple[int, int, int, int, int]: ...
-
-class NumericColumn:
-    missing: int
-    non_finite: int
-    invalid: int
-    def __init__(self, column: Iterable[object]) -> None: ...
-    @property
-    def values(self) -> list[float]: ...
-    @property
-    def positions(self) -> list[int]: ...
-    def __len__(self) -> int: ...
-    def for_detectors(self) -> tuple[list[float], list[int]]: ...
-    def bin_into(self, edges: object, bins: object, low: float, high: float) -> int: ...
 
 class LogHistogram:
     def __init__(self) -> None: ...

@@ -60,3 +60,21 @@ def test_core_does_not_import_io_layers() -> None:
             text = path.read_text()
             assert "aiokafka" not in text, path
             assert "import time" not in text, path
+
+
+def test_the_native_stub_names_what_the_module_exports() -> None:
+    """``_native.pyi`` is what mypy believes: a name there that the module lacks would type
+    check and fail at run time."""
+    import ast
+
+    from stream_monitor import _native
+
+    stub = ast.parse((Path(stream_monitor.__file__).parent / "_native.pyi").read_text())
+    named = {n.name for n in stub.body if isinstance(n, ast.FunctionDef | ast.ClassDef)}
+    named |= {
+        n.target.id
+        for n in stub.body
+        if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)
+    }
+    exported = {name for name in dir(_native) if not name.startswith("__")}
+    assert named == exported
