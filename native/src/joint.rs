@@ -65,8 +65,8 @@ pub struct JointRef {
     pub mean: Vec<f64>,
     pub inv_sd: Vec<f64>,
     pub band: JointBand,
-    /// The ranks of the detectors' errors in the held-out half (from `band`).
-    pub error_ranks: (Edges, Ranks),
+    /// The ranks of the detectors' errors in the held-out half (from `band`'s counts).
+    pub error_ranks: Ranks,
 }
 
 /// A window's multivariate test: the largest |z| of its tests, their combined p-value
@@ -119,15 +119,15 @@ impl JointRef {
             slots,
             mean,
             inv_sd,
-            error_ranks: (Edges::new(band.error_edges.clone()), ranks),
+            error_ranks: ranks,
             band,
         })
     }
 
     /// The normal score of a joint detector's error in the held-out half's errors.
     pub fn error_score(&self, error: f64) -> f64 {
-        let (edges, ranks) = &self.error_ranks;
-        ranks.normal(edges.bin_of(error))
+        let bin = self.band.error_edges.partition_point(|&edge| edge <= error);
+        self.error_ranks.normal(bin)
     }
 
     /// Test a window's moments (None with fewer than [`MIN_EVENTS`] events, or when a feature

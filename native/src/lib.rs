@@ -9,6 +9,7 @@ pub mod adwin;
 pub mod binary;
 pub mod decode;
 pub mod hddm;
+pub mod interned;
 pub mod join;
 pub mod joint;
 pub mod mapped;

@@ -10,11 +10,12 @@
 //! where the warm-up ends and where the model version changes, exactly as event by event.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use crate::accum::{self, NumericDrift, NumericReferenceView};
 use crate::adwin::Adwin;
 use crate::decode::{Prediction, Value};
+use crate::interned::{shared, Pool};
 use crate::joint::{Joint, JointRef};
 use crate::mapped::Mapped;
 use crate::pyrepr::float_repr;
@@ -1180,41 +1181,13 @@ pub struct ModelCore {
     pub run_lags: Vec<f64>,
 }
 
-/// Feature lists in use, by hash, so that models monitoring the same features (a fleet of
-/// models of one schema) share one list.
-#[derive(Default)]
-struct FeatureLists {
-    lists: HashMap<u64, Vec<Weak<Vec<String>>>>,
-    /// Entries after the last sweep of lists no model holds any more.
-    swept: usize,
-}
-
-static FEATURE_LISTS: Mutex<Option<FeatureLists>> = Mutex::new(None);
+/// Feature lists in use, so that models monitoring the same features (a fleet of models of
+/// one schema) share one list.
+static FEATURE_LISTS: Mutex<Pool<Vec<String>>> = Mutex::new(Pool::new());
 
 /// The shared list of these feature names (made when no model holds one).
 pub fn feature_list(names: Vec<String>) -> Arc<Vec<String>> {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let Ok(mut guard) = FEATURE_LISTS.lock() else {
-        return Arc::new(names); // a poisoned lock only costs the sharing
-    };
-    let table = guard.get_or_insert_with(FeatureLists::default);
-    let mut hasher = DefaultHasher::new();
-    names.hash(&mut hasher);
-    let same = table.lists.entry(hasher.finish()).or_default();
-    if let Some(list) = same.iter().filter_map(Weak::upgrade).find(|l| **l == names) {
-        return list;
-    }
-    let list = Arc::new(names);
-    same.retain(|l| l.strong_count() > 0);
-    same.push(Arc::downgrade(&list));
-    if table.lists.len() > 2 * table.swept.max(64) {
-        table.lists.retain(|_, same| {
-            same.retain(|l| l.strong_count() > 0);
-            !same.is_empty()
-        });
-        table.swept = table.lists.len();
-    }
-    list
+    shared(&FEATURE_LISTS, names)
 }
 
 /// What the allocator adds to each allocation (its header, rounded), for [`ModelCore::footprint`].
@@ -1458,7 +1431,7 @@ impl ModelCore {
         self.joint_detectors = match &reference {
             None => Box::new([]),
             Some(r) => {
-                let ranks = &r.error_ranks.1;
+                let ranks = &r.error_ranks;
                 self.config
                     .detectors(ranks.normal_mean, ranks.normal_variance.sqrt())
             }

@@ -8,6 +8,9 @@
 //! uniform). The *normal score* is the standard normal quantile of the mid-rank (a Gaussian
 //! copula): the features' joint moments are taken on those.
 
+use std::sync::{Arc, Mutex};
+
+use crate::interned::{shared, Pool};
 use crate::special::norm_ppf;
 
 /// Normal scores are kept in a byte each, in steps of 1 / `SCORE_STEPS` (+-6.35: the normal
@@ -16,10 +19,14 @@ use crate::special::norm_ppf;
 /// of 20 features: 2 MB).
 pub const SCORE_STEPS: f64 = 20.0;
 
+/// Tables in use: references learnt from samples of one size have the same counts per
+/// percentile bin, so a fleet's references share a few tables.
+static TABLES: Mutex<Pool<Vec<i8>>> = Mutex::new(Pool::new());
+
 /// Normal scores of the bins of one reference (one more bin than edges).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Ranks {
-    normal: Box<[i8]>,
+    normal: Arc<Vec<i8>>,
     /// The variance of a reference value's mid-rank (0 when one bin holds every value).
     pub variance: f64,
     /// The mean and variance of a reference value's normal score.
@@ -53,7 +60,7 @@ impl Ranks {
             normal.push(step);
         }
         Some(Self {
-            normal: normal.into_boxed_slice(),
+            normal: shared(&TABLES, normal),
             variance: ((1.0 - cubes) / 12.0).max(0.0),
             normal_mean: first,
             normal_variance: (second - first * first).max(0.0),
