@@ -227,13 +227,18 @@ impl JointRef {
 
     /// Standardise one event into `z` (as long as the slots); false when a value is missing.
     pub fn standardise(&self, value: impl Fn(usize) -> Option<f64>, z: &mut [f64]) -> bool {
-        for (i, &slot) in self.slots.iter().enumerate() {
-            match value(slot as usize) {
-                Some(x) if x.is_finite() => {
-                    z[i] = ((x - self.mean[i]) * self.inv_sd[i]).clamp(-CLIP, CLIP);
-                }
-                _ => return false,
+        self.standardise_scores(|i| value(self.slots[i] as usize).unwrap_or(f64::NAN), z)
+    }
+
+    /// [`JointRef::standardise`] of the values by the features' order here (`score(i)` for
+    /// the i-th joint feature; not finite: missing).
+    pub fn standardise_scores(&self, score: impl Fn(usize) -> f64, z: &mut [f64]) -> bool {
+        for (i, out) in z.iter_mut().enumerate().take(self.len()) {
+            let x = score(i);
+            if !x.is_finite() {
+                return false;
             }
+            *out = ((x - self.mean[i]) * self.inv_sd[i]).clamp(-CLIP, CLIP);
         }
         true
     }

@@ -156,13 +156,6 @@ impl NumericRef {
     pub fn coarse_counts(&self) -> Vec<f64> {
         self.coarsen(&self.counts.f64s())
     }
-
-    /// The normal score of `value` in the reference (see [`Ranks`]).
-    pub fn normal_score(&self, value: f64) -> Option<f64> {
-        self.ranks
-            .as_ref()
-            .map(|r| r.normal(self.edges.bin_of(value)))
-    }
 }
 
 /// Runs of at most this many coarse bins are kept inline.
@@ -319,8 +312,17 @@ impl Acc {
         counts.non_finite += 1;
     }
 
-    /// Count a run's values (`Missing` for absent) of this feature.
-    fn add(&mut self, values: &[Cell<'_>]) {
+    /// Count a run's values (`Missing` for absent) of this feature, or their column as
+    /// `binned` already read when it was binned on this accumulator's own reference.
+    fn add(&mut self, values: &[Cell<'_>], binned: Option<&Binned>) {
+        if let (Some(binned), Acc::Numeric { reference, .. }) = (binned, &*self) {
+            if reference
+                .as_ref()
+                .is_some_and(|r| Arc::ptr_eq(r, &binned.reference))
+            {
+                return self.add_binned(binned);
+            }
+        }
         match self {
             Acc::Numeric {
                 counts,
@@ -375,6 +377,30 @@ impl Acc {
                     };
                     bins.increment(position);
                 }
+            }
+        }
+    }
+
+    /// [`Acc::add`] of a column binned on this numeric accumulator's reference.
+    fn add_binned(&mut self, binned: &Binned) {
+        let Acc::Numeric {
+            counts,
+            bins,
+            out_of_range,
+            reference: Some(r),
+        } = self
+        else {
+            return;
+        };
+        let column = &binned.column;
+        counts.missing += column.missing;
+        counts.non_finite += column.non_finite;
+        counts.invalid += column.invalid;
+        counts.n += column.values.len() as u64;
+        for (&value, &bin) in column.values.iter().zip(&binned.bins) {
+            bins.increment(bin);
+            if value < r.minimum || value > r.maximum {
+                *out_of_range += 1;
             }
         }
     }
@@ -702,6 +728,42 @@ impl PageHinkley {
 pub enum Algorithm {
     Adwin(Adwin),
     PageHinkley(PageHinkley),
+}
+
+/// A run's values of one numeric signal read once, for the window counts, the detectors and
+/// the joint moments: the column and each value's bin among `reference`'s edges.
+pub struct Binned {
+    pub column: NumericColumn,
+    pub bins: Vec<usize>,
+    pub reference: Arc<NumericRef>,
+}
+
+impl Binned {
+    fn of(cells: &[Cell<'_>], reference: &Arc<NumericRef>) -> Self {
+        let column = NumericColumn::of(cells);
+        let bins = column
+            .values
+            .iter()
+            .map(|&v| reference.edges.bin_of(v))
+            .collect();
+        Self {
+            column,
+            bins,
+            reference: Arc::clone(reference),
+        }
+    }
+
+    /// The normal score of each value (see [`Ranks`]); None without ranks.
+    fn scores(&self) -> Option<impl Iterator<Item = f64> + '_> {
+        let ranks = self.reference.ranks.as_ref()?;
+        Some(self.bins.iter().map(|&b| ranks.normal(b)))
+    }
+}
+
+/// The [`Binned`] columns of one run: per feature slot, and of the prediction signal.
+pub struct RunBins {
+    pub features: Vec<Option<Binned>>,
+    pub prediction: Option<Binned>,
 }
 
 /// A change detector fed standardised block means of one signal.
@@ -1379,7 +1441,7 @@ impl ModelCore {
     }
 
     /// The numeric reference of a feature slot, or of the prediction signal (None).
-    fn numeric_reference(&self, slot: Option<usize>) -> Option<&NumericRef> {
+    fn numeric_reference(&self, slot: Option<usize>) -> Option<&Arc<NumericRef>> {
         let reference = match slot {
             Some(slot) => self.references.get(slot)?.as_ref(),
             None => self.prediction_ref.as_ref().map(|(_, r)| r),
@@ -1569,24 +1631,35 @@ impl ModelCore {
     /// The standardised rows of the run's events whose joint features are all numbers, one
     /// after another, and the row width (None without a joint reference).
     #[allow(clippy::needless_range_loop)] // `event` indexes the inner lists of `slots`
-    fn joint_rows(&self, slots: &[Vec<Cell<'_>>], events: usize) -> JointRows {
+    fn joint_rows(&self, binned: &RunBins, events: usize) -> JointRows {
         let Some(reference) = &self.joint_ref else {
             return JointRows::default();
         };
         let width = reference.len();
-        if reference.slots.iter().any(|&s| s as usize >= slots.len()) {
-            return JointRows::default(); // not the features it was made for
+        // each joint feature's normal score per event (NaN: not a number there)
+        let mut scores = Vec::with_capacity(width);
+        for &slot in &reference.slots {
+            let Some(Some(feature)) = binned.features.get(slot as usize) else {
+                return JointRows::default(); // not the features it was made for
+            };
+            let mut dense = vec![f64::NAN; events];
+            if let Some(values) = feature.scores() {
+                let column = &feature.column;
+                for ((score, &at), &number) in values.zip(&column.positions).zip(&column.detectable)
+                {
+                    if number {
+                        dense[at] = score; // booleans are not numbers to the joint moments
+                    }
+                }
+            }
+            scores.push(dense);
         }
         let mut rows = vec![0.0; events * width];
         let mut positions = Vec::with_capacity(events);
         for event in 0..events {
             let kept = positions.len();
             let row = &mut rows[kept * width..(kept + 1) * width];
-            let score = |slot: usize| {
-                let x = number_of(slots[slot][event])?;
-                self.numeric_reference(Some(slot))?.normal_score(x)
-            };
-            if reference.standardise(score, row) {
+            if reference.standardise_scores(|i| scores[i][event], row) {
                 positions.push(event);
             }
         }
@@ -1645,7 +1718,8 @@ impl ModelCore {
     ) -> bool {
         let versions = self.follow_versions(run);
         let slots = slots_of(&self.names, run);
-        let rows = self.joint_rows(&slots, run.len());
+        let binned = self.binned(run, &slots);
+        let rows = self.joint_rows(&binned, run.len());
         let mut before = Vec::with_capacity(keys.len());
         for &key in keys {
             let at = match self.open.iter().position(|(k, _)| *k == key) {
@@ -1659,7 +1733,7 @@ impl ModelCore {
             let window = &mut self.open[at].1;
             before.push((window.count, window.first));
             if Arc::ptr_eq(&window.names, &self.names) {
-                add_run(window, run, &slots, self.signal, lags);
+                add_run(window, run, &slots, self.signal, lags, Some(&binned));
                 if let (Some(joint), Some(width)) = (&mut window.joint, rows.width) {
                     for z in rows.values.chunks_exact(width) {
                         joint.add(z);
@@ -1668,11 +1742,11 @@ impl ModelCore {
             } else {
                 // opened under other features (before a reference was learnt)
                 let own = slots_of(&window.names, run);
-                add_run(window, run, &own, self.signal, lags);
+                add_run(window, run, &own, self.signal, lags, None);
             }
         }
         let mut hits = if !self.signals.is_empty() && !keys.is_empty() {
-            self.detections(run, &slots)
+            self.detections(&binned)
         } else {
             Vec::new()
         };
@@ -1719,28 +1793,23 @@ impl ModelCore {
     }
 
     /// Feed each signal's detectors the normal scores of the run's values in its reference.
-    fn detections(&mut self, run: &[&Prediction], slots: &[Vec<Cell<'_>>]) -> Vec<Hit> {
+    fn detections(&mut self, binned: &RunBins) -> Vec<Hit> {
         let mut hits = Vec::new();
         let mut order = 0;
-        let signal = self.signal;
-        let mut signals = std::mem::take(&mut self.signals);
-        for sig in &mut signals {
-            let mut column = match sig.slot {
-                Some(slot) => NumericColumn::of(&slots[slot]),
-                None => NumericColumn::of(&signal_cells(run, signal)),
+        for sig in &mut self.signals {
+            let feature = match sig.slot {
+                Some(slot) => binned.features.get(slot).and_then(Option::as_ref),
+                None => binned.prediction.as_ref(),
             };
-            let reference = self.numeric_reference(sig.slot);
-            for value in &mut column.values {
-                *value = reference
-                    .and_then(|r| r.normal_score(*value))
-                    .unwrap_or(0.0);
-            }
+            let Some((feature, scores)) = feature.and_then(|f| Some((f, f.scores()?))) else {
+                order += sig.detectors.len(); // nothing to rank on: no detection
+                continue;
+            };
+            let scores: Vec<f64> = scores.collect();
+            let column = &feature.column;
             for (d, detector) in sig.detectors.iter_mut().enumerate() {
-                for ((&value, &position), &keep) in column
-                    .values
-                    .iter()
-                    .zip(&column.positions)
-                    .zip(&column.detectable)
+                for ((&value, &position), &keep) in
+                    scores.iter().zip(&column.positions).zip(&column.detectable)
                 {
                     if keep && detector.update(value) {
                         hits.push(Hit {
@@ -1754,8 +1823,26 @@ impl ModelCore {
                 order += 1;
             }
         }
-        self.signals = signals;
         hits
+    }
+
+    /// The run's numeric signals read and binned once on their references (see [`Binned`]).
+    fn binned(&self, run: &[&Prediction], slots: &[Vec<Cell<'_>>]) -> RunBins {
+        let features = slots
+            .iter()
+            .enumerate()
+            .map(|(slot, cells)| {
+                let reference = self.numeric_reference(Some(slot))?;
+                Some(Binned::of(cells, reference))
+            })
+            .collect();
+        let prediction = self
+            .numeric_reference(None)
+            .map(|reference| Binned::of(&signal_cells(run, self.signal), reference));
+        RunBins {
+            features,
+            prediction,
+        }
     }
 
     fn close(&mut self, key: i64, bounds: Bounds) -> Pause {
@@ -1829,16 +1916,6 @@ fn slots_of<'e>(names: &[String], run: &[&'e Prediction]) -> Vec<Vec<Cell<'e>>> 
     slots
 }
 
-/// A cell's number for the joint moments (not booleans, not text, not missing).
-fn number_of(cell: Cell<'_>) -> Option<f64> {
-    match cell {
-        Cell::Value(Value::Float(x)) => Some(*x),
-        Cell::Value(Value::Int(n)) => Some(*n as f64),
-        Cell::Value(Value::BigInt(digits)) => digits.parse().ok(),
-        _ => None,
-    }
-}
-
 /// The prediction signal's value of each event.
 fn signal_cells<'e>(run: &[&'e Prediction], signal: Option<SignalKind>) -> Vec<Cell<'e>> {
     match signal {
@@ -1853,6 +1930,7 @@ fn add_run(
     slots: &[Vec<Cell<'_>>],
     signal: Option<SignalKind>,
     lags: &[f64],
+    binned: Option<&RunBins>,
 ) {
     window.count += run.len() as u64;
     let first = run.iter().map(|e| e.timestamp).min();
@@ -1867,8 +1945,9 @@ fn add_run(
             window.last = Some(last);
         }
     }
-    for (acc, cells) in window.features.iter_mut().zip(slots) {
-        acc.add(cells);
+    for (slot, (acc, cells)) in window.features.iter_mut().zip(slots).enumerate() {
+        let column = binned.and_then(|b| b.features.get(slot)?.as_ref());
+        acc.add(cells, column);
     }
     // Features that arrived as NaN or Infinity were read as missing: count them non-finite.
     for event in run {
@@ -1879,7 +1958,8 @@ fn add_run(
         }
     }
     if let Some(prediction) = &mut window.prediction {
-        prediction.add(&signal_cells(run, signal));
+        let column = binned.and_then(|b| b.prediction.as_ref());
+        prediction.add(&signal_cells(run, signal), column);
     }
     for event in run {
         if let Some(latency) = event.latency_ms {
@@ -2013,7 +2093,7 @@ mod tests {
             Value::Bool(true),
         ];
         let cells: Vec<Cell<'_>> = values.iter().map(Cell::Value).collect();
-        acc.add(&cells);
+        acc.add(&cells, None);
         let Acc::Categorical {
             counts,
             bins,
@@ -2057,7 +2137,7 @@ mod tests {
         );
         let values = [0.5, 1.5, 2.5, 2.6, 3.5, 3.9].map(Value::Float);
         let cells: Vec<Cell<'_>> = values.iter().map(Cell::Value).collect();
-        acc.add(&cells);
+        acc.add(&cells, None);
         assert_eq!(
             acc.distribution(),
             Some(Distribution::Numeric {
