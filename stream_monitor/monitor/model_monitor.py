@@ -237,13 +237,7 @@ class ModelMonitor:
             )
             outcome.summary = revised
             out.append(revised)
-            check = performance_check(
-                self.spec,
-                revised.performance,
-                outcome.labelled,
-                self.outcomes.reference,
-                (outcome.performance.standard_errors(), self.outcomes.reference_errors),
-            )
+            check = self._performance_check(revised, outcome)
             # Revisions can raise an alert, but never count as a healthy window again.
             if check is not None and check.severity is not None:
                 alert = self.tracker.observe(
@@ -257,6 +251,21 @@ class ModelMonitor:
         if self.segments is not None:
             out.extend(self.segments.revisions())
         return out
+
+    def _performance_check(
+        self, summary: WindowSummary, outcome: WindowOutcome
+    ) -> RuleCheck | None:
+        """The performance rule on a window's summary (first or revised)."""
+        return performance_check(
+            self.spec,
+            summary.performance,
+            outcome.labelled,
+            self.outcomes.reference,
+            (
+                outcome.performance.standard_error(self.spec.performance.metric),
+                self.outcomes.reference_error,
+            ),
+        )
 
     def _label_fields(self, outcome: WindowOutcome, events: int) -> dict[str, Any]:
         counts = dict(sorted(self.outcomes.join.counts.items()))
@@ -539,13 +548,7 @@ class ModelMonitor:
         # A segment's window too small to judge is published but not judged.
         judged = self.segment is None or count >= self.spec.segments.min_events
         checks = self._window_checks(closed_window, reference_id) if judged else []
-        performance = performance_check(
-            self.spec,
-            summary.performance,
-            outcome.labelled,
-            self.outcomes.reference,
-            (outcome.performance.standard_errors(), self.outcomes.reference_errors),
-        )
+        performance = self._performance_check(summary, outcome)
         if performance is not None and judged:
             checks.append(performance)
         estimated = estimation_check(

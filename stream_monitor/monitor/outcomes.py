@@ -75,7 +75,7 @@ class Outcomes:
     estimating: bool = False
     calibration: array[float] | None = None
     estimated_reference: Band | None = None
-    reference_errors: dict[str, float] = {}  # noqa: RUF012 - read-only default, replaced whole
+    reference_error: float | None = None
 
     def __init__(self, spec: ModelSpec, reference: dict[str, float | None] | None = None) -> None:
         perf = spec.performance
@@ -108,7 +108,7 @@ class Outcomes:
         self.estimating = perf.estimation and spec.task == "binary_classification"
         self.calibration: array[float] | None = None  # P(positive) per score bin
         self.metric = perf.metric
-        self.reference_errors: dict[str, float] = {}  # the reference metrics' standard errors
+        self.reference_error: float | None = None  # the reference metric's standard error
         # The reference's own estimate of the metric, which windows' estimates are tested against
         self.estimated_reference: Band | None = None
 
@@ -371,7 +371,7 @@ class Outcomes:
         """Fix the reference performance once enough labels were counted towards it."""
         if self.learning is not None and _count(self.learning) >= self.reference_size:
             self.reference = {**self.learning.metrics(), "labelled": float(self.reference_size)}
-            self.reference_errors = self.learning.standard_errors()
+            self.reference_error = self.learning.standard_error(self.metric)
             if self.estimating and isinstance(self.learning, BinaryPerformance):
                 rates = calibrate(self.learning.pos_scores, self.learning.neg_scores)
                 self.calibration = None if rates is None else array("d", rates)

@@ -85,12 +85,27 @@ class _Many:
         return [add(p, s, c, y) for p, s, c, y in rows]
 
 
-def _mean_error(name: str, total: float, squares: float, n: int) -> dict[str, float]:
-    """``{name: standard error}`` of a mean of ``n`` terms from their sum and squares' sum."""
+def _mean_error(total: float, squares: float, n: int) -> float | None:
+    """The standard error of a mean of ``n`` terms from their sum and their squares' sum."""
     if n < 2:
-        return {}
+        return None
     mean = total / n
-    return {name: math.sqrt(max(squares / n - mean * mean, 0.0) / n)}
+    return math.sqrt(max(squares / n - mean * mean, 0.0) / n)
+
+
+def _proportion_error(hits: int, counted: int) -> float | None:
+    """The binomial standard error of ``hits / counted``."""
+    if not counted:
+        return None
+    share = hits / counted
+    return math.sqrt(share * (1 - share) / counted)
+
+
+def _f1_error(tp: int, counted: int) -> float | None:
+    """F1's standard error by the delta method: F1 = 2t / (1 + t) for the share t of true
+    positives among the ``counted`` predictions F1 counts (tp + fp + fn)."""
+    error = _proportion_error(tp, counted)
+    return None if error is None else 2 / (1 + tp / counted) ** 2 * error
 
 
 def auc_standard_error(auc: float, positives: float, negatives: float) -> float:
@@ -210,20 +225,19 @@ class BinaryPerformance(_Many):
             below += neg
         return area / (positives * negatives)
 
-    def standard_errors(self) -> dict[str, float]:
-        """Sampling standard errors of the metrics that have one here: F1 by the delta method
-        on the share of true positives among the predictions it counts, ROC AUC by Hanley and
-        McNeil's formula, log loss as a mean (accuracy, precision and recall are tested as
-        proportions)."""
-        errors = _mean_error("log_loss", self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
-        counted = self.tp + self.fp + self.fn
-        if counted:
-            share = self.tp / counted
-            errors["f1"] = 2 / (1 + share) ** 2 * math.sqrt(share * (1 - share) / counted)
-        auc = self.roc_auc()
-        if auc is not None:
-            errors["roc_auc"] = auc_standard_error(auc, sum(self.pos_scores), sum(self.neg_scores))
-        return errors
+    def standard_error(self, metric: str) -> float | None:
+        """The sampling standard error of ``metric``, where it has one here: F1 by the delta
+        method on the share of true positives among the predictions it counts, ROC AUC by
+        Hanley and McNeil's formula, log loss as a mean (accuracy, precision and recall are
+        tested as proportions: None)."""
+        if metric == "log_loss":
+            return _mean_error(self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
+        if metric == "f1":
+            return _f1_error(self.tp, self.tp + self.fp + self.fn)
+        auc = self.roc_auc() if metric == "roc_auc" else None
+        if auc is None:
+            return None
+        return auc_standard_error(auc, sum(self.pos_scores), sum(self.neg_scores))
 
     def metrics(self) -> dict[str, float | None]:
         """Metric name to value (None where undefined)."""
@@ -314,29 +328,25 @@ class MulticlassPerformance(_Many):
         result.update(per_class)
         return result
 
-    def standard_errors(self) -> dict[str, float]:
-        """Standard errors of the macro scores (each class's by a binomial for precision and
-        recall, the delta method for F1, taken as independent) and of log loss; accuracy is
-        tested as a proportion."""
-        errors = _mean_error("log_loss", self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
-        classes = sorted(self.true_pos.keys() | self.false_pos.keys() | self.false_neg.keys())
+    def standard_error(self, metric: str) -> float | None:
+        """The standard error of a macro score (each class's by a binomial for precision and
+        recall, the delta method for F1, taken as independent) or of log loss; None for
+        accuracy, which is tested as a proportion."""
+        if metric == "log_loss":
+            return _mean_error(self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
+        if metric not in {"precision", "recall", "f1"}:
+            return None
+        classes = self.true_pos.keys() | self.false_pos.keys() | self.false_neg.keys()
         if not classes:
-            return errors
-        variances = {"precision": 0.0, "recall": 0.0, "f1": 0.0}
+            return None
+        variance = 0.0
         for name in classes:
             tp = self.true_pos.get(name, 0)
             fp, fn = self.false_pos.get(name, 0), self.false_neg.get(name, 0)
-            for metric, counted in (("precision", tp + fp), ("recall", tp + fn)):
-                if counted:
-                    share = tp / counted
-                    variances[metric] += share * (1 - share) / counted
-            if tp + fp + fn:
-                share = tp / (tp + fp + fn)
-                variances["f1"] += (
-                    (2 / (1 + share) ** 2) ** 2 * share * (1 - share) / (tp + fp + fn)
-                )
-        errors.update({k: math.sqrt(v) / len(classes) for k, v in variances.items()})
-        return errors
+            counted = {"precision": tp + fp, "recall": tp + fn, "f1": tp + fp + fn}[metric]
+            error = _f1_error(tp, counted) if metric == "f1" else _proportion_error(tp, counted)
+            variance += (error or 0.0) ** 2
+        return math.sqrt(variance) / len(classes)
 
 
 class RegressionPerformance(_Many):
@@ -376,22 +386,23 @@ class RegressionPerformance(_Many):
             "r2": 1 - self.sq_sum / total if total > 1e-12 else None,
         }
 
-    def standard_errors(self) -> dict[str, float]:
+    def standard_error(self, metric: str) -> float | None:
         """Standard errors from the running sums: MAE's is the spread of |error| over sqrt n;
         RMSE's the spread of the squared errors by the delta method; R2's that of the mean
         squared error over the labels' variance."""
         n = self.count
         if n < 2:
-            return {}
-        mae, mse = self.abs_sum / n, self.sq_sum / n
-        squares = max(self.quad_sum / n - mse * mse, 0.0) / n  # Var of the mean squared error
-        errors = {"mae": math.sqrt(max(mse - mae * mae, 0.0) / n)}
-        if mse > 0:
-            errors["rmse"] = math.sqrt(squares) / (2 * math.sqrt(mse))
+            return None
+        if metric == "mae":
+            return _mean_error(self.abs_sum, self.sq_sum, n)
+        mse = self.sq_sum / n
+        squares = _mean_error(self.sq_sum, self.quad_sum, n)  # of the mean squared error
+        if metric == "rmse" and mse > 0 and squares is not None:
+            return squares / (2 * math.sqrt(mse))
         spread = self.y_sq_sum / n - (self.y_sum / n) ** 2
-        if spread > 1e-12:
-            errors["r2"] = math.sqrt(squares) / spread
-        return errors
+        if metric == "r2" and spread > 1e-12 and squares is not None:
+            return squares / spread
+        return None
 
 
 Performance = BinaryPerformance | MulticlassPerformance | RegressionPerformance

@@ -265,16 +265,15 @@ def performance_check(
     metrics: Mapping[str, float | None],
     labelled: int,
     reference: Mapping[str, float | None],
-    errors: tuple[Mapping[str, float], Mapping[str, float]] = ({}, {}),
+    errors: tuple[float | None, float | None] = (None, None),
 ) -> RuleCheck | None:
     """The performance rule for one window, or None when it cannot be tested yet.
 
     A worsening alerts only when a one-sided test puts it below ``drift.significance``: a
-    z-test on the window's and the reference's standard ``errors`` (the window's, then the
-    reference's: see each performance's ``standard_errors``; a reference from a profile file
-    has none and counts as exact) for every metric that has one, and proportions without one
-    (accuracy, a binary classifier's precision and recall) by a two-proportion z-test or a
-    binomial one."""
+    z-test on the metric's standard ``errors`` (the window's, then the reference's: see each
+    performance's ``standard_error``; a reference from a profile file has none and counts as
+    exact) where the window's has one, and proportions without one (accuracy, a binary
+    classifier's precision and recall) by a two-proportion z-test or a binomial one."""
     perf = spec.performance
     metric = perf.metric
     value, baseline = metrics.get(metric), reference.get(metric)
@@ -282,8 +281,8 @@ def performance_check(
         return None
     worse = value - baseline if metric in LOWER_IS_BETTER else baseline - value
     pvalue = None
-    if metric in errors[0]:
-        deviation = math.hypot(errors[0][metric], errors[1].get(metric, 0.0))
+    if errors[0] is not None:
+        deviation = math.hypot(errors[0], errors[1] or 0.0)
         pvalue = norm_sf(worse / deviation) if deviation > 0 else (0.0 if worse > 0 else 1.0)
     elif metric in _PROPORTIONS:
         reference_n = reference.get("labelled")

@@ -366,22 +366,23 @@ def test_standard_errors_are_those_of_the_terms() -> None:
     for y, s in zip(labels, scores, strict=True):
         binary.add(int(s > 0.5), float(s), None, int(y))
     terms = -np.log(np.where(labels == 1, scores, 1 - scores))
-    errors = binary.standard_errors()
-    assert errors["log_loss"] == pytest.approx(terms.std() / np.sqrt(500), rel=1e-9)
-    assert 0 < errors["roc_auc"] < 0.05
-    assert 0 < errors["f1"] < 0.05
+    error = binary.standard_error
+    assert error("log_loss") == pytest.approx(terms.std() / np.sqrt(500), rel=1e-9)
+    assert 0 < (error("roc_auc") or 0) < 0.05
+    assert 0 < (error("f1") or 0) < 0.05
+    assert error("accuracy") is None  # a proportion: tested as one
     regression = RegressionPerformance()
     truth = rng.normal(size=400)
     guess = truth + rng.standard_t(5, size=400)
     for p, y in zip(guess, truth, strict=True):
         regression.add(float(p), None, None, float(y))
     e = guess - truth
-    errors = regression.standard_errors()
-    assert errors["mae"] == pytest.approx(np.abs(e).std() / np.sqrt(400), rel=1e-9)
+    error = regression.standard_error
+    assert error("mae") == pytest.approx(np.abs(e).std() / np.sqrt(400), rel=1e-9)
     rmse = np.sqrt((e**2).mean())
-    assert errors["rmse"] == pytest.approx((e**2).std() / np.sqrt(400) / (2 * rmse), rel=1e-9)
-    assert errors["r2"] == pytest.approx((e**2).std() / np.sqrt(400) / truth.var(), rel=1e-9)
-    assert RegressionPerformance().standard_errors() == {}
+    assert error("rmse") == pytest.approx((e**2).std() / np.sqrt(400) / (2 * rmse), rel=1e-9)
+    assert error("r2") == pytest.approx((e**2).std() / np.sqrt(400) / truth.var(), rel=1e-9)
+    assert RegressionPerformance().standard_error("mae") is None
 
 
 def test_multiclass_macro_scores_have_standard_errors_from_their_classes() -> None:
@@ -391,12 +392,13 @@ def test_multiclass_macro_scores_have_standard_errors_from_their_classes() -> No
         label = rng.choice("abc")
         prediction = label if rng.random() < 0.7 else rng.choice("abc")
         performance.add(prediction, None, {label: 0.6}, label)
-    errors = performance.standard_errors()
-    assert set(errors) == {"precision", "recall", "f1", "log_loss"}
-    assert errors["log_loss"] == 0.0  # every term is -ln 0.6
+    error = performance.standard_error
+    assert all(error(m) is not None for m in ("precision", "recall", "f1"))
+    assert error("accuracy") is None
+    assert error("log_loss") == 0.0  # every term is -ln 0.6
     # three classes of about 1,000: about the binomial error of one class over sqrt 3
-    assert errors["precision"] == pytest.approx((0.8 * 0.2 / 1_000) ** 0.5 / 3**0.5, rel=0.2)
-    assert MulticlassPerformance().standard_errors() == {}
+    assert error("precision") == pytest.approx((0.8 * 0.2 / 1_000) ** 0.5 / 3**0.5, rel=0.2)
+    assert MulticlassPerformance().standard_error("f1") is None
 
 
 def test_the_rule_tests_a_metric_against_its_standard_errors() -> None:
@@ -404,22 +406,18 @@ def test_the_rule_tests_a_metric_against_its_standard_errors() -> None:
 
     spec = ModelSpec.model_validate({"performance": {"metric": "log_loss", "warning_drop": 0.05}})
     reference = {"log_loss": 0.50, "labelled": 1000.0}
-    noisy = performance_check(spec, {"log_loss": 0.56}, 1000, reference, ({"log_loss": 0.03}, {}))
+    noisy = performance_check(spec, {"log_loss": 0.56}, 1000, reference, (0.03, None))
     assert noisy is not None
     assert noisy.severity is None  # 0.06 worse is 2 standard errors: not significant
     assert noisy.evidence["p_value"] == pytest.approx(0.02275, rel=1e-3)
-    real = performance_check(
-        spec, {"log_loss": 0.70}, 1000, reference, ({"log_loss": 0.03}, {"log_loss": 0.02})
-    )
+    real = performance_check(spec, {"log_loss": 0.70}, 1000, reference, (0.03, 0.02))
     assert real is not None
     assert real.severity == "critical"  # 0.20 worse, 5.5 of sqrt(0.03^2 + 0.02^2)
     # Without a standard error, a proportion is still tested as one (binary precision).
     precise = ModelSpec.model_validate({"performance": {"metric": "precision"}})
-    binary = performance_check(precise, {"precision": 0.74}, 1000, {"precision": 0.8}, ({}, {}))
+    binary = performance_check(precise, {"precision": 0.74}, 1000, {"precision": 0.8})
     assert binary is not None
     assert binary.evidence["p_value"] < 1e-5  # binomial: 0.06 below 0.8 at n = 1,000
-    macro = performance_check(
-        precise, {"precision": 0.74}, 1000, {"precision": 0.8}, ({"precision": 0.03}, {})
-    )
+    macro = performance_check(precise, {"precision": 0.74}, 1000, {"precision": 0.8}, (0.03, None))
     assert macro is not None
     assert macro.severity is None  # a macro average's own error is wider
