@@ -20,7 +20,7 @@ import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from stream_monitor.monitor.performance import auc_standard_error
+from stream_monitor.monitor.performance import auc_standard_error, f1_error, proportion_error
 
 __all__ = ["ESTIMATED", "Band", "calibrate", "estimate", "standard_error"]
 
@@ -80,8 +80,9 @@ def standard_error(
     Accuracy is the mean over the window's predictions of each one's chance of being right
     (``p`` for a predicted positive, ``1 - p`` for a predicted negative): its standard error is
     their standard deviation over sqrt n, exactly. ROC AUC takes Hanley and McNeil's formula
-    with the expected numbers of positives and negatives; precision, recall and F1 a binomial
-    one on the predictions they count (wider than the estimate's own spread: conservative).
+    with the expected numbers of positives and negatives; precision and recall a binomial one,
+    F1 the delta method on the expected counts, as the realised metrics take them (wider than
+    the estimate's own spread: conservative).
     None when undefined (no scored prediction, or one class expected only)."""
     n = first = second = tp = fp = fn = 0.0
     for p, pp, pn in zip(calibration, predicted_positive, predicted_negative, strict=True):
@@ -94,17 +95,15 @@ def standard_error(
     if metric == "accuracy":
         mean = first / n
         return math.sqrt(max(second / n - mean * mean, 0.0) / n)
-    metrics = estimate(calibration, predicted_positive, predicted_negative)
-    value = metrics.get(metric)
-    if value is None:
+    if metric == "f1":
+        return f1_error(tp, tp + fp + fn)
+    if metric in {"precision", "recall"}:
+        return proportion_error(tp, tp + fp if metric == "precision" else tp + fn)
+    positives, negatives = tp + fn, n - tp - fn
+    auc = estimate(calibration, predicted_positive, predicted_negative).get(metric)
+    if metric != "roc_auc" or auc is None or positives < 1 or negatives < 1:
         return None
-    if metric == "roc_auc":
-        positives, negatives = tp + fn, n - tp - fn
-        if positives < 1 or negatives < 1:
-            return None
-        return auc_standard_error(value, positives, negatives)
-    counted = {"precision": tp + fp, "recall": tp + fn, "f1": tp + fp + fn}[metric]
-    return math.sqrt(max(value * (1 - value), 1e-12) / counted) if counted >= 1 else None
+    return auc_standard_error(auc, positives, negatives)
 
 
 def estimate(

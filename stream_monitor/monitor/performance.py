@@ -30,9 +30,11 @@ __all__ = [
     "RollingMean",
     "auc_standard_error",
     "binary_add_many",
+    "f1_error",
     "label_key",
     "label_keys",
     "make_performance",
+    "proportion_error",
     "score_histogram",
 ]
 
@@ -93,7 +95,7 @@ def _mean_error(total: float, squares: float, n: int) -> float | None:
     return math.sqrt(max(squares / n - mean * mean, 0.0) / n)
 
 
-def _proportion_error(hits: int, counted: int) -> float | None:
+def proportion_error(hits: float, counted: float) -> float | None:
     """The binomial standard error of ``hits / counted``."""
     if not counted:
         return None
@@ -101,10 +103,10 @@ def _proportion_error(hits: int, counted: int) -> float | None:
     return math.sqrt(share * (1 - share) / counted)
 
 
-def _f1_error(tp: int, counted: int) -> float | None:
+def f1_error(tp: float, counted: float) -> float | None:
     """F1's standard error by the delta method: F1 = 2t / (1 + t) for the share t of true
     positives among the ``counted`` predictions F1 counts (tp + fp + fn)."""
-    error = _proportion_error(tp, counted)
+    error = proportion_error(tp, counted)
     return None if error is None else 2 / (1 + tp / counted) ** 2 * error
 
 
@@ -233,7 +235,7 @@ class BinaryPerformance(_Many):
         if metric == "log_loss":
             return _mean_error(self.log_loss_sum, self.log_loss_sq, self.log_loss_n)
         if metric == "f1":
-            return _f1_error(self.tp, self.tp + self.fp + self.fn)
+            return f1_error(self.tp, self.tp + self.fp + self.fn)
         auc = self.roc_auc() if metric == "roc_auc" else None
         if auc is None:
             return None
@@ -344,7 +346,7 @@ class MulticlassPerformance(_Many):
             tp = self.true_pos.get(name, 0)
             fp, fn = self.false_pos.get(name, 0), self.false_neg.get(name, 0)
             counted = {"precision": tp + fp, "recall": tp + fn, "f1": tp + fp + fn}[metric]
-            error = _f1_error(tp, counted) if metric == "f1" else _proportion_error(tp, counted)
+            error = f1_error(tp, counted) if metric == "f1" else proportion_error(tp, counted)
             variance += (error or 0.0) ** 2
         return math.sqrt(variance) / len(classes)
 

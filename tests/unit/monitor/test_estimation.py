@@ -205,3 +205,23 @@ def test_a_stationary_stream_without_labels_stays_silent_and_the_floor_holds() -
         {"warmup_events": 1000, "performance": {"estimation_floor": 0.05}}
     )
     assert estimated_alerts(run(ModelMonitor("m", spec), narrowing(9_000, change=5_000))) == []
+
+
+def test_the_estimates_standard_errors() -> None:
+    """Accuracy's is the spread of each prediction's chance of being right over sqrt n; the
+    others follow the realised metrics' formulas on the expected counts."""
+    from stream_monitor.monitor.estimation import standard_error
+
+    calibration = [b / 99 for b in range(100)]
+    positive = [0] * 50 + [10] * 50  # predicted positive from a score of 0.5
+    negative = [10] * 50 + [0] * 50
+    right = [1 - p for p in calibration[:50]] + calibration[50:]
+    mean = sum(right) / 100
+    spread = (sum((r - mean) ** 2 for r in right) / 100 / 1_000) ** 0.5
+    assert standard_error("accuracy", calibration, positive, negative) == pytest.approx(spread)
+    for metric in ("precision", "recall", "f1", "roc_auc"):
+        error = standard_error(metric, calibration, positive, negative)
+        assert error is not None
+        assert 0 < error < 0.05, metric
+    assert standard_error("log_loss", calibration, positive, negative) is None
+    assert standard_error("accuracy", calibration, [0] * 100, [0] * 100) is None
