@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import math
 import operator
+import struct
 import sys
 from array import array
 from collections import Counter
@@ -254,11 +255,39 @@ def _narrow(value: float) -> float:
     return value if math.isinf(narrow) and not math.isinf(value) else narrow
 
 
+def _step_f32(value: float, up: bool) -> float:
+    """The ``f32`` number next to ``value`` (itself one), above it or below."""
+    if value == 0.0:
+        return 2.0**-149 if up else -(2.0**-149)
+    (bits,) = struct.unpack("<i", struct.pack("<f", value))
+    bits += 1 if (value > 0) == up else -1
+    (found,) = struct.unpack("<f", struct.pack("<i", bits))
+    return float(found)
+
+
+def _atom_edges(ordered: Sequence[float], quantiles: Iterable[float]) -> set[float]:
+    """Edges that give each atom (a value at least 1% of the sample holds: zero spend, a
+    default, a count) a bin of its own, so that a value next to it is never binned with it: the
+    largest ``f32`` number at most the atom and the next one above."""
+    edges: set[float] = set()
+    least = max(2, len(ordered) // FINE_BINS)
+    for value in quantiles:
+        held = bisect.bisect_right(ordered, value) - bisect.bisect_left(ordered, value)
+        if held < least or not abs(value) < 3.0e38:
+            continue
+        below = _narrow(value)
+        if below > value:
+            below = _step_f32(below, up=False)
+        edges |= {below, _step_f32(below, up=True)}
+    return edges
+
+
 def _numeric_reference(values: list[float], total: int) -> NumericReference | None:
     if not values:
         return None
     ordered = sorted(values)
-    fine = sorted({_narrow(_quantile(ordered, i / FINE_BINS)) for i in range(1, FINE_BINS)})
+    quantiles = {_quantile(ordered, i / FINE_BINS) for i in range(1, FINE_BINS)}
+    fine = sorted({_narrow(q) for q in quantiles} | _atom_edges(ordered, quantiles))
     deciles = {_narrow(_quantile(ordered, i / COARSE_BINS)) for i in range(1, COARSE_BINS)}
     # Bin i holds the values v with fine[i - 1] <= v < fine[i] (the native core's
     # bisect_right of v among the edges); values are sorted, so a bin's count is the step

@@ -47,6 +47,29 @@ def test_discrete_values_collapse_edges_consistently() -> None:
     assert ref.counts[ref.bin_of(1.0)] == 300
 
 
+def test_an_atom_gets_a_bin_of_its_own() -> None:
+    """95% of the values at 1.0 (a default), the rest spread: 1.0 is alone in its bin, so a
+    default that moves to 1.5 (or 0.999) is not counted as the default."""
+    rng = random.Random(2)
+    values = [1.0 if rng.random() < 0.95 else rng.gauss(5, 2) for _ in range(2_000)]
+    ref = build_feature_reference("numeric", values)
+    assert isinstance(ref, NumericReference)
+    atom = ref.bin_of(1.0)
+    assert ref.counts[atom] == values.count(1.0)
+    assert ref.bin_of(1.5) != atom
+    assert ref.bin_of(0.999) != atom
+    assert list(ref.edges) == sorted(set(ref.edges))
+    # an atom that is no f32 number (0.1) is isolated too, between the f32 numbers around it
+    tenths = build_feature_reference("numeric", [0.1] * 500 + [rng.random() for _ in range(500)])
+    assert isinstance(tenths, NumericReference)
+    assert tenths.counts[tenths.bin_of(0.1)] == 500
+    assert tenths.bin_of(0.1001) != tenths.bin_of(0.1)
+    # a continuous feature has no atom: its edges are the percentiles alone
+    smooth = build_feature_reference("numeric", [rng.gauss(0, 1) for _ in range(2_000)])
+    assert isinstance(smooth, NumericReference)
+    assert len(smooth.edges) == 99
+
+
 def test_categorical_reference_top_other_and_known() -> None:
     values = ["a"] * 50 + ["b"] * 30 + [f"rare{i}" for i in range(60)] + [None] * 10
     ref = build_feature_reference("categorical", values)
