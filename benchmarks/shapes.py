@@ -110,6 +110,22 @@ def decoupled(rng: random.Random, features: dict[str, Any]) -> None:
     features["pair_y"] = x * x + rng.gauss(0.0, 0.3)
 
 
+def moved_atom(rng: random.Random, features: dict[str, Any]) -> None:
+    """The near-constant feature's constant 1.0 becomes 1.5 (a default value changed)."""
+    if features["constant"] == 1.0:
+        features["constant"] = 1.5
+
+
+def mixed_in(share: float, shift: Shift) -> Shift:
+    """``shift`` on a ``share`` of the events: a component of other values mixed in."""
+
+    def mixed(rng: random.Random, features: dict[str, Any]) -> None:
+        if rng.random() < share:
+            shift(rng, features)
+
+    return mixed
+
+
 def scale_shift(feature: str, factor: float) -> Shift:
     def shift(rng: random.Random, features: dict[str, Any]) -> None:
         features[feature] *= factor
