@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
 
 use _native::decode::{Decoder, Limits, Prediction};
-use _native::model::{Config, Kind, ModelCore, NumericRef, Pause, Reference, SignalKind, Windows};
+use _native::detectors::SignalKind;
+use _native::features::{Kind, NumericRef, Reference};
+use _native::model::{Config, ModelCore, Pause};
+use _native::windows::Windows;
 
 struct Counting;
 
@@ -154,9 +157,9 @@ fn main() {
     println!("total: {} B", after - start);
     println!(
         "sizes: Acc {} B, Detector {} B, Signal {} B, Window {} B",
-        std::mem::size_of::<_native::model::Acc>(),
-        std::mem::size_of::<_native::model::Detector>(),
-        std::mem::size_of::<_native::model::Signal>(),
-        std::mem::size_of::<_native::model::Window>(),
+        std::mem::size_of::<_native::window_acc::Acc>(),
+        std::mem::size_of::<_native::detectors::Detector>(),
+        std::mem::size_of::<_native::detectors::Signal>(),
+        std::mem::size_of::<_native::windows::Window>(),
     );
 }

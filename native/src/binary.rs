@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::columns::category_of;
 use crate::decode::Value;
-use crate::model::category_of;
 
 const EPS: f64 = 1e-15;
 

@@ -14,7 +14,7 @@
 //! The sums are fixed point (i64, a power-of-two scale), so two disjoint parts of a window
 //! merge by adding into exactly the sums of all of it, whatever the order.
 
-use crate::model::Edges;
+use crate::features::Edges;
 use crate::ranks::Ranks;
 use crate::special::norm_sf;
 

@@ -7,7 +7,10 @@
 pub mod accum;
 pub mod adwin;
 pub mod binary;
+pub mod columns;
 pub mod decode;
+pub mod detectors;
+pub mod features;
 pub mod hddm;
 pub mod interned;
 pub mod join;
@@ -24,9 +27,14 @@ pub mod special;
 pub mod state;
 pub mod stats;
 pub mod tally;
+pub mod warmup;
+pub mod window_acc;
+pub mod windows;
 
 #[cfg(feature = "python")]
 mod python;
+#[cfg(feature = "python")]
+mod python_batch;
 #[cfg(feature = "python")]
 mod python_core;
 #[cfg(feature = "python")]

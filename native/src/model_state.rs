@@ -7,15 +7,17 @@ use std::sync::Arc;
 
 use crate::adwin::Adwin;
 use crate::decode::Value;
+use crate::detectors::{Algorithm, Detector, PageHinkley, Signal, SignalKind};
+use crate::features::{CategoricalRef, Kind, NumericRef, Reference};
 use crate::joint::{Joint, JointBand, JointRef};
 use crate::mapped::Mapped;
-use crate::model::{
-    Acc, Algorithm, CategoricalRef, Config, Counts, Detector, Kind, ModelCore, NumericRef,
-    PageHinkley, Reference, Signal, SignalKind, WarmColumn, Warmup, Window, Windows,
-};
+use crate::model::{Config, ModelCore};
 use crate::sketch::LogHistogram;
 use crate::state::{exact, Reader, StateError, Writer};
 use crate::tally::Tally;
+use crate::warmup::{WarmColumn, Warmup};
+use crate::window_acc::{Acc, Counts};
+use crate::windows::{Window, Windows};
 
 const NONE: u32 = u32::MAX;
 

@@ -3,7 +3,6 @@
 //! Errors become Python exceptions (`ValueError` for bad state bytes); nothing here panics on
 //! input, and a panic would surface as PyO3's `PanicException`, never abort the interpreter.
 
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -14,7 +13,7 @@ use crate::adwin::Adwin as AdwinCore;
 use crate::binary::{bin_scores, less_with_squares, Confusion, Outcome};
 use crate::decode::{decode_prediction, Limits, Prediction};
 use crate::hddm::Hddma as HddmaCore;
-use crate::python_core::{detach_if, value_py, DETACH_FROM};
+use crate::python_batch::{detach_if, value_py, with_score_bins, DETACH_FROM};
 use crate::sketch::LogHistogram as SketchCore;
 use crate::state::{Reader, StateError, Writer};
 use crate::{special, stats};
@@ -131,7 +130,7 @@ fn fit_joint<'py>(
                 "column {i}: its reference counts nothing"
             )));
         };
-        let edges = crate::model::Edges::new(edges);
+        let edges = crate::features::Edges::new(edges);
         scored.push(crate::joint::normal_scores(column, &edges, &ranks));
     }
     let fitted = py
@@ -429,7 +428,7 @@ fn decode_predictions<'py>(
     max_string_length: usize,
     reject_non_finite: bool,
 ) -> PyResult<Vec<Option<Bound<'py, PyDict>>>> {
-    let batch = crate::python_core::decode_batch(
+    let batch = crate::python_batch::decode_batch(
         py,
         records,
         max_event_bytes,
@@ -565,25 +564,6 @@ fn binary_add_many(
     ))
 }
 
-/// `count(bins)` on the counts of a score histogram (array('I'): the positives' bins, then as
-/// many negatives' bins), written back after.
-pub(crate) fn with_score_bins<T>(
-    py: Python<'_>,
-    histogram: &Bound<'_, PyAny>,
-    count: impl FnOnce(&mut [u32]) -> T,
-) -> PyResult<T> {
-    let buffer = PyBuffer::<u32>::get(histogram)?;
-    let mut bins: Vec<u32> = buffer.to_vec(py)?;
-    if bins.is_empty() || bins.len() % 2 != 0 {
-        return Err(PyValueError::new_err(
-            "the score histogram must hold the positives' bins then as many negatives' bins",
-        ));
-    }
-    let out = count(&mut bins);
-    buffer.copy_from_slice(py, &bins)?;
-    Ok(out)
-}
-
 /// Counts of non-negative values in 2%-wide logarithmic buckets: latencies, lags, label delays.
 #[pyclass(module = "stream_monitor._native", name = "LogHistogram", eq)]
 #[derive(Clone, Default, PartialEq)]
@@ -691,11 +671,11 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(binary_add_many, m)?)?;
     m.add_class::<PyLogHistogram>()?;
     m.add_class::<PyAdwin>()?;
-    m.add_class::<crate::python_core::PyBatch>()?;
+    m.add_class::<crate::python_batch::PyBatch>()?;
     m.add_class::<crate::python_core::PyModelCore>()?;
     m.add_class::<crate::python_core::PySignalDetector>()?;
     m.add_class::<crate::python_core::PyWindowClock>()?;
-    m.add_function(wrap_pyfunction!(crate::python_core::decode_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(crate::python_batch::decode_batch, m)?)?;
     m.add_function(wrap_pyfunction!(
         crate::python_core::_restore_model_core,
         m

@@ -8,7 +8,7 @@ use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 
 use crate::decode::Value;
 use crate::join::{Join, Pending};
-use crate::python_core::{value_py, PyBatch};
+use crate::python_batch::{value_py, PyBatch};
 
 #[pyclass(module = "stream_monitor._native", name = "PendingJoin")]
 pub struct PyPendingJoin {

@@ -7,8 +7,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use crate::columns::category_of;
 use crate::decode::{Prediction, Value};
-use crate::model::category_of;
 
 /// The segment of events that lack the value.
 pub const MISSING: &str = "__missing__";
