@@ -52,6 +52,7 @@ class BenchOptions:
     """What to measure."""
 
     events: int = 200_000
+    models: int = MODELS  # the reference workload's models, round-robin
     workers: int = 1
     partitions: int = 6
     guarantee: str = "at_least_once"
@@ -115,7 +116,7 @@ def percentiles(values: list[float]) -> dict[str, float | int | None]:
 
 def _events(options: BenchOptions) -> list[bytes]:
     if options.file is None:
-        return reference_events(options.events)
+        return reference_events(options.events, models=options.models)
     from stream_monitor.replay.files import read_records  # noqa: PLC0415 - only for --file
 
     values = [r.value for r in read_records(options.file) if r.value is not None]
@@ -249,7 +250,7 @@ def _core_rate(settings: Settings, values: list[bytes], options: BenchOptions) -
         for start in range(0, len(chosen), size):
             process_batch(codec, monitors, chosen[start : start + size], labels=False)
 
-    warm = min(len(values) // 4, 25 * MODELS * 1000)
+    warm = min(len(values) // 4, 25 * options.models * options.window_events)
     feed(values[:warm])
     measured = values[warm:] or values
     started = time.perf_counter()
@@ -554,8 +555,11 @@ async def _latency_phase(
     await asyncio.sleep(2)  # the reader is at the end of both topics
     # Events are made beforehand and stamped with the time they are sent.
     stamp = b'"timestamp":' + str(_PLACEHOLDER).encode()
-    calm = reference_events(_TEMPLATES, start=result.loaded, timestamp=_PLACEHOLDER)
-    shifted = reference_events(_TEMPLATES, start=result.loaded, shift=3.0, timestamp=_PLACEHOLDER)
+    models = options.models
+    calm = reference_events(_TEMPLATES, start=result.loaded, models=models, timestamp=_PLACEHOLDER)
+    shifted = reference_events(
+        _TEMPLATES, start=result.loaded, models=models, shift=3.0, timestamp=_PLACEHOLDER
+    )
 
     def stamped(i: int) -> bytes:
         template = (shifted if i >= count // 4 else calm)[i % _TEMPLATES]

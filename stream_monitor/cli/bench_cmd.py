@@ -32,6 +32,9 @@ class Guarantee(StrEnum):
 
 def bench(
     events: Annotated[int, typer.Option(min=1_000, help="Events to load and process.")] = 200_000,
+    models: Annotated[
+        int, typer.Option(min=1, help="Models of the reference workload (events round-robin).")
+    ] = 20,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     partitions: Annotated[int, typer.Option(min=1, help="Partitions of the fresh topic.")] = 6,
     guarantee: Annotated[Guarantee, typer.Option(help="Processing guarantee.")] = (
@@ -73,6 +76,7 @@ def bench(
         settings = load_from_flags(config, sets, bootstrap_servers)
         options = BenchOptions(
             events=events,
+            models=models,
             workers=workers,
             partitions=partitions,
             guarantee=guarantee.value,
