@@ -19,6 +19,7 @@ __all__ = [
     "AlertEvent",
     "AlertKind",
     "AlertStatus",
+    "Output",
     "Severity",
     "WindowSummary",
     "alert_id_for",
@@ -166,3 +167,6 @@ class WindowSummary(_Event):
         description="Model-wide label join counters: matched, matched_early, unmatched_labels, "
         "expired_predictions, evicted_predictions, labels_too_late.",
     )
+
+
+Output = WindowSummary | AlertEvent  # what a monitor gives: summaries and alerts, in order

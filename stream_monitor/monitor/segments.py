@@ -22,21 +22,23 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from stream_monitor.config.models import ModelSpec, SegmentSpec
-from stream_monitor.events.alerts import WindowSummary
+from stream_monitor.events.alerts import Output, WindowSummary
 from stream_monitor.monitor.compare import PREDICTION, compare_checks
+from stream_monitor.monitor.lifecycle import AlertTracker
 from stream_monitor.monitor.windows import WindowBounds
 
 if TYPE_CHECKING:
     from stream_monitor._native import Batch
-    from stream_monitor.monitor.model_monitor import ModelMonitor, Output
+    from stream_monitor.events.schemas import LabelEvent
     from stream_monitor.monitor.reference import ReferenceProfile
 
 __all__ = [
     "MISSING",
     "OTHER",
+    "SegmentMonitor",
     "Segments",
     "families",
     "keeps_missing",
@@ -97,6 +99,46 @@ def segment_window(spec: ModelSpec) -> tuple[Any, ...] | None:
     return ("count", _ENDLESS) if spec.window.kind == "count" else None
 
 
+class SegmentMonitor(Protocol):
+    """What the segments need of a segment's monitor (a ``ModelMonitor`` made for it)."""
+
+    segment: str | None
+    tracker: AlertTracker
+
+    def update_native(self, batch: Batch, positions: list[int]) -> list[Output]:
+        """Count the segment's events of a batch."""
+
+    def update_label(self, label: LabelEvent) -> list[Output]:
+        """Join a label to the segment's prediction."""
+
+    def waits_for(self, event_id: str) -> bool:
+        """Whether a prediction of the segment waits for this label."""
+
+    def follow(self, max_time: int | None, bounds: tuple[int, int, int]) -> list[Output]:
+        """Close the windows that closed with the model's window of ``bounds``."""
+
+    def flush(self, bounds: tuple[int, int, int] | None = None) -> list[Output]:
+        """Close every open window."""
+
+    def revisions(self) -> list[Output]:
+        """Revised summaries of closed windows."""
+
+
+class MakeMonitor(Protocol):
+    """How a segment's monitor is made (the ``ModelMonitor`` class): a plain callable, so the
+    segments pickle with their model's state and make no reference cycle with it."""
+
+    def __call__(
+        self,
+        model_id: str,
+        spec: ModelSpec,
+        reference: ReferenceProfile | None = None,
+        *,
+        segment: str | None = None,
+    ) -> SegmentMonitor:
+        """A monitor of ``model_id``'s segment ``segment`` under ``spec``."""
+
+
 class Segments:
     """The segment monitors of one model, and which of a batch's events each one gets."""
 
@@ -104,10 +146,12 @@ class Segments:
         self,
         model_id: str,
         spec: ModelSpec,
+        make: MakeMonitor,
         references: Mapping[str, ReferenceProfile] | None = None,
     ) -> None:
         self.model_id = model_id
         self.model_spec = spec
+        self.make = make
         self.by = spec.segments.by
         self.comparing = spec.segments.compare.by in spec.segments.by
         self.prefix = spec.segments.compare.by + "="
@@ -117,13 +161,13 @@ class Segments:
         self.max_values = spec.segments.max_values
         self.spec = segment_spec(spec)
         self.references = dict(references or {})
-        self.monitors: dict[str, ModelMonitor] = {}  # label -> monitor, in order of creation
+        self.monitors: dict[str, SegmentMonitor] = {}  # label -> monitor, in order of creation
         self.tracked = dict.fromkeys(self.by, 0)  # values with a monitor of their own
         # The batch being fed: (monitor, its positions) and how many of them were fed.
-        self.plan: list[tuple[ModelMonitor, list[int]]] = []
+        self.plan: list[tuple[SegmentMonitor, list[int]]] = []
         self.fed: list[int] = []
 
-    def monitor(self, entry: str, value: str) -> ModelMonitor:
+    def monitor(self, entry: str, value: str) -> SegmentMonitor:
         """The monitor of ``entry``'s ``value`` (the entry's ``__other__`` beyond the limit)."""
         label = segment_label(entry, value)
         found = self.monitors.get(label)
@@ -136,15 +180,13 @@ class Segments:
                 return found
         else:
             self.tracked[entry] += 1
-        from stream_monitor.monitor.model_monitor import ModelMonitor  # noqa: PLC0415 - cycle
-
-        made = ModelMonitor(self.model_id, self.spec, self.references.get(label), segment=label)
+        made = self.make(self.model_id, self.spec, self.references.get(label), segment=label)
         self.monitors[label] = made
         return made
 
     def route(self, batch: Batch, positions: list[int]) -> None:
         """Split a batch's events of the model (``positions``) among the segments."""
-        groups: dict[str, tuple[ModelMonitor, list[list[int]]]] = {}
+        groups: dict[str, tuple[SegmentMonitor, list[list[int]]]] = {}
         for entry in self.by:
             missing_kept = keeps_missing(entry)
             for value, where in batch.segments(positions, entry):
@@ -228,9 +270,9 @@ class Segments:
             out.extend(monitor.revisions())
         return out + self.compare(out, revised=True)
 
-    def on_label(self, event_id: str) -> list[ModelMonitor]:
+    def on_label(self, event_id: str) -> list[SegmentMonitor]:
         """The segments whose predictions wait for this label (one per entry at most)."""
-        return [m for m in self.monitors.values() if m.outcomes.join.waiting(event_id)]
+        return [m for m in self.monitors.values() if m.waits_for(event_id)]
 
 
 def _slim(summary: WindowSummary) -> WindowSummary:

@@ -11,10 +11,27 @@ comes in with the events; nothing here reads a clock. The bookkeeping is the nat
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from stream_monitor._native import WindowClock
+from stream_monitor.config.models import WindowSpec
 
-__all__ = ["CountWindows", "EventTimeWindows", "WindowBounds"]
+__all__ = ["CountWindows", "EventTimeWindows", "WindowBounds", "core_window"]
+
+
+def core_window(
+    window: WindowSpec, followed: tuple[Any, ...] | None
+) -> tuple[tuple[Any, ...], str]:
+    """The native core's window shape of ``window`` and the summaries' window kind
+    (``followed``: the shape of a segment's windows that its model closes)."""
+    if followed is not None:
+        return followed, "count"
+    if window.kind == "count":
+        return ("count", window.events), "count"
+    size = round(window.size * 1000)
+    step = round((window.step or window.size) * 1000)
+    shape = ("time", size, step, round(window.allowed_lateness * 1000))
+    return shape, "tumbling" if step == size else "hopping"
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -20,9 +20,7 @@ from prometheus_client.registry import Collector
 
 from stream_monitor import __version__
 from stream_monitor.events.alerts import AlertEvent, WindowSummary
-
-if TYPE_CHECKING:
-    from stream_monitor.runtime.worker import Worker
+from stream_monitor.observability.status import WorkerStatus
 
 __all__ = ["WorkerMetrics"]
 
@@ -100,7 +98,7 @@ class WorkerMetrics:
         r.register(_SummaryCollector(self))
         self._recent: deque[tuple[float, int]] = deque()
 
-    def attach(self, worker: Worker) -> None:
+    def attach(self, worker: WorkerStatus) -> None:
         """Read the worker's state at scrape time."""
         self.registry.register(_WorkerCollector(worker, self))
 
@@ -199,7 +197,7 @@ def _gauge_value(value: float | None) -> float:
 class _WorkerCollector(Collector):
     """States read from the worker when scraped: lag, checkpoint age, rate, partitions."""
 
-    def __init__(self, worker: Worker, metrics: WorkerMetrics) -> None:
+    def __init__(self, worker: WorkerStatus, metrics: WorkerMetrics) -> None:
         self.worker = worker
         self.metrics = metrics
 

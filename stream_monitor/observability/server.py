@@ -11,7 +11,6 @@ import base64
 import binascii
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -19,9 +18,8 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from stream_monitor.config.settings import HttpSettings
 from stream_monitor.errors import StreamMonitorError
-
-if TYPE_CHECKING:
-    from stream_monitor.runtime.worker import Worker
+from stream_monitor.observability.metrics import WorkerMetrics
+from stream_monitor.observability.status import WorkerStatus
 
 __all__ = ["auth_middleware", "start_site", "start_worker_endpoints"]
 
@@ -62,13 +60,16 @@ def auth_middleware(token: str | None) -> Middleware:
     return check
 
 
-async def start_worker_endpoints(worker: Worker, http: HttpSettings) -> tuple[web.AppRunner, int]:
-    """Serve the worker's endpoints; returns the runner (to clean up) and the bound port."""
+async def start_worker_endpoints(
+    worker: WorkerStatus, metrics_of: WorkerMetrics, http: HttpSettings
+) -> tuple[web.AppRunner, int]:
+    """Serve a worker's endpoints (its status and its metrics); returns the runner (to clean
+    up) and the bound port."""
     token = http.auth_token.get_secret_value() if http.auth_token else None
     app = web.Application(middlewares=[auth_middleware(token)])
 
     async def metrics(_: web.Request) -> web.Response:
-        body = worker.metrics.exposition()
+        body = metrics_of.exposition()
         return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def healthz(_: web.Request) -> web.Response:

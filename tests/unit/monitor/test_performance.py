@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from stream_monitor._native import decode_batch
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import PredictionEvent
-from stream_monitor.monitor.model_monitor import _RunColumns, encode_for_core
+from stream_monitor.monitor.encoding import encode_for_core
 from stream_monitor.monitor.outcomes import Outcomes
 from stream_monitor.monitor.performance import (
     BinaryPerformance,
@@ -25,6 +25,7 @@ from stream_monitor.monitor.performance import (
     label_keys,
     make_performance,
 )
+from stream_monitor.monitor.runs import LazyRunColumns
 
 
 def test_label_key_unifies_binary_spellings() -> None:
@@ -294,7 +295,7 @@ def _labelled_runs(
     fired = []
     bounds = [0, *sorted({cut for cut in cuts if 0 < cut < len(rows)}), len(rows)]
     for start, stop in itertools.pairwise(bounds):
-        run = _RunColumns(batch, list(range(start, stop)))
+        run = LazyRunColumns(batch, list(range(start, stop)))
         fired.append(outcomes.on_run(run, (7, 8)))
     return outcomes, fired
 
@@ -351,7 +352,7 @@ def test_a_run_with_an_unlabelled_event_takes_the_general_path() -> None:
     )
     batch = decode_batch([encode_for_core(event)], trusted=True)
     assert batch.binary_labelled([0], "1", [], [], []) is None
-    waiting.on_run(_RunColumns(batch, [0]), (3,))
+    waiting.on_run(LazyRunColumns(batch, [0]), (3,))
     assert waiting.windows[3].pending == 1
     assert waiting.windows[3].scored is None  # no score: no histogram, as before
     assert outcomes.windows[7].labelled == 2
