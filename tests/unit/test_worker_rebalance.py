@@ -13,8 +13,10 @@ from aiokafka.errors import KafkaConnectionError
 from stream_monitor.config import load_settings
 from stream_monitor.events import encode_event
 from stream_monitor.monitor.model_monitor import Output
+from stream_monitor.runtime.consume import ConsumeLoop
 from stream_monitor.runtime.merge import Merge
-from stream_monitor.runtime.worker import Worker, _Partition
+from stream_monitor.runtime.state import PartitionState
+from stream_monitor.runtime.worker import Worker
 from stream_monitor.sinks.bus import AlertBus
 
 from .monitor.streams import stream
@@ -23,7 +25,7 @@ from .monitor.streams import stream
 def worker_with(*numbers: int) -> Worker:
     worker = Worker(load_settings(None, {}))
     for number in numbers:
-        worker.partitions[number] = _Partition(worker._monitor_set(), Merge("p", "l"))
+        worker.partitions[number] = PartitionState(worker.ctx.monitor_set(), Merge("p", "l"))
     return worker
 
 
@@ -36,13 +38,13 @@ async def test_a_revocation_that_fails_still_drops_its_partitions(failure: Excep
     async def fails(*_: object, **__: object) -> None:
         raise failure
 
-    worker._flush_outputs = fails  # type: ignore[method-assign]
+    worker.publisher.flush = fails  # type: ignore[method-assign]
     revoked = [TopicPartition("predictions", n) for n in (0, 1)]
     if isinstance(failure, IndexError):  # a bug is still raised (aiokafka logs it)
         with pytest.raises(IndexError):
-            await worker.partitions_revoked(revoked)
+            await worker.assignment.partitions_revoked(revoked)
     else:
-        await worker.partitions_revoked(revoked)
+        await worker.assignment.partitions_revoked(revoked)
     assert set(worker.partitions) == {2}
 
 
@@ -53,10 +55,10 @@ async def test_every_assigned_partition_is_taken_afresh() -> None:
 
     async def take(number: int) -> None:
         taken.append(number)
-        worker.partitions[number] = _Partition(worker._monitor_set(), Merge("p", "l"))
+        worker.partitions[number] = PartitionState(worker.ctx.monitor_set(), Merge("p", "l"))
 
-    worker._take_until_taken = take  # type: ignore[method-assign]
-    await worker.partitions_assigned([TopicPartition("predictions", n) for n in (0, 2)])
+    worker.assignment.take_until_taken = take  # type: ignore[method-assign]
+    await worker.assignment.partitions_assigned([TopicPartition("predictions", n) for n in (0, 2)])
     assert taken == [0, 2]  # 0 too: its state was kept across the rebalance
     assert worker.partitions[0] is not stale
 
@@ -70,8 +72,8 @@ async def test_commits_of_the_loop_and_a_revocation_do_not_interleave() -> None:
         await asyncio.sleep(0.01)
         inside.append("out")
 
-    worker._commit_now = commit_now  # type: ignore[method-assign]
-    await asyncio.gather(worker._commit(), worker._commit([0], force=True))
+    worker.committer.commit_now = commit_now  # type: ignore[method-assign]
+    await asyncio.gather(worker.committer.commit(), worker.committer.commit([0], force=True))
     assert inside == ["in", "out", "in", "out"]
 
 
@@ -94,13 +96,13 @@ def records_of(number: int, count: int) -> list[SimpleNamespace]:
 def pipelined(*numbers: int) -> tuple[Worker, dict[int, list[SimpleNamespace]]]:
     """A worker whose partitions each have a batch settled, outputs recorded by partition."""
     worker = worker_with(*numbers)
-    worker.bus = AlertBus([])
+    worker.ctx.bus = AlertBus([])
     batches = {number: records_of(number, 50) for number in numbers}
 
-    async def released() -> list[tuple[int, _Partition, list[SimpleNamespace]]]:
+    async def released() -> list[tuple[int, PartitionState, list[SimpleNamespace]]]:
         return [(n, worker.partitions[n], batches[n]) for n in numbers]
 
-    worker._released = released  # type: ignore[method-assign]
+    worker.loop.released = released  # type: ignore[method-assign]
     return worker, batches
 
 
@@ -111,8 +113,8 @@ async def test_every_partitions_batch_is_computed_then_published_in_order() -> N
     async def publish(number: int, outputs: list[Output]) -> None:
         published.append(number)
 
-    worker._publish = publish  # type: ignore[method-assign]
-    await worker._turns()
+    worker.publisher.publish = publish  # type: ignore[method-assign]
+    await worker.loop.turns()
     assert published == [0, 1, 2]
     for number, records in batches.items():
         partition = worker.partitions[number]
@@ -128,37 +130,37 @@ async def test_batches_computed_but_not_published_leave_their_partitions_stale()
         if number == 1:
             raise KafkaConnectionError("broker gone")
 
-    worker._publish = publish  # type: ignore[method-assign]
+    worker.publisher.publish = publish  # type: ignore[method-assign]
     with pytest.raises(KafkaConnectionError):
-        await worker._turns()
+        await worker.loop.turns()
     # 2 was computed on the thread (its state counts the batch) but never published
-    await asyncio.wrap_future(worker.compute.submit(lambda: None))  # the thread is done
+    await asyncio.wrap_future(worker.ctx.compute.submit(lambda: None))  # the thread is done
     assert worker.partitions[2].monitors.monitors["m2"].events == 50
     assert worker.partitions[2].offsets == {}
     assert worker.partitions[2].stale
     assert not worker.partitions[0].stale
     sent: list[int] = []
 
-    async def send_checkpoint(producer: object, number: int, partition: _Partition) -> None:
+    async def send_checkpoint(producer: object, number: int, partition: PartitionState) -> None:
         sent.append(number)
         raise AssertionError("a stale partition must not be checkpointed")
 
     async def flush() -> None:
         return None
 
-    worker._send_checkpoint = send_checkpoint  # type: ignore[method-assign,assignment]
-    worker.producer = SimpleNamespace(flush=flush)
+    worker.checkpointer.send = send_checkpoint  # type: ignore[method-assign,assignment]
+    worker.ctx.producer = SimpleNamespace(flush=flush)  # type: ignore[assignment]
     worker.partitions[0].offsets = {}  # nothing to checkpoint of the others here
     worker.partitions[1].offsets = {}
-    await worker._checkpoint([0, 1, 2])
+    await worker.checkpointer.checkpoint([0, 1, 2])
     assert sent == []
     recovered: list[int] = []
 
     async def recover(number: int, error: Exception) -> None:
         recovered.append(number)
-        worker.partitions[number] = _Partition(worker._monitor_set(), Merge("p", "l"))
+        worker.partitions[number] = PartitionState(worker.ctx.monitor_set(), Merge("p", "l"))
 
-    worker._recover = recover  # type: ignore[method-assign]
-    await Worker._released(worker)  # the next turn takes it back to its checkpoint first
+    worker.loop.recover = recover
+    await ConsumeLoop.released(worker.loop)  # the next turn takes it back to its checkpoint first
     assert recovered == [2]
     assert not worker.partitions[2].stale

@@ -29,7 +29,7 @@ async def test_a_batch_stuck_past_the_deadline_is_cancelled_and_reported() -> No
             cancelled.set()
             raise
 
-    stuck._loop = never_finishes  # type: ignore[method-assign]
+    stuck.loop.run = never_finishes  # type: ignore[method-assign]
     started = time.monotonic()
     asyncio.get_running_loop().call_later(0.1, stuck.stop)
     await stuck._loop_until_stopped()
@@ -44,7 +44,7 @@ async def test_a_loop_that_ends_in_time_keeps_exit_code_0_and_a_failure_is_raise
     async def until_stopped() -> None:
         await prompt.stopping.wait()
 
-    prompt._loop = until_stopped  # type: ignore[method-assign]
+    prompt.loop.run = until_stopped  # type: ignore[method-assign]
     asyncio.get_running_loop().call_later(0.05, prompt.stop)
     await prompt._loop_until_stopped()
     assert prompt.exit_code == 0
@@ -53,20 +53,20 @@ async def test_a_loop_that_ends_in_time_keeps_exit_code_0_and_a_failure_is_raise
     async def fails() -> None:
         raise RuntimeError("a bug in the loop")
 
-    failing._loop = fails  # type: ignore[method-assign]
+    failing.loop.run = fails  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="a bug in the loop"):
         await failing._loop_until_stopped()
 
 
 def test_the_deadline_is_set_by_the_first_stop_only() -> None:
     w = worker(10.0)
-    assert w._left() > 1e9  # not stopping: no deadline
+    assert w.ctx.left() > 1e9  # not stopping: no deadline
     w.stop()
-    first = w.deadline
+    first = w.ctx.deadline
     time.sleep(0.01)
     w.stop()
-    assert w.deadline == first
-    assert 9.0 < w._left() <= 10.0
+    assert w.ctx.deadline == first
+    assert 9.0 < w.ctx.left() <= 10.0
 
 
 def test_a_worker_freezes_what_it_set_up_and_collects_young_objects_rarely() -> None:
