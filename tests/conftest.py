@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import structlog
@@ -14,13 +16,46 @@ ENV_PREFIX = "STREAM_MONITOR_"
 # STREAM_MONITOR_TEST_* say where a service is, STREAM_MONITOR_REQUIRE_* that CI needs it.
 _HARNESS = ("STREAM_MONITOR_TEST_", "STREAM_MONITOR_REQUIRE_")
 _HARNESS_NAMES = {"STREAM_MONITOR_ALERTMANAGER", "STREAM_MONITOR_ARTIFACTS"}
+# Set by CI (.ci/run): every test must run there, so a skip of any cause is a failure.
+REQUIRE_ALL = "STREAM_MONITOR_REQUIRE_ALL"
+
+
+def _no_skips() -> bool:
+    return os.environ.get(REQUIRE_ALL) == "1"
+
+
+def _skip_reason(report: Any) -> str:
+    longrepr = report.longrepr
+    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """With ``STREAM_MONITOR_REQUIRE_ALL=1``, a skipped test fails with the skip's reason."""
+    outcome = yield
+    report = outcome.get_result()
+    if _no_skips() and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped, and {REQUIRE_ALL}=1 (CI) runs every test: {_skip_reason(report)}"
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
+    """The same for a module skipped as a whole (``pytest.importorskip``)."""
+    outcome = yield
+    report = outcome.get_result()
+    if _no_skips() and report.skipped:
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped, and {REQUIRE_ALL}=1 (CI) runs every test: {_skip_reason(report)}"
+        )
 
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Each test starts without STREAM_MONITOR_* settings from the developer's shell."""
-    import os
-
     for name in list(os.environ):
         harness = name.startswith(_HARNESS) or name in _HARNESS_NAMES
         if name.startswith(ENV_PREFIX) and not harness:
