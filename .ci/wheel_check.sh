@@ -26,7 +26,7 @@ cd "$work"  # away from the source tree: only the installed wheel can be importe
 from pathlib import Path
 
 import stream_monitor._native as native
-from stream_monitor.bench.workload import reference_events
+from stream_monitor.devtools.bench.workload import reference_events
 
 assert "site-packages" in native.__file__, native.__file__
 events = reference_events(30_000, models=2, start=0) + reference_events(

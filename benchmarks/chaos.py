@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from benchmarks.record import machine, record
-from stream_monitor.bench.chaos import ChaosOptions, ChaosReport, run_chaos
-from stream_monitor.broker import BrokerInfo, running_brokers, start_kafka, stop
-from stream_monitor.broker.process import free_port
+from stream_monitor.devtools.bench.chaos import ChaosOptions, ChaosReport, run_chaos
+from stream_monitor.devtools.broker import BrokerInfo, running_brokers, start_kafka, stop
+from stream_monitor.devtools.broker.process import free_port
 
 
 @contextmanager

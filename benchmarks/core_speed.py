@@ -2,12 +2,12 @@
 
     .venv/bin/python -m benchmarks.core_speed      # records docs/benchmarks.md
 
-Reference workload (stream_monitor/bench/workload.py): 20 models, 10 numeric + 2 categorical
-features, binary classification with a score and a label on every event, count windows of 1,000
-events, default drift, quality and performance rules, about 400-byte JSON events. The first
-40,000 events (the models' warm-up) are not timed. Batches go the way a worker takes them: the
-native decoder (GIL released), then each model's events through its native core and the Python
-per-window work. A pyinstrument profile of the timed part says where the time goes.
+Reference workload (stream_monitor/devtools/bench/workload.py): 20 models, 10 numeric + 2
+categorical features, binary classification with a score and a label on every event, count
+windows of 1,000 events, default drift, quality and performance rules, about 400-byte JSON
+events. The first 40,000 events (the models' warm-up) are not timed. Batches go the way a worker
+takes them: the native decoder (GIL released), then each model's events through its native core
+and the Python per-window work. A pyinstrument profile of the timed part says where the time goes.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from pyinstrument import Profiler
 
 from benchmarks.record import machine, record
 from stream_monitor._native import Batch, decode_batch
-from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
+from stream_monitor.devtools.bench.workload import reference_events
 from stream_monitor.monitor import MonitorSet
 
 BATCH = 1_000

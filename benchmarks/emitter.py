@@ -1,4 +1,5 @@
-"""What ``stream_monitor.client`` adds to a model server's predict call, on a real broker.
+"""What the emitter SDK (``stream_monitor.integrations.client``) adds to a model server's predict
+call, on a real broker.
 
     .venv/bin/python -m benchmarks.emitter            # records docs/benchmarks.md
 
@@ -19,8 +20,8 @@ import time
 
 from benchmarks.kafka import a_broker
 from benchmarks.record import machine, record
-from stream_monitor.client import Emitter
 from stream_monitor.config import load_settings
+from stream_monitor.integrations.client import Emitter
 from stream_monitor.monitor.quantiles import nearest_rank
 from stream_monitor.runtime.topics import ensure_topics
 

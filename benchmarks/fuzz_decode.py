@@ -27,7 +27,7 @@ with atheris.instrument_imports():
 
 from benchmarks.record import machine, record
 from stream_monitor._native import decode_predictions
-from stream_monitor.bench.workload import reference_events
+from stream_monitor.devtools.bench.workload import reference_events
 from stream_monitor.errors import EventValidationError
 
 CODEC = EventCodec()

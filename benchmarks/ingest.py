@@ -25,7 +25,7 @@ import orjson
 
 from benchmarks.kafka import a_broker
 from benchmarks.record import machine, record
-from stream_monitor.broker.process import free_port
+from stream_monitor.devtools.broker.process import free_port
 from stream_monitor.monitor.quantiles import nearest_rank
 
 

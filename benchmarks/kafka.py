@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from stream_monitor.broker import start_kafka, stop
-from stream_monitor.broker.process import free_port
+from stream_monitor.devtools.broker import start_kafka, stop
+from stream_monitor.devtools.broker.process import free_port
 
 
 @contextmanager

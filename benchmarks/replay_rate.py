@@ -20,8 +20,8 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from benchmarks.record import machine, record
-from stream_monitor.bench.workload import reference_events
 from stream_monitor.config import load_settings
+from stream_monitor.devtools.bench.workload import reference_events
 from stream_monitor.replay import read_records, replay_records
 from stream_monitor.replay.tools import ReplayStats
 

@@ -70,7 +70,7 @@ def bench(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Load events into a fresh topic, run the monitor on them and measure it end to end."""
-    from stream_monitor.bench.runner import BenchOptions, run_bench, table
+    from stream_monitor.devtools.bench.runner import BenchOptions, run_bench, table
 
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)

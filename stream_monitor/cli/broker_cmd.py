@@ -7,15 +7,6 @@ from typing import Annotated
 
 import typer
 
-from stream_monitor.broker import (
-    DEFAULT_KAFKA_VERSION,
-    restart,
-    running_brokers,
-    start_kafka,
-    start_tansu,
-    stop,
-)
-from stream_monitor.broker.secure import SecureSetup
 from stream_monitor.cli.common import (
     ConfigOption,
     SetOption,
@@ -23,6 +14,15 @@ from stream_monitor.cli.common import (
     load_from_flags,
     reported_errors,
 )
+from stream_monitor.devtools.broker import (
+    DEFAULT_KAFKA_VERSION,
+    restart,
+    running_brokers,
+    start_kafka,
+    start_tansu,
+    stop,
+)
+from stream_monitor.devtools.broker.secure import SecureSetup
 from stream_monitor.errors import ConfigError, ConfigProblem
 
 __all__ = ["broker_app"]

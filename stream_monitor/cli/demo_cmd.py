@@ -15,9 +15,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from stream_monitor.broker import start_tansu, stop
 from stream_monitor.cli.common import err_console, reported_errors
 from stream_monitor.config import load_settings
+from stream_monitor.devtools.broker import start_tansu, stop
 
 __all__ = ["demo"]
 

@@ -13,10 +13,10 @@ from rich.console import Console
 from stream_monitor.cli.stream_cmd import alert_line
 from stream_monitor.config import Settings
 from stream_monitor.dashboard.app import serve
+from stream_monitor.devtools.simulator import simulate
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
-from stream_monitor.simulator import simulate
 
 __all__ = ["run_demo"]
 

@@ -10,7 +10,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from stream_monitor.backtest import run_backtest
 from stream_monitor.cli.common import (
     ConfigOption,
     SetOption,
@@ -18,7 +17,8 @@ from stream_monitor.cli.common import (
     load_from_flags,
     reported_errors,
 )
-from stream_monitor.profiling import profile_file
+from stream_monitor.offline.backtest import run_backtest
+from stream_monitor.offline.profiling import profile_file
 
 __all__ = ["backtest", "profile"]
 

@@ -30,10 +30,10 @@ def run(
     bootstrap_servers: BootstrapOption = None,
 ) -> None:
     """Run a monitor worker: consume predictions and labels, publish alerts (Ctrl-C stops)."""
+    from stream_monitor.integrations.sources import OipBridge
     from stream_monitor.logs import configure_logging
-    from stream_monitor.profiling import load_references
+    from stream_monitor.offline.profiling import load_references
     from stream_monitor.runtime.worker import Worker, steady_collector
-    from stream_monitor.sources import OipBridge
 
     with reported_errors():
         settings = load_from_flags(config, sets, bootstrap_servers)
@@ -93,8 +93,8 @@ def simulate_cmd(
         settings = load_from_flags(config, sets, bootstrap_servers)
 
         async def main() -> int:
+            from stream_monitor.devtools.simulator import Scenario, simulate
             from stream_monitor.runtime.topics import ensure_topics
-            from stream_monitor.simulator import Scenario, simulate
 
             await ensure_topics(settings)
             chosen: Scenario = scenario  # type: ignore[assignment]
@@ -199,7 +199,7 @@ def ingest(
     ] = None,
 ) -> None:
     """Accept KServe's payload logger (CloudEvents) and produce prediction events (Ctrl-C stops)."""
-    from stream_monitor.ingest import Ingest, serve_ingest
+    from stream_monitor.integrations.ingest import Ingest, serve_ingest
     from stream_monitor.logs import configure_logging, get_logger
     from stream_monitor.runtime.topics import ensure_topics
 
@@ -213,7 +213,7 @@ def ingest(
             await ensure_topics(settings)
             service = Ingest(settings, model_id=model_id, features=names)
             runner, bound = await serve_ingest(service, settings.http.host, port)
-            get_logger("stream_monitor.ingest").info(
+            get_logger("stream_monitor.integrations.ingest").info(
                 "ingest ready", url=f"http://{settings.http.host}:{bound}/"
             )
             stop = asyncio.Event()

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from stream_monitor.broker.process import free_port
 from stream_monitor.config.sinks import AlertmanagerSinkSpec
+from stream_monitor.devtools.broker.process import free_port
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.sinks.alertmanager import AlertmanagerSink
 from stream_monitor.sinks.base import SinkError

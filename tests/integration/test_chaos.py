@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from stream_monitor.bench.chaos import ChaosOptions, run_chaos
-from stream_monitor.broker import running_brokers
+from stream_monitor.devtools.bench.chaos import ChaosOptions, run_chaos
+from stream_monitor.devtools.broker import running_brokers
 
 
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])

@@ -1,6 +1,6 @@
-"""stream_monitor.client against the real broker: what is emitted arrives, valid, keyed by model;
-with the broker stopped, 100,000 calls neither raise nor wait past the bound, and every event is
-counted."""
+"""stream_monitor.integrations.client against the real broker: what is emitted arrives, valid,
+keyed by model; with the broker stopped, 100,000 calls neither raise nor wait past the bound,
+and every event is counted."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import time
 
 import orjson
 
-from stream_monitor.broker import start_kafka, stop
-from stream_monitor.broker.process import _terminate, free_port
-from stream_monitor.client import Emitter
+from stream_monitor.devtools.broker import start_kafka, stop
+from stream_monitor.devtools.broker.process import _terminate, free_port
 from stream_monitor.events import EventCodec
+from stream_monitor.integrations.client import Emitter
 from stream_monitor.runtime.topics import ensure_topics
 
 from .runtime_helpers import isolated_settings, read_all

@@ -23,10 +23,10 @@ from aiohttp import web
 
 from stream_monitor.config import Settings
 from stream_monitor.dashboard import Dashboard, serve
+from stream_monitor.devtools.simulator import simulate
 from stream_monitor.events.alerts import AlertEvent, alert_id_for, dedup_key_for
 from stream_monitor.events.codec import encode_event
 from stream_monitor.runtime.worker import Worker
-from stream_monitor.simulator import simulate
 
 from .runtime_helpers import SMALL_WINDOWS, isolated_settings, produce
 

@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from typer.testing import CliRunner
 
-from stream_monitor.broker import process
 from stream_monitor.cli import app
+from stream_monitor.devtools.broker import process
 
 runner = CliRunner()
 

@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaConnectionError
 from typer.testing import CliRunner
 
-from stream_monitor.broker import process
 from stream_monitor.cli import app
 from stream_monitor.config import Settings
+from stream_monitor.devtools.broker import process
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.runtime.worker import Worker
 

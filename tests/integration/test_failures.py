@@ -16,10 +16,10 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_monitor.broker import restart, running_brokers, start_kafka, stop
-from stream_monitor.broker.process import free_port
 from stream_monitor.config import Settings
 from stream_monitor.config.sinks import LogSinkSpec
+from stream_monitor.devtools.broker import restart, running_brokers, start_kafka, stop
+from stream_monitor.devtools.broker.process import free_port
 from stream_monitor.events.alerts import AlertEvent
 from stream_monitor.monitor.model_monitor import ModelMonitor
 from stream_monitor.runtime.worker import Worker

@@ -21,12 +21,12 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from stream_monitor.backtest import run_backtest
 from stream_monitor.cli import app
 from stream_monitor.config import load_settings
 from stream_monitor.history import Page, SqlHistory, open_history
 from stream_monitor.history.sql import HistoryError, redacted
 from stream_monitor.history.writer import HistoryWriter, StoreStats
+from stream_monitor.offline.backtest import run_backtest
 
 from ..unit.test_offline_commands import write_events
 from .runtime_helpers import produce

@@ -13,7 +13,7 @@ import pytest
 
 from stream_monitor.config import Settings
 from stream_monitor.events import EventCodec
-from stream_monitor.ingest import Ingest, serve_ingest
+from stream_monitor.integrations.ingest import Ingest, serve_ingest
 from stream_monitor.runtime.topics import ensure_topics
 
 from .runtime_helpers import isolated_settings, read_all

@@ -18,9 +18,9 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from stream_monitor.backtest import run_backtest
-from stream_monitor.bench.chaos import final
 from stream_monitor.config import Settings
+from stream_monitor.devtools.bench.chaos import final
+from stream_monitor.offline.backtest import run_backtest
 from stream_monitor.runtime.topics import ensure_topics
 from stream_monitor.runtime.worker import Worker
 

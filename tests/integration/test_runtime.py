@@ -7,8 +7,8 @@ import random
 
 import orjson
 
+from stream_monitor.devtools.simulator import simulate
 from stream_monitor.runtime.worker import Worker
-from stream_monitor.simulator import simulate
 
 from .runtime_helpers import isolated_settings, produce, read_all, run_worker_until
 

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_monitor.broker.process import free_port
 from stream_monitor.config import load_settings
+from stream_monitor.devtools.broker.process import free_port
 from stream_monitor.runtime.topics import ensure_topics
 
 from .runtime_helpers import SMALL_WINDOWS, read_all

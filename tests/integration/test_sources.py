@@ -12,10 +12,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from stream_monitor.integrations.sources import OipBridge
 from stream_monitor.kafka.access import AccessError
 from stream_monitor.observability.metrics import WorkerMetrics
 from stream_monitor.runtime.topics import ensure_topics
-from stream_monitor.sources import OipBridge
 from tests.oip_messages import messages
 
 from .conftest import TopicFactory

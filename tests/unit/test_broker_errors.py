@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from stream_monitor.broker import apache, process, tansu
 from stream_monitor.cli import app
+from stream_monitor.devtools.broker import apache, process, tansu
 from stream_monitor.errors import BrokerError
 
 runner = CliRunner()

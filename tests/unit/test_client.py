@@ -1,4 +1,4 @@
-"""stream_monitor.client without a broker: validation, ids, counters, the decorator."""
+"""stream_monitor.integrations.client without a broker: validation, ids, counters, the decorator."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from stream_monitor.client import AsyncEmitter, Emitter, monitored
 from stream_monitor.errors import EventValidationError
+from stream_monitor.integrations.client import AsyncEmitter, Emitter, monitored
 
 # A port bound and never listened on: connections to it are refused for as long as the tests run
 # (a port merely free might be taken by another process meanwhile).

@@ -7,7 +7,13 @@ import orjson
 import pytest
 
 from stream_monitor.config import load_settings
-from stream_monitor.ingest import CloudEvent, Ingest, IngestError, events_of, read_cloudevent
+from stream_monitor.integrations.ingest import (
+    CloudEvent,
+    Ingest,
+    IngestError,
+    events_of,
+    read_cloudevent,
+)
 
 
 def event(kind: str, data: object, event_id: str = "e1", model: str | None = "m") -> CloudEvent:

@@ -15,7 +15,12 @@ from stream_monitor.config.models import ModelSpec
 from stream_monitor.events import encode_event
 from stream_monitor.monitor import ReferenceProfile
 from stream_monitor.monitor.reference import ReferenceError
-from stream_monitor.profiling import DataFileError, load_references, profile_file, read_lines
+from stream_monitor.offline.profiling import (
+    DataFileError,
+    load_references,
+    profile_file,
+    read_lines,
+)
 
 from .monitor.streams import stream
 

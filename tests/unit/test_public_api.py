@@ -12,7 +12,7 @@ import stream_monitor
 SUBPACKAGES = [
     "stream_monitor.config",
     "stream_monitor.events",
-    "stream_monitor.broker",
+    "stream_monitor.devtools.broker",
     "stream_monitor.kafka",
 ]
 
@@ -78,3 +78,18 @@ def test_the_native_stub_names_what_the_module_exports() -> None:
     }
     exported = {name for name in dir(_native) if not name.startswith("__")}
     assert named == exported
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("stream_monitor.client", "stream_monitor.integrations.client"),
+        ("stream_monitor.oip", "stream_monitor.integrations.oip"),
+    ],
+)
+def test_the_documented_import_paths_of_moved_modules_still_work(old: str, new: str) -> None:
+    """Model servers import the SDK from its first home; the names are the new home's own."""
+    before, after = importlib.import_module(old), importlib.import_module(new)
+    assert before.__all__ == after.__all__
+    for name in after.__all__:
+        assert getattr(before, name) is getattr(after, name), name

@@ -11,8 +11,8 @@ import pytest
 
 from stream_monitor.config.settings import SourceSpec
 from stream_monitor.events import EventCodec
-from stream_monitor.oip import OipError, read_request, read_response
-from stream_monitor.sources import Joined, OipJoin, Record
+from stream_monitor.integrations.oip import OipError, read_request, read_response
+from stream_monitor.integrations.sources import Joined, OipJoin, Record
 from tests.oip_messages import messages
 
 T0 = 1_795_800_000_000
@@ -264,7 +264,7 @@ def _shape(descriptor: Any) -> list[Any]:
 
 
 def test_the_package_messages_are_those_protoc_compiles_from_the_protocol() -> None:
-    from stream_monitor.oip import request_class, response_class
+    from stream_monitor.integrations.oip import request_class, response_class
 
     assert _shape(request_class().DESCRIPTOR) == _shape(messages().ModelInferRequest.DESCRIPTOR)
     assert _shape(response_class().DESCRIPTOR) == _shape(messages().ModelInferResponse.DESCRIPTOR)

@@ -6,8 +6,8 @@ import gc
 
 import pytest
 
-from stream_monitor.bench.workload import reference_events
 from stream_monitor.config.models import ModelSpec
+from stream_monitor.devtools.bench.workload import reference_events
 from stream_monitor.events import PredictionEvent
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.monitor import registry

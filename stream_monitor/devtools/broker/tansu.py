@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import shutil
 
-from stream_monitor.broker.process import BrokerInfo, check_port_free, launch, run_dir_for
+from stream_monitor.devtools.broker.process import BrokerInfo, check_port_free, launch, run_dir_for
 from stream_monitor.errors import BrokerError
 
 __all__ = ["start_tansu", "tansu_binary"]

@@ -34,9 +34,9 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from stream_monitor.bench.workload import MODELS, reference_events
 from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
+from stream_monitor.devtools.bench.workload import MODELS, reference_events
 from stream_monitor.errors import StreamMonitorError
 from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs

@@ -32,17 +32,23 @@ from aiokafka.errors import KafkaError
 from stream_monitor.config.settings import Settings, SourceSpec
 from stream_monitor.errors import EventValidationError
 from stream_monitor.events.codec import EventCodec
-from stream_monitor.ingest import IngestError, _prediction, _request_rows, _rows_v2, row_events
+from stream_monitor.integrations.ingest import (
+    IngestError,
+    _prediction,
+    _request_rows,
+    _rows_v2,
+    row_events,
+)
+from stream_monitor.integrations.oip import OipError, read_request, read_response
 from stream_monitor.kafka.access import check_access
 from stream_monitor.kafka.connection import client_kwargs
 from stream_monitor.logs import get_logger
 from stream_monitor.observability.metrics import WorkerMetrics
-from stream_monitor.oip import OipError, read_request, read_response
 from stream_monitor.runtime.outputs import dead_letter_headers
 
 __all__ = ["DeadLetter", "OipBridge", "OipJoin", "Record"]
 
-log = get_logger("stream_monitor.sources")
+log = get_logger("stream_monitor.integrations.sources")
 
 
 @dataclass(frozen=True)

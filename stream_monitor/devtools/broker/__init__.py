@@ -1,8 +1,8 @@
 """Development brokers: a real Apache Kafka from Maven jars, or the embedded Tansu binary."""
 
-from stream_monitor.broker.apache import DEFAULT_KAFKA_VERSION, ensure_jars, start_kafka
-from stream_monitor.broker.process import BrokerInfo, restart, running_brokers, stop
-from stream_monitor.broker.tansu import start_tansu
+from stream_monitor.devtools.broker.apache import DEFAULT_KAFKA_VERSION, ensure_jars, start_kafka
+from stream_monitor.devtools.broker.process import BrokerInfo, restart, running_brokers, stop
+from stream_monitor.devtools.broker.tansu import start_tansu
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",

@@ -29,8 +29,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from stream_monitor.broker import secure
-from stream_monitor.broker.process import (
+from stream_monitor.config.loader import load_settings
+from stream_monitor.config.settings import Settings
+from stream_monitor.devtools.broker import secure
+from stream_monitor.devtools.broker.process import (
     BrokerInfo,
     cache_dir,
     check_port_free,
@@ -42,8 +44,6 @@ from stream_monitor.broker.process import (
     run_dir_for,
     stop,
 )
-from stream_monitor.config.loader import load_settings
-from stream_monitor.config.settings import Settings
 from stream_monitor.errors import BrokerError
 
 __all__ = ["DEFAULT_KAFKA_VERSION", "ensure_jars", "start_kafka"]
@@ -189,8 +189,9 @@ def start_kafka(
 ) -> BrokerInfo:
     """Start a single-node KRaft broker on ``127.0.0.1:port`` and wait until it answers.
 
-    ``security="sasl_ssl"``: TLS, SCRAM users and ACLs (see :mod:`stream_monitor.broker.secure`)
-    that give ``User:monitor`` what the settings ``grants`` (default settings when None) use.
+    ``security="sasl_ssl"``: TLS, SCRAM users and ACLs (see
+    :mod:`stream_monitor.devtools.broker.secure`) that give ``User:monitor`` what the settings
+    ``grants`` (default settings when None) use.
     ``storage="memory"``: the logs in ``/dev/shm`` when it has room (see the module's doc).
     """
     if security not in ("plaintext", "sasl_ssl"):

@@ -1,6 +1,6 @@
 """A secured single-node Apache Kafka: TLS, SASL/SCRAM-SHA-512 users and ACLs.
 
-``broker start --security sasl_ssl`` builds on :mod:`stream_monitor.broker.apache`:
+``broker start --security sasl_ssl`` builds on :mod:`stream_monitor.devtools.broker.apache`:
 
 - certificates made for the run (``openssl``): a CA, and a broker certificate for 127.0.0.1 and
   localhost signed by it;

@@ -49,7 +49,7 @@ from stream_monitor.observability.server import auth_middleware, start_site
 
 __all__ = ["Ingest", "IngestError", "events_of", "read_cloudevent"]
 
-log = get_logger("stream_monitor.ingest")
+log = get_logger("stream_monitor.integrations.ingest")
 
 
 class IngestError(ValueError):

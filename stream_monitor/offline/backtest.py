@@ -20,7 +20,7 @@ from stream_monitor.events.codec import EventCodec, encode_event
 from stream_monitor.events.schemas import LabelEvent
 from stream_monitor.monitor.model_monitor import encode_for_core
 from stream_monitor.monitor.registry import MonitorSet
-from stream_monitor.profiling import load_references, read_chunks
+from stream_monitor.offline.profiling import load_references, read_chunks
 
 __all__ = ["BacktestReport", "run_backtest"]
 

@@ -40,10 +40,10 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from stream_monitor.backtest import run_backtest
-from stream_monitor.broker import BrokerInfo, restart, running_brokers
 from stream_monitor.config import load_settings
 from stream_monitor.config.settings import Settings
+from stream_monitor.devtools.broker import BrokerInfo, restart, running_brokers
+from stream_monitor.offline.backtest import run_backtest
 from stream_monitor.runtime.topics import ensure_topics
 
 __all__ = ["ChaosOptions", "ChaosReport", "run_chaos"]

@@ -1,0 +1,1 @@
+"""The streaming runtime: a worker (``runtime.worker``) and its rooms on aiokafka."""
