@@ -112,6 +112,9 @@ def process_records(
     """:func:`process_batch` of a partition's predictions and labels merged in one sequence
     (``is_label[i]`` says which ``values[i]`` is), run by run in that order."""
     done = Processed()
+    if values and (True not in is_label or False not in is_label):
+        # the usual batch, of one topic (told by scans in C): one run, no loop per record
+        return _one_run(codec, monitors, values, labels=bool(is_label[0]))
     start = 0
     while start < len(values):
         labels = is_label[start]
@@ -128,6 +131,16 @@ def process_records(
         done.rejected += [(start + index, error) for index, error in part.rejected]
         (done.labels if labels else done.models).update(part.models)
         start = stop
+    return done
+
+
+def _one_run(
+    codec: EventCodec, monitors: MonitorSet, values: Sequence[bytes | None], *, labels: bool
+) -> Processed:
+    """:func:`process_records` of records of one topic only."""
+    done = process_batch(codec, monitors, values, labels=labels)
+    if labels:
+        done.labels, done.models = done.models, done.labels
     return done
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 
 import orjson
 import pytest
@@ -12,6 +13,7 @@ from stream_monitor.errors import BatchFailedError
 from stream_monitor.events import EventCodec, encode_event
 from stream_monitor.monitor import MonitorSet
 from stream_monitor.runtime.outputs import dead_letter_headers, process_batch, process_records
+from stream_monitor.runtime.processing import _advance
 
 T0 = 1_795_800_000_000
 CODEC = EventCodec()
@@ -99,6 +101,34 @@ def test_merged_predictions_and_labels_run_in_order_with_positions_kept() -> Non
     join = merged.monitors["fraud"].outcomes.join
     assert not join.labels()  # every label found the prediction before it
     assert join.counts["matched"] == 3
+
+
+def test_a_batch_of_one_topic_is_one_run_counted_as_that_topic() -> None:
+    spec = ModelSpec.model_validate({"warmup_events": 10})
+    monitors = MonitorSet({}, spec)
+    done = process_records(CODEC, monitors, [prediction(i) for i in range(4)], [False] * 4)
+    assert (dict(done.models), dict(done.labels)) == ({"fraud": 4}, {})
+    labels = [
+        orjson.dumps({"event_id": f"e{i}", "model_id": "fraud", "timestamp": T0 + 9, "label": 0})
+        for i in range(3)
+    ]
+    done = process_records(CODEC, monitors, [*labels, b"{"], [True] * 4)
+    assert (dict(done.models), dict(done.labels)) == ({}, {"fraud": 3})
+    assert [(i, e.field) for i, e in done.rejected] == [(3, "<event>")]
+    assert monitors.monitors["fraud"].outcomes.join.counts["matched"] == 3
+
+
+def test_a_batch_moves_each_topics_offset_past_its_last_record() -> None:
+    def at(topic: str, offset: int) -> SimpleNamespace:
+        return SimpleNamespace(topic=topic, offset=offset)
+
+    offsets: dict[str, int] = {}
+    _advance(offsets, [at("p", 3), at("p", 4), at("p", 9)])
+    assert offsets == {"p": 10}
+    _advance(offsets, [at("p", 10), at("l", 7), at("p", 11), at("l", 8)])
+    assert offsets == {"p": 12, "l": 9}
+    _advance(offsets, [at("l", 9), at("p", 12), at("l", 10)])  # same topic first and last
+    assert offsets == {"p": 13, "l": 11}
 
 
 def _summaries(values: list[bytes]) -> list[dict[str, object]]:
