@@ -57,6 +57,7 @@ class BenchOptions:
     partitions: int = 6
     guarantee: str = "at_least_once"
     compare: bool = False
+    faust: bool = True  # with compare: the Faust adapter's agents too (when faust is installed)
     latency_fraction: float = 0.5
     latency_seconds: float = 30.0
     window_events: int = 1000
@@ -448,7 +449,10 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
                 ),
                 1,
             )
-            result.faust_rate = await _faust_rate(settings, options, topics, result.loaded, admin)
+            if options.faust:
+                result.faust_rate = await _faust_rate(
+                    settings, options, topics, result.loaded, admin
+                )
         env = _worker_env(settings, group, topics, options)
         started = time.monotonic()
         processes += [
