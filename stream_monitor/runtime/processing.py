@@ -116,7 +116,7 @@ class Processor:
             ctx.compute,
             functools.partial(process_records, ctx.codec, partition.monitors, values, is_label),
         )
-        return Computing(future, time.perf_counter())
+        return Computing(future, time.perf_counter(), is_label.count(True))
 
     async def process(
         self, number: int, records: list[Any], early: Computing | None = None
@@ -136,12 +136,12 @@ class Processor:
             for index, error in done.rejected:
                 await self.publisher.dead_letter(number, records[index], error)
             ctx.stats.processed += len(records) - len(done.rejected)
-            _advance(partition.offsets, records)
+            _advance(partition.offsets, records, mixed=0 < computing.labelled < len(records))
             await self.publisher.publish(number, done.outputs)
             partition.marks.append((ctx.bus.mark(), dict(partition.offsets)))
         elapsed = time.perf_counter() - started
         predictions_topic = ctx.settings.topics.predictions
-        labelled = sum(map(labels_topic.__eq__, map(_TOPIC, records)))
+        labelled = computing.labelled
         for topic, counts, size in (
             (predictions_topic, done.models, len(records) - labelled),
             (labels_topic, done.labels, labelled),
@@ -152,10 +152,11 @@ class Processor:
                 ctx.metrics.batch(topic, number, size, elapsed * size / len(records))
 
 
-def _advance(offsets: dict[str, int], records: list[Any]) -> None:
-    """Set each topic's next offset after ``records`` (in offset order within each topic)."""
-    first, last = records[0], records[-1]
-    if first.topic == last.topic and all(map(first.topic.__eq__, map(_TOPIC, records))):
+def _advance(offsets: dict[str, int], records: list[Any], *, mixed: bool) -> None:
+    """Set each topic's next offset after ``records`` (in offset order within each topic;
+    ``mixed``: of both input topics)."""
+    if not mixed:
+        last = records[-1]
         offsets[last.topic] = last.offset + 1  # one topic: its last record is its furthest
         return
     for record in records:

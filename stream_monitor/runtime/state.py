@@ -121,10 +121,12 @@ class Target(NamedTuple):
 
 
 class Computing(NamedTuple):
-    """A batch's processing under way on the compute thread, and when it was started."""
+    """A batch's processing under way on the compute thread, when it was started, and how many
+    of its records are labels."""
 
     future: asyncio.Future[Processed]
     started: float
+    labelled: int
 
 
 class WorkerContext:

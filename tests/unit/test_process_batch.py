@@ -123,12 +123,14 @@ def test_a_batch_moves_each_topics_offset_past_its_last_record() -> None:
         return SimpleNamespace(topic=topic, offset=offset)
 
     offsets: dict[str, int] = {}
-    _advance(offsets, [at("p", 3), at("p", 4), at("p", 9)])
+    _advance(offsets, [at("p", 3), at("p", 4), at("p", 9)], mixed=False)
     assert offsets == {"p": 10}
-    _advance(offsets, [at("p", 10), at("l", 7), at("p", 11), at("l", 8)])
+    _advance(offsets, [at("p", 10), at("l", 7), at("p", 11), at("l", 8)], mixed=True)
     assert offsets == {"p": 12, "l": 9}
-    _advance(offsets, [at("l", 9), at("p", 12), at("l", 10)])  # same topic first and last
+    _advance(offsets, [at("l", 9), at("p", 12), at("l", 10)], mixed=True)
     assert offsets == {"p": 13, "l": 11}
+    _advance(offsets, [at("l", 11)], mixed=False)
+    assert offsets == {"p": 13, "l": 12}
 
 
 def _summaries(values: list[bytes]) -> list[dict[str, object]]:
