@@ -4,8 +4,7 @@ Layout::
 
     b"SMSNAP" | version (1 byte) | flags (1 byte) | check (32 bytes) | zstd(pickle(state))
 
-(version 5 compressed with zlib, five times slower for a worker that checkpoints every second;
-it is still read.)
+(Only this version is read: another is refused, and the partition starts fresh.)
 
 ``check`` is an HMAC-SHA256 of everything before and after it when a signing key is configured
 (flag bit 0), else a SHA-256 digest that catches corruption. Both are verified *before* anything
@@ -19,7 +18,6 @@ import hashlib
 import hmac
 import io
 import pickle
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -33,10 +31,11 @@ MAGIC = b"SMSNAP"
 # 2: native detector state and array-backed score histograms; 3: ADWIN buckets without their
 # variances, u32 score histograms, rolling hits as bits; 4: joint moments; 5: segments, the
 # native label join, f32 reference edges and the joint detectors; 6: the same state, compressed
-# with zstd instead of zlib
-SNAPSHOT_VERSION = 6
+# with zstd instead of zlib; 7: the monitor's parts in their own modules (segments make their
+# monitors through the class they hold, the reference summary in reference_view)
+SNAPSHOT_VERSION = 7
 # the versions read, each with its decompression
-_READS: dict[int, Callable[[bytes], Any]] = {5: zlib.decompress, 6: cramjam.zstd.decompress}
+_READS: dict[int, Callable[[bytes], Any]] = {7: cramjam.zstd.decompress}
 _SIGNED = 0x01
 _HEADER = len(MAGIC) + 2
 _CHECK = 32
