@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import copy
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     SecretStr,
     ValidationInfo,
@@ -23,10 +20,11 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from stream_monitor.config.kafka_settings import KafkaSettings
 from stream_monitor.config.models import ModelSpec
+from stream_monitor.config.section import Section, custom_error
 from stream_monitor.config.sinks import KafkaSinkSpec, LogSinkSpec, SinkSpec
 
 __all__ = [
@@ -47,110 +45,13 @@ __all__ = [
 
 ENV_PREFIX = "STREAM_MONITOR_"
 
-SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
-SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
-
 _PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "dev": {"logging": {"format": "console"}, "topics": {"auto_create": True}},
     "prod": {"logging": {"format": "json"}, "topics": {"auto_create": False}},
 }
 
 
-class _Section(BaseModel):
-    model_config = ConfigDict(
-        frozen=True, extra="forbid", hide_input_in_errors=True, validate_default=True
-    )
-
-
-def _custom(kind: str, message: str, **ctx: Any) -> PydanticCustomError:
-    return PydanticCustomError(kind, message, ctx or None)
-
-
-class KafkaSettings(_Section):
-    """Connection to the Kafka cluster, including TLS and SASL."""
-
-    bootstrap_servers: str = Field(
-        "localhost:9092", description="Comma-separated host:port list of brokers."
-    )
-    group_id: str = Field(
-        "stream-monitor", min_length=1, description="Consumer group of the monitor workers."
-    )
-    client_id: str = Field("stream-monitor", min_length=1, description="Client id sent to brokers.")
-    security_protocol: SecurityProtocol = Field("PLAINTEXT", description="Kafka security protocol.")
-    sasl_mechanism: SaslMechanism | None = Field(
-        None, description="SASL mechanism; required with SASL_PLAINTEXT and SASL_SSL."
-    )
-    sasl_username: str | None = Field(None, description="SASL user name.")
-    sasl_password: SecretStr | None = Field(None, description="SASL password.")
-    ssl_cafile: Path | None = Field(None, description="CA bundle to verify brokers (PEM).")
-    ssl_certfile: Path | None = Field(None, description="Client certificate (PEM) for mTLS.")
-    ssl_keyfile: Path | None = Field(None, description="Client private key (PEM) for mTLS.")
-    ssl_key_password: SecretStr | None = Field(
-        None, description="Password of the client private key."
-    )
-    ssl_check_hostname: bool = Field(True, description="Verify the broker host name.")
-    request_timeout: float = Field(
-        30.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a broker response."
-    )
-
-    @field_validator("bootstrap_servers")
-    @classmethod
-    def _hosts(cls, value: str) -> str:
-        for entry in value.split(","):
-            host, sep, port = entry.strip().rpartition(":")
-            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-                raise _custom(
-                    "bad_bootstrap",
-                    "must be a comma-separated list of host:port (e.g. 127.0.0.1:9092)",
-                )
-        return value
-
-    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
-    @classmethod
-    def _file_exists(cls, value: Path | None) -> Path | None:
-        if value is not None and not value.is_file():
-            raise _custom("file_missing", "does not exist or is not a file")
-        return value
-
-    @field_validator("sasl_mechanism")
-    @classmethod
-    def _mechanism(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None and str(info.data.get("security_protocol", "")).startswith("SASL"):
-            raise _custom(
-                "sasl_mechanism_required",
-                "is required with security_protocol {protocol}: "
-                "set PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
-                protocol=info.data["security_protocol"],
-            )
-        return value
-
-    @field_validator("sasl_username")
-    @classmethod
-    def _username(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if not value and str(info.data.get("security_protocol", "")).startswith("SASL"):
-            raise _custom("sasl_username_required", "is required with SASL security protocols")
-        return value
-
-    @field_validator("sasl_password")
-    @classmethod
-    def _password(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
-        if value is None and str(info.data.get("security_protocol", "")).startswith("SASL"):
-            raise _custom("sasl_password_required", "is required with SASL security protocols")
-        return value
-
-    @field_validator("ssl_keyfile")
-    @classmethod
-    def _key_with_cert(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        if (value is None) != (info.data.get("ssl_certfile") is None) and "ssl_certfile" in (
-            info.data
-        ):
-            raise _custom(
-                "client_cert_pair", "must be set together with ssl_certfile (client certificates)"
-            )
-        return value
-
-
-class TopicsSettings(_Section):
+class TopicsSettings(Section):
     """Topic names and how topics are created. Internal topics derive from the group id."""
 
     predictions: str = Field("predictions", min_length=1, description="Prediction events (input).")
@@ -170,7 +71,7 @@ class TopicsSettings(_Section):
     )
 
 
-class ProcessingSettings(_Section):
+class ProcessingSettings(Section):
     """Delivery guarantees and batching of the streaming runtime."""
 
     guarantee: Literal["at_least_once", "exactly_once"] = Field(
@@ -218,7 +119,7 @@ class ProcessingSettings(_Section):
     )
 
 
-class LimitsSettings(_Section):
+class LimitsSettings(Section):
     """Limits applied to incoming events; events beyond them go to the dead-letter topic."""
 
     max_event_bytes: int = Field(
@@ -234,7 +135,7 @@ class LimitsSettings(_Section):
     )
 
 
-class LoggingSettings(_Section):
+class LoggingSettings(Section):
     """Structured logging."""
 
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
@@ -243,7 +144,7 @@ class LoggingSettings(_Section):
     )
 
 
-class MonitoringSettings(_Section):
+class MonitoringSettings(Section):
     """Monitoring defaults that apply to every model."""
 
     unknown_models: Literal["monitor", "reject"] = Field(
@@ -263,7 +164,7 @@ class MonitoringSettings(_Section):
     )
 
 
-class StateSettings(_Section):
+class StateSettings(Section):
     """Monitor state snapshots."""
 
     signing_key: SecretStr | None = Field(
@@ -274,7 +175,7 @@ class StateSettings(_Section):
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
 
-class HttpSettings(_Section):
+class HttpSettings(Section):
     """HTTP: the worker's /metrics, /healthz and /readyz, and the dashboard."""
 
     enabled: bool = Field(True, description="Serve the worker endpoints.")
@@ -309,18 +210,18 @@ class HttpSettings(_Section):
     def _token_off_loopback(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
         host = info.data.get("host")
         if value is None and host is not None and host not in _LOOPBACK:
-            raise _custom(
+            raise custom_error(
                 "auth_required",
                 "is required when http.host is {host} (not loopback): set "
                 "STREAM_MONITOR_HTTP__AUTH_TOKEN, or bind to 127.0.0.1",
                 host=host,
             )
         if value is not None and len(value.get_secret_value()) < 16:
-            raise _custom("token_too_short", "must be at least 16 characters")
+            raise custom_error("token_too_short", "must be at least 16 characters")
         return value
 
 
-class HistorySettings(_Section):
+class HistorySettings(Section):
     """The history store: window summaries and alerts kept in SQLite or PostgreSQL."""
 
     database: SecretStr | None = Field(
@@ -343,7 +244,7 @@ class HistorySettings(_Section):
             return value
         scheme = value.get_secret_value().partition(":")[0]
         if scheme not in ("sqlite", "postgresql", "postgres"):
-            raise _custom(
+            raise custom_error(
                 "database_scheme",
                 "has the scheme '{scheme}': use sqlite:///PATH or postgresql://USER@HOST/DB",
                 scheme=scheme,
@@ -351,7 +252,7 @@ class HistorySettings(_Section):
         return value
 
 
-class ReplaySettings(_Section):
+class ReplaySettings(Section):
     """How `stream-monitor replay` reads CSV files: which column holds which event field.
 
     Columns not named here (nor in ``csv_ignore``) are features.
@@ -374,7 +275,7 @@ class ReplaySettings(_Section):
 _FILE_DATA: ContextVar[dict[str, Any]] = ContextVar("stream_monitor_file_data", default={})  # noqa: B039
 
 
-class SourceSpec(_Section):
+class SourceSpec(Section):
     """A pair of Open Inference Protocol v2 topics (requests and responses) read as predictions.
 
     Each request is joined with its response by request id (the message's ``id``, else the

@@ -23,8 +23,6 @@ from stream_monitor.monitor.performance import (
     SCORE_BINS,
     BinaryPerformance,
     Performance,
-    RollingHits,
-    RollingMean,
     binary_add_many,
     label_key,
     label_keys,
@@ -32,6 +30,7 @@ from stream_monitor.monitor.performance import (
     score_histogram,
 )
 from stream_monitor.monitor.quantiles import LogHistogram
+from stream_monitor.monitor.rolling import RollingHits, RollingMean
 from stream_monitor.monitor.windows import WindowBounds
 
 if TYPE_CHECKING:

@@ -14,7 +14,6 @@ import hashlib
 import itertools
 import math
 import operator
-import struct
 import sys
 from array import array
 from collections import Counter
@@ -25,6 +24,14 @@ from typing import Any, Literal
 import orjson
 
 from stream_monitor.errors import StreamMonitorError
+from stream_monitor.monitor.binning import (
+    FINE_BINS,
+    atom_edges,
+    coarsen,
+    narrow_f32,
+    quantile,
+    small_ints,
+)
 from stream_monitor.monitor.multivariate import JointReference, fit_joint
 
 __all__ = [
@@ -43,7 +50,6 @@ __all__ = [
 ]
 
 PROFILE_FORMAT = "stream-monitor.reference/1"
-FINE_BINS = 100  # percentile edges for KS / Wasserstein
 COARSE_BINS = 10  # decile edges for PSI / JS / chi-square
 TOP_CATEGORIES = 50
 KNOWN_CATEGORIES_CAP = 10_000
@@ -79,16 +85,6 @@ def category_of(value: Any) -> str | None:
     if isinstance(value, float):
         return repr(value) if math.isfinite(value) else None
     return None
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float:
-    """Linear-interpolation quantile of sorted values (numpy's default method)."""
-    position = (len(ordered) - 1) * q
-    low = math.floor(position)
-    high = min(low + 1, len(ordered) - 1)
-    fraction = position - low
-    # Weighted form: no overflow even between -1e308 and 1e308.
-    return ordered[low] * (1 - fraction) + ordered[high] * fraction
 
 
 @dataclass(frozen=True)
@@ -138,12 +134,12 @@ class NumericReference:
     def from_dict(cls, data: Mapping[str, Any]) -> NumericReference:
         """Inverse of :meth:`to_dict`."""
         counts = array("q", (int(c) for c in data["counts"]))
-        coarse_of = _small(int(c) for c in data["coarse_of"])
+        coarse_of = small_ints(int(c) for c in data["coarse_of"])
         return cls(
             edges=array("d", (float(e) for e in data["edges"])),
             counts=counts,
             coarse_of=coarse_of,
-            coarse_counts=_coarsen(counts, coarse_of),
+            coarse_counts=coarsen(counts, coarse_of),
             quantiles=Quantiles.of({str(k): float(v) for k, v in data["quantiles"].items()}),
             minimum=float(data["min"]),
             maximum=float(data["max"]),
@@ -152,12 +148,6 @@ class NumericReference:
             missing_rate=float(data["missing_rate"]),
             sample_size=int(data["sample_size"]),
         )
-
-
-def _small(values: Iterable[int]) -> array[int]:
-    """Small non-negative integers, one byte each when they fit."""
-    listed = list(values)
-    return array("B" if all(0 <= v < 256 for v in listed) else "q", listed)
 
 
 class Quantiles(Mapping[str, float]):
@@ -198,13 +188,6 @@ class Quantiles(Mapping[str, float]):
 
     def __repr__(self) -> str:
         return repr(dict(self))
-
-
-def _coarsen(counts: Sequence[int], coarse_of: Sequence[int]) -> array[int]:
-    coarse = array("q", [0]) * (max(coarse_of) + 1 if coarse_of else 1)
-    for count, target in zip(counts, coarse_of, strict=True):
-        coarse[target] += count
-    return coarse
 
 
 @dataclass(frozen=True)
@@ -248,47 +231,13 @@ class CategoricalReference:
 FeatureReference = NumericReference | CategoricalReference
 
 
-def _narrow(value: float) -> float:
-    """``value`` rounded to the nearest ``f32`` (kept when beyond its range): edges that are
-    exact ``f32`` numbers take half the memory in the native core, and both sides bin alike."""
-    narrow = array("f", (value,))[0]
-    return value if math.isinf(narrow) and not math.isinf(value) else narrow
-
-
-def _step_f32(value: float, up: bool) -> float:
-    """The ``f32`` number next to ``value`` (itself one), above it or below."""
-    if value == 0.0:
-        return 2.0**-149 if up else -(2.0**-149)
-    (bits,) = struct.unpack("<i", struct.pack("<f", value))
-    bits += 1 if (value > 0) == up else -1
-    (found,) = struct.unpack("<f", struct.pack("<i", bits))
-    return float(found)
-
-
-def _atom_edges(ordered: Sequence[float], quantiles: Iterable[float]) -> set[float]:
-    """Edges that give each atom (a value at least 1% of the sample holds: zero spend, a
-    default, a count) a bin of its own, so that a value next to it is never binned with it: the
-    largest ``f32`` number at most the atom and the next one above."""
-    edges: set[float] = set()
-    least = max(2, len(ordered) // FINE_BINS)
-    for value in quantiles:
-        held = bisect.bisect_right(ordered, value) - bisect.bisect_left(ordered, value)
-        if held < least or not abs(value) < 3.0e38:
-            continue
-        below = _narrow(value)
-        if below > value:
-            below = _step_f32(below, up=False)
-        edges |= {below, _step_f32(below, up=True)}
-    return edges
-
-
 def _numeric_reference(values: list[float], total: int) -> NumericReference | None:
     if not values:
         return None
     ordered = sorted(values)
-    quantiles = {_quantile(ordered, i / FINE_BINS) for i in range(1, FINE_BINS)}
-    fine = sorted({_narrow(q) for q in quantiles} | _atom_edges(ordered, quantiles))
-    deciles = {_narrow(_quantile(ordered, i / COARSE_BINS)) for i in range(1, COARSE_BINS)}
+    quantiles = {quantile(ordered, i / FINE_BINS) for i in range(1, FINE_BINS)}
+    fine = sorted({narrow_f32(q) for q in quantiles} | atom_edges(ordered, quantiles))
+    deciles = {narrow_f32(quantile(ordered, i / COARSE_BINS)) for i in range(1, COARSE_BINS)}
     # Bin i holds the values v with fine[i - 1] <= v < fine[i] (the native core's
     # bisect_right of v among the edges); values are sorted, so a bin's count is the step
     # between its edges' positions.
@@ -296,7 +245,7 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
     counts = [high - low for low, high in itertools.pairwise(bounds)]
     # Fine bin i lies below edge fine[i]; it joins the coarse bin of the deciles below that edge.
     coarse_edges = sorted(deciles)
-    coarse_of = _small(bisect.bisect_left(coarse_edges, e) for e in fine)
+    coarse_of = small_ints(bisect.bisect_left(coarse_edges, e) for e in fine)
     coarse_of.append(len(coarse_edges))
     try:
         n = len(ordered)
@@ -307,14 +256,14 @@ def _numeric_reference(values: list[float], total: int) -> NumericReference | No
         if math.isinf(variance):  # a square overflowed (``** 2`` would have raised)
             raise OverflowError  # noqa: TRY301 - the same handling as fsum's own overflow
     except OverflowError:  # values near the float limit: keep the profile usable
-        mean, variance = _quantile(ordered, 0.5), _FLOAT_MAX
+        mean, variance = quantile(ordered, 0.5), _FLOAT_MAX
     std = min(math.sqrt(variance), _FLOAT_MAX)
     return NumericReference(
         edges=array("d", fine),
         counts=array("q", counts),
         coarse_of=coarse_of,
-        coarse_counts=_coarsen(counts, coarse_of),
-        quantiles=Quantiles(QUANTILE_NAMES, array("d", (_quantile(ordered, q) for q in QUANTILES))),
+        coarse_counts=coarsen(counts, coarse_of),
+        quantiles=Quantiles(QUANTILE_NAMES, array("d", (quantile(ordered, q) for q in QUANTILES))),
         minimum=ordered[0],
         maximum=ordered[-1],
         mean=mean,

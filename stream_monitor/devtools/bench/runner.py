@@ -23,26 +23,21 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
-from stream_monitor.config.models import ModelSpec
 from stream_monitor.config.settings import Settings
+from stream_monitor.devtools.bench.peers import core_rate, produce, produce_paced, raw_consume
 from stream_monitor.devtools.bench.workload import MODELS, reference_events
 from stream_monitor.errors import StreamMonitorError
-from stream_monitor.events.codec import EventCodec
 from stream_monitor.kafka.connection import client_kwargs
-from stream_monitor.monitor.quantiles import nearest_rank
-from stream_monitor.monitor.registry import MonitorSet
-from stream_monitor.runtime.outputs import process_batch
+from stream_monitor.monitor.quantiles import percentiles
 
 __all__ = ["BenchOptions", "BenchResult", "run_bench"]
 
@@ -104,17 +99,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a and b else None
 
 
-def percentiles(values: list[float]) -> dict[str, float | int | None]:
-    """p50/p95/p99 (nearest rank) and the sample count."""
-    ordered = sorted(values)
-
-    def pct(q: float) -> float | None:
-        value = nearest_rank(ordered, q)
-        return None if value is None else round(value, 1)
-
-    return {"n": len(ordered), "p50": pct(0.5), "p95": pct(0.95), "p99": pct(0.99)}
-
-
 def _events(options: BenchOptions) -> list[bytes]:
     if options.file is None:
         return reference_events(options.events, models=options.models)
@@ -126,110 +110,6 @@ def _events(options: BenchOptions) -> list[bytes]:
     return (values * (options.events // len(values) + 1))[: options.events]
 
 
-def _model_key(value: bytes) -> bytes:
-    start = value.find(b'"model_id":"')
-    if start < 0:
-        return b""
-    start += len(b'"model_id":"')
-    return value[start : value.find(b'"', start)]
-
-
-async def _produce(settings: Settings, topic: str, values: Iterable[bytes]) -> tuple[int, float]:
-    """Load ``values`` as fast as the producer goes; (events, seconds)."""
-    producer = AIOKafkaProducer(
-        acks="all", linger_ms=20, max_batch_size=262_144, **client_kwargs(settings.kafka)
-    )
-    await producer.start()
-    started = time.monotonic()
-    sent = 0
-    try:
-        for value in values:
-            await producer.send(topic, value, key=_model_key(value))
-            sent += 1
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return sent, time.monotonic() - started
-
-
-async def _produce_paced(
-    settings: Settings, topic: str, make: Callable[[int], bytes], count: int, rate: float
-) -> int:
-    """Produce ``make(i)`` for i < ``count`` at ``rate`` events/s; returns how many were sent.
-
-    Every tick (about a millisecond) the events due by then are made (``make`` stamps them) and
-    appended to one record batch per partition, each sent at once: a producer call per event
-    would cost this process most of a core at the rates measured, a core the workers and the
-    broker then lack, and latency would measure the load generator. Partitions are chosen by
-    the model id, as the default partitioner chose them when the topic was loaded.
-    """
-    producer = AIOKafkaProducer(acks="all", linger_ms=0, **client_kwargs(settings.kafka))
-    await producer.start()
-    partitioner = DefaultPartitioner()
-    try:
-        partitions = sorted(await producer.partitions_for(topic))
-        where: dict[bytes, int] = {}
-        pending: list[asyncio.Future[Any]] = []
-        started = time.monotonic()
-        sent = 0
-        while sent < count:
-            due = min(count, int((time.monotonic() - started) * rate) + 1)
-            batches: dict[int, Any] = {}
-            while sent < due:
-                value = make(sent)
-                key = _model_key(value)
-                partition = where.get(key)
-                if partition is None:
-                    partition = where[key] = partitioner(key, partitions, partitions)
-                batch = batches.get(partition)
-                if batch is None:
-                    batch = batches[partition] = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=None) is None:  # full
-                    pending.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = batches[partition] = producer.create_batch()
-                    batch.append(key=key, value=value, timestamp=None)
-                sent += 1
-            for partition, batch in batches.items():
-                pending.append(await producer.send_batch(batch, topic, partition=partition))
-            pending = [future for future in pending if not future.done()]
-            await asyncio.sleep(0.001)
-        for future in pending:
-            await future
-    finally:
-        await producer.stop()
-    return sent
-
-
-async def _raw_consume(settings: Settings, topic: str, count: int, *, decode: bool) -> float:
-    """Events/s of a plain aiokafka consumer (``getmany``), and ``orjson.loads`` when decoding."""
-    consumer = AIOKafkaConsumer(
-        topic,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        max_partition_fetch_bytes=4 * 1024 * 1024,
-        **client_kwargs(settings.kafka),
-    )
-    await consumer.start()
-    seen = 0
-    started: float | None = None
-    try:
-        while seen < count:
-            batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
-            got = 0
-            for records in batches.values():
-                got += len(records)
-                if decode:
-                    for record in records:
-                        orjson.loads(record.value)
-            if got and started is None:
-                started = time.monotonic()
-            seen += got
-    finally:
-        await consumer.stop()
-    return seen / max(time.monotonic() - (started or time.monotonic()), 1e-9)
-
-
 def _model_spec(options: BenchOptions) -> dict[str, Any]:
     """What every model of the run is monitored with (the workers' and the core's)."""
     return {
@@ -237,26 +117,6 @@ def _model_spec(options: BenchOptions) -> dict[str, Any]:
         "window": {"kind": "count", "events": options.window_events},
         "segments": {"by": list(options.segments)},
     }
-
-
-def _core_rate(settings: Settings, values: list[bytes], options: BenchOptions) -> float:
-    """Decode + validate + every monitor update, in memory, one core (after a warm-up)."""
-    codec = EventCodec(settings.limits)
-    monitors = MonitorSet(
-        {}, ModelSpec.model_validate(_model_spec(options)), settings.monitoring.unknown_models
-    )
-    size = settings.processing.batch_max_records  # as a worker takes them
-
-    def feed(chosen: list[bytes]) -> None:
-        for start in range(0, len(chosen), size):
-            process_batch(codec, monitors, chosen[start : start + size], labels=False)
-
-    warm = min(len(values) // 4, 25 * options.models * options.window_events)
-    feed(values[:warm])
-    measured = values[warm:] or values
-    started = time.perf_counter()
-    feed(measured)
-    return len(measured) / (time.perf_counter() - started)
 
 
 def _worker_env(
@@ -434,18 +294,22 @@ async def run_bench(settings: Settings, options: BenchOptions) -> BenchResult:
             ]
         )
         values = _events(options)
-        result.loaded, seconds = await _produce(settings, topics["predictions"], values)
+        result.loaded, seconds = await produce(settings, topics["predictions"], values)
         result.load_rate = round(result.loaded / seconds, 1)
         if options.compare:
             result.raw_consume_rate = round(
-                await _raw_consume(settings, topics["predictions"], result.loaded, decode=False), 1
+                await raw_consume(settings, topics["predictions"], result.loaded, decode=False), 1
             )
             result.raw_decode_rate = round(
-                await _raw_consume(settings, topics["predictions"], result.loaded, decode=True), 1
+                await raw_consume(settings, topics["predictions"], result.loaded, decode=True), 1
             )
             result.core_rate = round(
                 await asyncio.to_thread(
-                    _core_rate, settings, values[: min(len(values), 200_000)], options
+                    core_rate,
+                    settings,
+                    values[: min(len(values), 200_000)],
+                    _model_spec(options),
+                    25 * options.models * options.window_events,
                 ),
                 1,
             )
@@ -570,7 +434,7 @@ async def _latency_phase(
         now = b'"timestamp":' + str(time.time_ns() // 1_000_000).encode()
         return template.replace(stamp, now)
 
-    await _produce_paced(settings, topics["predictions"], stamped, count, rate)
+    await produce_paced(settings, topics["predictions"], stamped, count, rate)
     await asyncio.sleep(5)  # the last windows close and publish
     stop.set()
     await asyncio.to_thread(reader.join, 30)

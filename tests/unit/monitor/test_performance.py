@@ -113,7 +113,7 @@ def test_regression_metrics_and_bad_values() -> None:
 
 
 def test_rolling_mean_keeps_the_latest_values_exactly() -> None:
-    from stream_monitor.monitor.performance import RollingMean
+    from stream_monitor.monitor.rolling import RollingMean
 
     rolling = RollingMean(3)
     assert rolling.get() is None
@@ -131,7 +131,7 @@ def test_rolling_mean_keeps_the_latest_values_exactly() -> None:
 def test_rolling_mean_many_at_once_is_one_by_one(chunk: int) -> None:
     import random
 
-    from stream_monitor.monitor.performance import RollingMean
+    from stream_monitor.monitor.rolling import RollingMean
 
     rng = random.Random(8)
     values = [rng.random() * 10 for _ in range(700)]
@@ -155,7 +155,7 @@ def test_rolling_mean_many_at_once_is_one_by_one(chunk: int) -> None:
 def test_rolling_hits_are_the_rolling_mean_of_ones_and_zeros(
     hits: list[bool], size: int, chunks: list[int]
 ) -> None:
-    from stream_monitor.monitor.performance import RollingHits, RollingMean
+    from stream_monitor.monitor.rolling import RollingHits, RollingMean
 
     expected, rolling, start = RollingMean(size), RollingHits(size), 0
     while start < len(hits):
@@ -235,7 +235,7 @@ def test_updating_a_rolling_view_leaves_no_new_object_behind(kind: str) -> None:
     import tracemalloc
 
     from stream_monitor.monitor import performance
-    from stream_monitor.monitor.performance import RollingHits, RollingMean
+    from stream_monitor.monitor.rolling import RollingHits, RollingMean
 
     rolling = RollingHits(1_000) if kind == "hits" else RollingMean(1_000)
     rolling.update_many([1.5] * 700)  # position, count and total all past the small ints
