@@ -20,37 +20,29 @@ _HARNESS_NAMES = {"STREAM_MONITOR_ALERTMANAGER", "STREAM_MONITOR_ARTIFACTS"}
 REQUIRE_ALL = "STREAM_MONITOR_REQUIRE_ALL"
 
 
-def _no_skips() -> bool:
-    return os.environ.get(REQUIRE_ALL) == "1"
-
-
-def _skip_reason(report: Any) -> str:
+def _fail_a_skip(report: Any) -> None:
+    """With ``STREAM_MONITOR_REQUIRE_ALL=1``, turn a skipped report into a failure that gives
+    the skip's reason."""
+    if os.environ.get(REQUIRE_ALL) != "1" or not report.skipped or hasattr(report, "wasxfail"):
+        return
     longrepr = report.longrepr
-    return str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+    reason = longrepr[2] if isinstance(longrepr, tuple) else longrepr
+    report.outcome = "failed"
+    report.longrepr = f"skipped, and {REQUIRE_ALL}=1 (CI) runs every test: {reason}"
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
-    """With ``STREAM_MONITOR_REQUIRE_ALL=1``, a skipped test fails with the skip's reason."""
+    """A skipped test fails in CI (see :func:`_fail_a_skip`)."""
     outcome = yield
-    report = outcome.get_result()
-    if _no_skips() and report.skipped and not hasattr(report, "wasxfail"):
-        report.outcome = "failed"
-        report.longrepr = (
-            f"skipped, and {REQUIRE_ALL}=1 (CI) runs every test: {_skip_reason(report)}"
-        )
+    _fail_a_skip(outcome.get_result())
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[Any]:
     """The same for a module skipped as a whole (``pytest.importorskip``)."""
     outcome = yield
-    report = outcome.get_result()
-    if _no_skips() and report.skipped:
-        report.outcome = "failed"
-        report.longrepr = (
-            f"skipped, and {REQUIRE_ALL}=1 (CI) runs every test: {_skip_reason(report)}"
-        )
+    _fail_a_skip(outcome.get_result())
 
 
 @pytest.fixture(autouse=True)

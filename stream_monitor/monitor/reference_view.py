@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple, TypeVar
 
 from stream_monitor.config.models import DriftSpec, FeatureType
+from stream_monitor.monitor.compare import PREDICTION  # the prediction signal's key
 from stream_monitor.monitor.multivariate import JointReference
 from stream_monitor.monitor.reference import (
     CategoricalReference,
@@ -25,7 +26,6 @@ __all__ = [
     "watched_signals",
 ]
 
-PREDICTION = "<prediction>"  # the detectors' key (and distributions key) of the prediction signal
 JOINT = "__joint__"  # detections key (and alert feature) of the reconstruction error
 
 
